@@ -1,0 +1,27 @@
+# Quick start: `make study` runs the default synthetic study; `make test` runs the test suite.
+CORES ?= 2
+SNAKEMAKE = .venv/bin/snakemake
+
+.PHONY: venv study features test lint format benchmark
+
+venv:
+	bin/setup-venv
+
+study: venv
+	$(SNAKEMAKE) --cores $(CORES) --profile profiles/default
+
+features: venv
+	$(SNAKEMAKE) --cores $(CORES) --profile profiles/default features
+
+test: venv
+	.venv/bin/python -m pytest -q
+
+lint: venv
+	$(SNAKEMAKE) --lint
+	.venv/bin/snakefmt --check Snakefile workflow/rules
+
+format: venv
+	.venv/bin/snakefmt Snakefile workflow/rules
+
+benchmark: venv
+	.venv/bin/python benchmarks/run_all.py
