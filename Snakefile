@@ -1,0 +1,30 @@
+# ccRCC CT radiomics + radiogenomics study workflow.
+# `snakemake --cores N` runs the study described by config/config.yaml (by default the embedded
+# synthetic cohort); `--configfile config/studies/<preset>.yaml` reproduces a published study.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/cohort.smk"
+include: "workflow/rules/imaging.smk"
+include: "workflow/rules/regions.smk"
+include: "workflow/rules/features.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True
+
+
+rule features:
+    input:
+        feature_targets(),

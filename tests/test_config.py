@@ -1,0 +1,63 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from radiogenomics.cases import BadCase
+from radiogenomics.config import ConfigError, manifest_patients, synthetic_patient_ids, validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "config/schemas/config.schema.yaml"
+
+
+def default_config():
+    return yaml.safe_load((REPO / "config/config.yaml").read_text())
+
+
+def test_default_and_tiny_configs_validate():
+    config = validate_config(default_config(), SCHEMA)
+    assert config["regions"]["peri"]["margin_mm"] == 3.0
+    tiny = yaml.safe_load((REPO / "config/tiny.yaml").read_text())
+    merged = default_config()
+    for key, value in tiny.items():
+        merged[key] = {**merged[key], **value}
+    validate_config(merged, SCHEMA)
+
+
+def test_bad_enum_names_key_and_allowed_values():
+    config = default_config()
+    config["cohort"]["on_bad_case"] = "skip"
+    with pytest.raises(ConfigError) as error:
+        validate_config(config, SCHEMA)
+    message = str(error.value)
+    assert "cohort.on_bad_case" in message
+    assert "'fail'" in message and "'exclude'" in message
+
+
+def test_unknown_key_is_named_with_allowed_keys():
+    config = default_config()
+    config["regions"]["peri"]["margin"] = 2
+    with pytest.raises(ConfigError) as error:
+        validate_config(config, SCHEMA)
+    assert "regions.peri" in str(error.value) and "margin_mm" in str(error.value)
+
+
+def test_defaults_are_filled():
+    config = validate_config({"study": {}, "cohort": {}, "imaging": {}, "regions": {}, "features": {}}, SCHEMA)
+    assert config["imaging"]["spacing_mm"] == [1.0, 1.0, 1.0]
+    assert config["regions"]["habitats"]["k_range"] == [2, 3, 4]
+
+
+def test_synthetic_ids_are_deterministic():
+    assert synthetic_patient_ids(2, 1) == ["SYN0001", "SYN0002", "SYN0003"]
+
+
+def test_manifest_refuses_path_ids_and_duplicates(tmp_path):
+    manifest = tmp_path / "manifest.tsv"
+    manifest.write_text("patient_id\tvenous\tmask\nP1\ta\tb\n../etc\ta\tb\nP2\ta\tb\nP2\tc\td\n")
+    valid, problems = manifest_patients(manifest, "exclude")
+    assert valid == ["P1"]
+    assert {p["patient_id"] for p in problems} == {"../etc", "P2"}
+    assert all(p["file"] == str(manifest) for p in problems)
+    with pytest.raises(BadCase, match=r"\.\./etc"):
+        manifest_patients(manifest, "fail")

@@ -1,0 +1,103 @@
+# Stage 1: the cohort. The synthetic generator (default) writes raw images, clinical data,
+# omics and planted truth; every patient is inspected; a checkpoint assembles the included
+# cohort, its train/test/external split and the exclusions.
+
+
+rule synthetic_cohort:
+    output:
+        clinical="results/raw/clinical.tsv",
+        phantoms="results/raw/phantoms.tsv",
+        counts="results/raw/expression/counts.tsv",
+        samples="results/raw/expression/samples.tsv",
+        genesets=directory("results/raw/genesets"),
+        signature="results/raw/signatures/immune_signature.tsv",
+        mutations="results/raw/mutations.maf",
+        truth_patients="results/truth/patients.tsv",
+        truth_de="results/truth/de_genes.tsv",
+        truth_fractions="results/truth/cell_fractions.tsv",
+        truth_modules="results/truth/modules.tsv",
+    params:
+        synthetic=config["synthetic"],
+        seed=SEED,
+    log:
+        "logs/cohort/synthetic_cohort.log",
+    conda:
+        f"{ENVS}/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/synthetic_cohort.py"
+
+
+rule synthetic_phantom:
+    input:
+        phantoms="results/raw/phantoms.tsv",
+    output:
+        raw=directory("results/raw/{patient}"),
+        truth="results/truth/{patient}/habitats.nii.gz",
+    params:
+        spacing=config["imaging"]["spacing_mm"],
+    log:
+        "logs/cohort/synthetic_phantom/{patient}.log",
+    conda:
+        f"{ENVS}/imaging.yaml"
+    group:
+        "per_patient"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/synthetic_phantom.py"
+
+
+rule inspect_case:
+    input:
+        unpack(raw_case_input),
+    output:
+        "results/cohort/qc/{patient}.json",
+    params:
+        phases=PHASES,
+        on_bad_case=ON_BAD_CASE,
+        synthetic=SYNTHETIC,
+    log:
+        "logs/cohort/inspect/{patient}.log",
+    conda:
+        f"{ENVS}/imaging.yaml"
+    group:
+        "per_patient"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/inspect_case.py"
+
+
+checkpoint cohort:
+    input:
+        qc=expand("results/cohort/qc/{patient}.json", patient=CANDIDATES),
+        clinical=(
+            "results/raw/clinical.tsv" if SYNTHETIC else config["cohort"]["clinical"]
+        ),
+    output:
+        clinical="results/cohort/clinical.tsv",
+        exclusions="results/cohort/exclusions.tsv",
+    params:
+        manifest_problems=MANIFEST_PROBLEMS,
+        required=config["cohort"]["required_clinical"],
+        split=config["cohort"]["split"],
+        seed=SEED,
+        on_bad_case=ON_BAD_CASE,
+    log:
+        "logs/cohort/cohort.log",
+    conda:
+        f"{ENVS}/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/assemble_cohort.py"

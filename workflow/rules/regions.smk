@@ -1,0 +1,87 @@
+# Stage 4: regions. Intratumoral habitats from one Gaussian mixture fitted on training patients'
+# tumour voxels (K by BIC) and applied frozen to everyone; the peritumoral shell by physical
+# distance; the whole tumour is the reference mask itself.
+
+HABITATS = config["regions"]["habitats"]
+
+
+rule habitat_voxels:
+    input:
+        phases=expand("results/imaging/{{patient}}/{phase}.nii.gz", phase=HABITATS["phases"]),
+        tumor="results/segment/{patient}/tumor.nii.gz",
+    output:
+        "results/regions/voxels/{patient}.npz",
+    params:
+        phases=HABITATS["phases"],
+        texture=HABITATS["texture"],
+        texture_radius_mm=HABITATS["texture_radius_mm"],
+        n_voxels=HABITATS["voxels_per_patient"],
+        seed=SEED,
+    log:
+        "logs/regions/habitat_voxels/{patient}.log",
+    conda:
+        f"{ENVS}/imaging.yaml"
+    group:
+        "per_patient"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    script:
+        "../scripts/habitat_voxels.py"
+
+
+rule fit_habitats:
+    input:
+        lambda wildcards: expand(
+            "results/regions/voxels/{patient}.npz", patient=training_patients()
+        ),
+    output:
+        model="results/regions/habitat_model.json",
+        bic="results/regions/habitat_bic.tsv",
+        png=report(
+            "results/regions/habitat_bic.png",
+            caption="../report/habitat_bic.rst",
+            category="Regions",
+        ),
+        svg="results/regions/habitat_bic.svg",
+    params:
+        k_range=HABITATS["k_range"],
+        seed=SEED,
+    log:
+        "logs/regions/fit_habitats.log",
+    conda:
+        f"{ENVS}/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    script:
+        "../scripts/fit_habitats.py"
+
+
+rule regions:
+    input:
+        model="results/regions/habitat_model.json",
+        phases=expand("results/imaging/{{patient}}/{phase}.nii.gz", phase=HABITATS["phases"]),
+        ct="results/imaging/{patient}/ct.nii.gz",
+        tumor="results/segment/{patient}/tumor.nii.gz",
+    output:
+        habitats="results/regions/{patient}/habitats.nii.gz",
+        peri="results/regions/{patient}/peri.nii.gz",
+    params:
+        phases=HABITATS["phases"],
+        margin_mm=config["regions"]["peri"]["margin_mm"],
+        body_threshold_hu=config["regions"]["peri"]["body_threshold_hu"],
+    log:
+        "logs/regions/regions/{patient}.log",
+    conda:
+        f"{ENVS}/imaging.yaml"
+    group:
+        "per_patient"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    script:
+        "../scripts/regions.py"

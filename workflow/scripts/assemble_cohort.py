@@ -1,0 +1,20 @@
+"""Included cohort with its split, and every excluded patient with stage and reason."""
+
+import logging
+
+from radiogenomics.cohort import assemble_cohort
+from radiogenomics.io import write_tsv
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+clinical, exclusions = assemble_cohort(
+    snakemake.input.qc,
+    snakemake.input.clinical,
+    snakemake.params.manifest_problems,
+    snakemake.params.required,
+    snakemake.params.split,
+    snakemake.params.seed,
+    snakemake.params.on_bad_case,
+)
+logging.info("included %d patients, excluded %d", len(clinical), len(exclusions))
+write_tsv(clinical, snakemake.output.clinical)
+write_tsv(exclusions, snakemake.output.exclusions)

@@ -1,0 +1,16 @@
+"""Inspect one patient's raw images; write the verdict (ok, or why it is excluded)."""
+
+import logging
+
+from radiogenomics.cohort import inspect_case, synthetic_case_paths
+from radiogenomics.io import write_json
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+patient = snakemake.wildcards.patient
+if snakemake.params.synthetic:
+    paths = synthetic_case_paths(snakemake.input.raw)
+else:
+    paths = {key: snakemake.input[key] for key in snakemake.input.keys()}
+verdict = inspect_case(patient, paths, snakemake.params.phases, snakemake.params.on_bad_case)
+logging.info("%s: %s", patient, verdict)
+write_json(verdict, snakemake.output[0])

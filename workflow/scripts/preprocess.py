@@ -1,0 +1,22 @@
+"""Resample one patient's phases and tumour mask to the analysis grid."""
+
+import logging
+
+from radiogenomics.cohort import synthetic_case_paths
+from radiogenomics.imaging import load_case, preprocess_case, write_image
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+patient = snakemake.wildcards.patient
+if snakemake.params.synthetic:
+    paths = synthetic_case_paths(snakemake.input.raw)
+else:
+    paths = {key: snakemake.input[key] for key in [*snakemake.params.phases, "mask"]}
+images, mask = load_case(patient, paths, snakemake.params.phases)
+resampled, tumor = preprocess_case(
+    images, mask, snakemake.params.spacing, snakemake.params.interpolator
+)
+for phase, path in zip(snakemake.params.phases, snakemake.output.phases):
+    write_image(resampled[phase], path)
+write_image(resampled[snakemake.params.analysis_phase], snakemake.output.ct)
+write_image(tumor, snakemake.output.tumor)
+logging.info("%s: resampled to %s", patient, tumor.GetSize())

@@ -1,0 +1,95 @@
+"""Config validation with messages a user can act on, and the cohort's patient list."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import yaml
+
+from .cases import BadCase, check_patient_id
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    key = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "enum":
+        allowed = ", ".join(repr(v) for v in error.validator_value)
+        return f"config key '{key}': {error.instance!r} is not allowed; allowed values: {allowed}"
+    if error.validator == "additionalProperties":
+        allowed = ", ".join(sorted(schema.get("properties", {})))
+        return f"config key '{key}': {error.message}; allowed keys: {allowed}"
+    if error.validator == "required":
+        return f"config key '{key}': {error.message}"
+    return f"config key '{key}': {error.message}"
+
+
+def _fill_defaults(config: dict, schema: dict) -> None:
+    for name, sub in schema.get("properties", {}).items():
+        if "default" in sub and name not in config:
+            config[name] = json.loads(json.dumps(sub["default"]))
+        if sub.get("type") == "object":
+            config.setdefault(name, {})
+            if isinstance(config[name], dict):
+                _fill_defaults(config[name], sub)
+
+
+def validate_config(config: dict, schema_path: str | Path) -> dict:
+    """Fill defaults from the schema, then validate; raise ConfigError listing every problem."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    _fill_defaults(config, schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = "\n  ".join(_describe(e) for e in errors)
+        raise ConfigError(f"invalid configuration ({schema_path}):\n  {lines}")
+    return config
+
+
+def config_hash(config: dict) -> str:
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def synthetic_patient_ids(n_internal: int, n_external: int) -> list[str]:
+    """Deterministic ids, internal sites first (matches radiogenomics.synthetic)."""
+    return [f"SYN{i:04d}" for i in range(1, n_internal + n_external + 1)]
+
+
+def manifest_patients(manifest_path: str | Path, on_bad_case: str):
+    """Patient ids of a user manifest, checked cheaply (no image is opened).
+
+    Returns (valid ids, list of exclusion records). Ids with path characters and duplicated ids
+    are refused: raised as BadCase when on_bad_case == 'fail'.
+    """
+    table = pd.read_csv(manifest_path, sep="\t", dtype=str, keep_default_na=False)
+    if "patient_id" not in table.columns:
+        raise ConfigError(f"{manifest_path}: the manifest needs a 'patient_id' column")
+    problems, valid = [], []
+    counts = table["patient_id"].value_counts()
+    for patient_id in table["patient_id"]:
+        try:
+            check_patient_id(patient_id, str(manifest_path))
+            if counts[patient_id] > 1:
+                raise BadCase(
+                    patient_id,
+                    str(manifest_path),
+                    f"patient id appears {counts[patient_id]} times in the manifest",
+                    "give every patient one row (one id per patient)",
+                    stage="manifest",
+                )
+        except BadCase as bad:
+            if on_bad_case == "fail":
+                raise
+            if bad.as_record() not in problems:
+                problems.append(bad.as_record())
+            continue
+        valid.append(patient_id)
+    return valid, problems

@@ -1,0 +1,144 @@
+"""Reading CT (NIfTI or DICOM series), inspecting a case, resampling to the analysis grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .cases import BadCase
+from .grid import reference_like
+
+INTERPOLATORS = {
+    "bspline": sitk.sitkBSpline,
+    "linear": sitk.sitkLinear,
+    "nearest": sitk.sitkNearestNeighbor,
+}
+# Geometry may differ by rounding between a mask and its image written by different tools.
+GEOMETRY_TOLERANCE_MM = 1e-3
+
+
+def read_dicom_series(folder: str | Path) -> sitk.Image:
+    """One DICOM series per folder, slices ordered by position (GDCM's sort)."""
+    folder = str(folder)
+    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(folder)
+    if not series_ids:
+        raise ValueError(f"no DICOM series found in {folder}")
+    if len(series_ids) > 1:
+        raise ValueError(f"{len(series_ids)} DICOM series in {folder}; keep one series per folder")
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, series_ids[0]))
+    return reader.Execute()
+
+
+def read_image(path: str | Path) -> sitk.Image:
+    path = Path(path)
+    if path.is_dir():
+        return read_dicom_series(path)
+    return sitk.ReadImage(str(path))
+
+
+def _read_for_case(patient_id: str, path: str | Path, what: str) -> sitk.Image:
+    if not str(path) or str(path) == "nan":
+        raise BadCase(
+            patient_id,
+            f"<no {what}>",
+            f"the {what} is missing from the manifest",
+            f"add the {what} path to the manifest or drop the phase from imaging.phases",
+        )
+    if not Path(path).exists():
+        raise BadCase(patient_id, path, f"{what} file does not exist", "fix the manifest path")
+    try:
+        return read_image(path)
+    except Exception as error:  # SimpleITK and GDCM raise bare RuntimeErrors
+        raise BadCase(
+            patient_id,
+            path,
+            f"{what} cannot be read ({str(error).strip().splitlines()[0][:200]})",
+            "re-export the image as NIfTI or a complete DICOM series",
+        ) from error
+
+
+def same_grid(a: sitk.Image, b: sitk.Image) -> bool:
+    return (
+        a.GetSize() == b.GetSize()
+        and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=GEOMETRY_TOLERANCE_MM)
+        and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=GEOMETRY_TOLERANCE_MM)
+        and np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-4)
+    )
+
+
+def load_case(patient_id: str, paths: dict[str, str], phases: list[str], mask_key: str = "mask"):
+    """Read and check one patient; raise BadCase naming the file and the fix.
+
+    Checks: every phase present and readable, mask readable, non-empty, on the grid of every
+    phase, and the tumour not touching the volume border (it would be cut off).
+    Returns (images by phase, mask) as SimpleITK images.
+    """
+    images = {phase: _read_for_case(patient_id, paths.get(phase, ""), f"{phase} phase") for phase in phases}
+    mask_path = paths.get(mask_key, "")
+    mask = _read_for_case(patient_id, mask_path, "tumour mask")
+    mask_array = sitk.GetArrayViewFromImage(mask)
+    if not np.any(mask_array > 0):
+        raise BadCase(patient_id, mask_path, "tumour mask is empty", "re-segment the tumour")
+    for phase, image in images.items():
+        if not same_grid(image, mask):
+            raise BadCase(
+                patient_id,
+                mask_path,
+                f"tumour mask is not on the grid of the {phase} phase "
+                f"(size {mask.GetSize()} vs {image.GetSize()}, spacing "
+                f"{tuple(round(s, 4) for s in mask.GetSpacing())} vs "
+                f"{tuple(round(s, 4) for s in image.GetSpacing())})",
+                "export the mask on the image it was drawn on, or register it to that phase",
+            )
+    foreground = mask_array > 0
+    border = (
+        foreground[0].any() or foreground[-1].any() or foreground[:, 0].any()
+        or foreground[:, -1].any() or foreground[:, :, 0].any() or foreground[:, :, -1].any()
+    )
+    if border:
+        raise BadCase(
+            patient_id,
+            mask_path,
+            "tumour touches the border of the scanned volume, so part of it may be cut off",
+            "use a scan whose field of view covers the whole tumour, or exclude the patient",
+        )
+    return images, mask
+
+
+def resample(image: sitk.Image, spacing, interpolator: str, default_value: float) -> sitk.Image:
+    reference = reference_like(image, spacing)
+    return sitk.Resample(
+        image, reference, sitk.Transform(), INTERPOLATORS[interpolator], default_value,
+        image.GetPixelID(),
+    )
+
+
+def preprocess_case(images: dict[str, sitk.Image], mask: sitk.Image, spacing, interpolator: str):
+    """Resample every phase (HU kept as int16) and the mask (nearest neighbour) to one grid.
+
+    Phases are resampled onto the grid of the first phase so voxels correspond across phases.
+    """
+    reference = reference_like(next(iter(images.values())), spacing)
+    out = {}
+    for phase, image in images.items():
+        resampled = sitk.Resample(
+            sitk.Cast(image, sitk.sitkFloat32), reference, sitk.Transform(),
+            INTERPOLATORS[interpolator], -1024.0, sitk.sitkFloat32,
+        )
+        # B-spline overshoots; round back to integer HU like a scanner would store them.
+        out[phase] = sitk.Cast(sitk.Round(sitk.Clamp(resampled, lowerBound=-1024, upperBound=3071)), sitk.sitkInt16)
+    tumor = sitk.Resample(
+        sitk.Cast(mask > 0, sitk.sitkUInt8), reference, sitk.Transform(),
+        sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8,
+    )
+    return out, tumor
+
+
+def write_image(image: sitk.Image, path) -> None:
+    from .io import atomic_path
+
+    with atomic_path(path) as tmp:
+        sitk.WriteImage(image, str(tmp), useCompression=True)

@@ -1,0 +1,14 @@
+"""Cohort-level synthetic data: clinical table, phantom parameters, omics and planted truth."""
+
+import logging
+from pathlib import Path
+
+from radiogenomics.synthetic import write_cohort_tables
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+params = {**snakemake.params.synthetic, "seed": snakemake.params.seed}
+write_cohort_tables(
+    params,
+    raw_dir=Path(snakemake.output.clinical).parent,
+    truth_dir=Path(snakemake.output.truth_patients).parent,
+)
