@@ -20,9 +20,9 @@ include: "workflow/rules/features.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True
 
 
 rule features:

@@ -16,9 +16,6 @@ rule synthetic_cohort:
         truth_de="results/truth/de_genes.tsv",
         truth_fractions="results/truth/cell_fractions.tsv",
         truth_modules="results/truth/modules.tsv",
-    params:
-        synthetic=config["synthetic"],
-        seed=SEED,
     log:
         "logs/cohort/synthetic_cohort.log",
     conda:
@@ -27,6 +24,9 @@ rule synthetic_cohort:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        synthetic=config["synthetic"],
+        seed=SEED,
     script:
         "../scripts/synthetic_cohort.py"
 
@@ -37,18 +37,18 @@ rule synthetic_phantom:
     output:
         raw=directory("results/raw/{patient}"),
         truth="results/truth/{patient}/habitats.nii.gz",
-    params:
-        spacing=config["imaging"]["spacing_mm"],
     log:
         "logs/cohort/synthetic_phantom/{patient}.log",
-    conda:
-        f"{ENVS}/imaging.yaml"
     group:
         "per_patient"
+    conda:
+        f"{ENVS}/imaging.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        spacing=config["imaging"]["spacing_mm"],
     script:
         "../scripts/synthetic_phantom.py"
 
@@ -58,20 +58,20 @@ rule inspect_case:
         unpack(raw_case_input),
     output:
         "results/cohort/qc/{patient}.json",
-    params:
-        phases=PHASES,
-        on_bad_case=ON_BAD_CASE,
-        synthetic=SYNTHETIC,
     log:
         "logs/cohort/inspect/{patient}.log",
-    conda:
-        f"{ENVS}/imaging.yaml"
     group:
         "per_patient"
+    conda:
+        f"{ENVS}/imaging.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        phases=PHASES,
+        on_bad_case=ON_BAD_CASE,
+        synthetic=SYNTHETIC,
     script:
         "../scripts/inspect_case.py"
 
@@ -85,12 +85,6 @@ checkpoint cohort:
     output:
         clinical="results/cohort/clinical.tsv",
         exclusions="results/cohort/exclusions.tsv",
-    params:
-        manifest_problems=MANIFEST_PROBLEMS,
-        required=config["cohort"]["required_clinical"],
-        split=config["cohort"]["split"],
-        seed=SEED,
-        on_bad_case=ON_BAD_CASE,
     log:
         "logs/cohort/cohort.log",
     conda:
@@ -99,5 +93,11 @@ checkpoint cohort:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        manifest_problems=MANIFEST_PROBLEMS,
+        required=config["cohort"]["required_clinical"],
+        split=config["cohort"]["split"],
+        seed=SEED,
+        on_bad_case=ON_BAD_CASE,
     script:
         "../scripts/assemble_cohort.py"

@@ -1,6 +1,7 @@
 # Config validation and input functions. Everything here runs at every DAG build (and in every
 # cluster job), so it only reads small tables: the config, a manifest, the cohort checkpoint.
 import sys
+from snakemake.exceptions import WorkflowError
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,9 @@ from radiogenomics.config import (  # noqa: E402
 )
 
 try:
-    validate_config(config, Path(workflow.basedir) / "config/schemas/config.schema.yaml")
+    validate_config(
+        config, Path(workflow.basedir) / "config/schemas/config.schema.yaml"
+    )
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
@@ -27,11 +30,16 @@ ON_BAD_CASE = config["cohort"]["on_bad_case"]
 
 def _candidate_patients():
     if SYNTHETIC:
-        return synthetic_patient_ids(
-            config["synthetic"]["n_internal"], config["synthetic"]["n_external"]
-        ), []
+        return (
+            synthetic_patient_ids(
+                config["synthetic"]["n_internal"], config["synthetic"]["n_external"]
+            ),
+            [],
+        )
     if not config["cohort"]["manifest"]:
-        raise WorkflowError("cohort.source is 'manifest' but cohort.manifest is not set")
+        raise WorkflowError(
+            "cohort.source is 'manifest' but cohort.manifest is not set"
+        )
     return manifest_patients(config["cohort"]["manifest"], ON_BAD_CASE)
 
 
@@ -51,7 +59,9 @@ def raw_case_input(wildcards):
 
 
 def _manifest_row(patient):
-    table = pd.read_csv(config["cohort"]["manifest"], sep="\t", dtype=str, keep_default_na=False)
+    table = pd.read_csv(
+        config["cohort"]["manifest"], sep="\t", dtype=str, keep_default_na=False
+    )
     return table.loc[table["patient_id"] == patient].iloc[0].to_dict()
 
 

@@ -6,7 +6,9 @@ RADIOMICS = config["features"]["radiomics"]
 
 rule radiomics:
     input:
-        phases=expand("results/imaging/{{patient}}/{phase}.nii.gz", phase=RADIOMICS["phases"]),
+        phases=expand(
+            "results/imaging/{{patient}}/{phase}.nii.gz", phase=RADIOMICS["phases"]
+        ),
         tumor="results/segment/{patient}/tumor.nii.gz",
         habitats="results/regions/{patient}/habitats.nii.gz",
         peri="results/regions/{patient}/peri.nii.gz",
@@ -15,19 +17,19 @@ rule radiomics:
     output:
         features="results/features/patients/{patient}.radiomics.parquet",
         diagnostics="results/features/patients/{patient}.diagnostics.json",
-    params:
-        phases=RADIOMICS["phases"],
-        regions=RADIOMICS["regions"],
     log:
         "logs/features/radiomics/{patient}.log",
-    conda:
-        f"{ENVS}/imaging.yaml"
     group:
         "per_patient"
+    conda:
+        f"{ENVS}/imaging.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=20,
+    params:
+        phases=RADIOMICS["phases"],
+        regions=RADIOMICS["regions"],
     script:
         "../scripts/radiomics.py"
 

@@ -10,21 +10,21 @@ rule preprocess:
         phases=expand("results/imaging/{{patient}}/{phase}.nii.gz", phase=PHASES),
         ct="results/imaging/{patient}/ct.nii.gz",
         tumor="results/segment/{patient}/tumor.nii.gz",
+    log:
+        "logs/imaging/preprocess/{patient}.log",
+    group:
+        "per_patient"
+    conda:
+        f"{ENVS}/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
     params:
         phases=PHASES,
         analysis_phase=config["imaging"]["analysis_phase"],
         spacing=config["imaging"]["spacing_mm"],
         interpolator=config["imaging"]["interpolator"],
         synthetic=SYNTHETIC,
-    log:
-        "logs/imaging/preprocess/{patient}.log",
-    conda:
-        f"{ENVS}/imaging.yaml"
-    group:
-        "per_patient"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=10,
     script:
         "../scripts/preprocess.py"

@@ -7,26 +7,28 @@ HABITATS = config["regions"]["habitats"]
 
 rule habitat_voxels:
     input:
-        phases=expand("results/imaging/{{patient}}/{phase}.nii.gz", phase=HABITATS["phases"]),
+        phases=expand(
+            "results/imaging/{{patient}}/{phase}.nii.gz", phase=HABITATS["phases"]
+        ),
         tumor="results/segment/{patient}/tumor.nii.gz",
     output:
         "results/regions/voxels/{patient}.npz",
+    log:
+        "logs/regions/habitat_voxels/{patient}.log",
+    group:
+        "per_patient"
+    conda:
+        f"{ENVS}/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
     params:
         phases=HABITATS["phases"],
         texture=HABITATS["texture"],
         texture_radius_mm=HABITATS["texture_radius_mm"],
         n_voxels=HABITATS["voxels_per_patient"],
         seed=SEED,
-    log:
-        "logs/regions/habitat_voxels/{patient}.log",
-    conda:
-        f"{ENVS}/imaging.yaml"
-    group:
-        "per_patient"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=10,
     script:
         "../scripts/habitat_voxels.py"
 
@@ -45,9 +47,6 @@ rule fit_habitats:
             category="Regions",
         ),
         svg="results/regions/habitat_bic.svg",
-    params:
-        k_range=HABITATS["k_range"],
-        seed=SEED,
     log:
         "logs/regions/fit_habitats.log",
     conda:
@@ -56,6 +55,9 @@ rule fit_habitats:
     resources:
         mem_mb=8000,
         runtime=30,
+    params:
+        k_range=HABITATS["k_range"],
+        seed=SEED,
     script:
         "../scripts/fit_habitats.py"
 
@@ -63,25 +65,27 @@ rule fit_habitats:
 rule regions:
     input:
         model="results/regions/habitat_model.json",
-        phases=expand("results/imaging/{{patient}}/{phase}.nii.gz", phase=HABITATS["phases"]),
+        phases=expand(
+            "results/imaging/{{patient}}/{phase}.nii.gz", phase=HABITATS["phases"]
+        ),
         ct="results/imaging/{patient}/ct.nii.gz",
         tumor="results/segment/{patient}/tumor.nii.gz",
     output:
         habitats="results/regions/{patient}/habitats.nii.gz",
         peri="results/regions/{patient}/peri.nii.gz",
-    params:
-        phases=HABITATS["phases"],
-        margin_mm=config["regions"]["peri"]["margin_mm"],
-        body_threshold_hu=config["regions"]["peri"]["body_threshold_hu"],
     log:
         "logs/regions/regions/{patient}.log",
-    conda:
-        f"{ENVS}/imaging.yaml"
     group:
         "per_patient"
+    conda:
+        f"{ENVS}/imaging.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=10,
+    params:
+        phases=HABITATS["phases"],
+        margin_mm=config["regions"]["peri"]["margin_mm"],
+        body_threshold_hu=config["regions"]["peri"]["body_threshold_hu"],
     script:
         "../scripts/regions.py"

@@ -1,0 +1,14 @@
+"""Fit the population habitat model on training voxels; K by BIC; BIC table and figure."""
+
+import logging
+
+from radiogenomics.io import write_json, write_tsv
+from radiogenomics.regions import bic_figure, fit_habitat_model
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+model = fit_habitat_model(list(snakemake.input), snakemake.params.k_range, snakemake.params.seed)
+description = model.to_dict()
+write_json(description, snakemake.output.model)
+write_tsv(model.bic_table(), snakemake.output.bic)
+bic_figure(description, snakemake.output.png, snakemake.output.svg)
+logging.info("chose K=%d", description["k"])
