@@ -50,6 +50,14 @@ wildcard_constraints:
     patient="[A-Za-z0-9][A-Za-z0-9._-]*",
 
 
+def project_file(path):
+    """A config path relative to the working directory, else to the workflow's own folder."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return str(path)
+    return str(Path(workflow.basedir) / path)
+
+
 def raw_case_input(wildcards):
     """The files one patient's inspection reads."""
     if SYNTHETIC:

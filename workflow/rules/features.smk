@@ -13,7 +13,7 @@ rule radiomics:
         habitats="results/regions/{patient}/habitats.nii.gz",
         peri="results/regions/{patient}/peri.nii.gz",
         model="results/regions/habitat_model.json",
-        params=RADIOMICS["params"],
+        params=project_file(RADIOMICS["params"]),
     output:
         features="results/features/patients/{patient}.radiomics.parquet",
         diagnostics="results/features/patients/{patient}.diagnostics.json",

@@ -1,0 +1,85 @@
+"""End to end: the tiny synthetic study through Snakemake, checked against planted truth."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from sklearn.metrics import adjusted_rand_score
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+
+pytestmark = pytest.mark.workflow
+
+
+def run_snakemake(workdir, *args):
+    command = [
+        str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(REPO / "config/tiny.yaml"), "--cores", "2", *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    done = run_snakemake(workdir, "features")
+    assert done.returncode == 0, done.stderr[-4000:]
+    return workdir
+
+
+def read_array(path):
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+
+
+def test_planted_defects_are_excluded_with_reasons(tiny_study):
+    exclusions = pd.read_csv(tiny_study / "results/cohort/exclusions.tsv", sep="\t")
+    reasons = dict(zip(exclusions.patient_id, exclusions.reason))
+    assert "empty" in reasons["SYN0003"]
+    assert "arterial phase is missing" in reasons["SYN0008"]
+    clinical = pd.read_csv(tiny_study / "results/cohort/clinical.tsv", sep="\t")
+    assert len(clinical) + len(exclusions) == 26
+    assert set(clinical.cohort) == {"train", "test", "external"}
+
+
+def test_features_cover_every_included_patient_and_region(tiny_study):
+    clinical = pd.read_csv(tiny_study / "results/cohort/clinical.tsv", sep="\t")
+    features = pd.read_parquet(tiny_study / "results/features/radiomics.parquet")
+    assert sorted(features.patient_id) == sorted(clinical.patient_id)
+    model = json.loads((tiny_study / "results/regions/habitat_model.json").read_text())
+    regions = {column.split("__")[0] for column in features.columns if "__" in column}
+    assert regions == {"whole", "peri", *[f"sub{k}" for k in range(1, model["k"] + 1)]}
+    per_region = sum(column.startswith("whole__") for column in features.columns)
+    assert per_region > 1000
+
+
+def test_habitats_recover_planted_structure(tiny_study):
+    model = json.loads((tiny_study / "results/regions/habitat_model.json").read_text())
+    truth = pd.read_csv(tiny_study / "results/truth/patients.tsv", sep="\t")
+    assert model["k"] == int(truth.true_k.iloc[0])
+    clinical = pd.read_csv(tiny_study / "results/cohort/clinical.tsv", sep="\t")
+    scores = []
+    for patient in clinical.loc[clinical.cohort == "test", "patient_id"]:
+        found = read_array(tiny_study / f"results/regions/{patient}/habitats.nii.gz")
+        planted = read_array(tiny_study / f"results/truth/{patient}/habitats.nii.gz")
+        inside = (found > 0) & (planted > 0)
+        scores.append(adjusted_rand_score(planted[inside], found[inside]))
+    assert np.mean(scores) >= 0.8, scores
+
+
+def test_shell_is_within_margin_and_outside_tumour(tiny_study):
+    from scipy.ndimage import distance_transform_edt
+
+    patient = pd.read_csv(tiny_study / "results/cohort/clinical.tsv", sep="\t").patient_id.iloc[0]
+    tumor = read_array(tiny_study / f"results/segment/{patient}/tumor.nii.gz") > 0
+    peri = read_array(tiny_study / f"results/regions/{patient}/peri.nii.gz") > 0
+    distance = distance_transform_edt(~tumor, sampling=(1.0, 1.0, 1.0))
+    assert not (peri & tumor).any()
+    assert distance[peri].max() <= 3.0 + np.sqrt(3) / 2
+    assert peri.sum() > 0
