@@ -14,6 +14,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -123,6 +124,11 @@ def forest_plot(table: pd.DataFrame, stem, title: str = "Hazard ratios") -> list
                 fmt="s", color="black", ecolor="gray", capsize=3)
     ax.axvline(1.0, color="gray", linestyle="--", linewidth=1)
     ax.set_xscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.set_ylim(-0.7, n - 0.3)
     ax.set_yticks(y, table["variable"].astype(str))
     ax.set_xlabel("Hazard ratio (95% CI, log scale)")
     labels = [
@@ -248,7 +254,7 @@ def nomogram_plot(spec: dict, stem, time_unit: str = "months", title: str = "Cox
     ``spec`` comes from :func:`radiogenomics.survival.nomogram_spec`.
     """
     names = spec["covariates"]
-    rows = ["Points"] + names + ["Total points", f"{spec['horizon']:g}-{time_unit} survival"]
+    rows = ["Points"] + names + ["Total points", f"{spec['horizon']:g}-{time_unit.rstrip('s')} survival"]
     fig, ax = _new_figure(figsize=(8.0, 0.6 * len(rows) + 1.0))
     y = {row: len(rows) - 1 - k for k, row in enumerate(rows)}
 
