@@ -32,7 +32,14 @@ def test_ssign_worked_examples(t, n, m, size, grade, necrosis, expected):
 
 def test_ssign_categories():
     assert [cs.ssign_category(s) for s in (0, 2, 3, 5, 7, 9, 10, 17)] == [
-        "0-2", "0-2", "3-4", "5-6", "7-9", "7-9", ">=10", ">=10",
+        "0-2",
+        "0-2",
+        "3-4",
+        "5-6",
+        "7-9",
+        "7-9",
+        ">=10",
+        ">=10",
     ]
 
 

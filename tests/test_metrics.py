@@ -66,7 +66,9 @@ def test_delong_test_identical_and_different_scores():
     noise = np.random.default_rng(4).normal(size=len(y))
     different = mt.delong_test(y, a, noise)
     _, cov = brute_force_delong(y, np.vstack([a, noise]))
-    z = (roc_auc_score(y, a) - roc_auc_score(y, noise)) / np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    z = (roc_auc_score(y, a) - roc_auc_score(y, noise)) / np.sqrt(
+        cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    )
     assert different["z"] == pytest.approx(z)
     assert different["p"] < 1e-4
 
@@ -92,7 +94,9 @@ def test_cutoff_metrics_and_confusion_match_sklearn():
     assert m["recall"] == pytest.approx(recall_score(y, predicted))
     assert m["f1"] == pytest.approx(f1_score(y, predicted))
     assert m["specificity"] == pytest.approx(recall_score(1 - y, 1 - predicted))
-    np.testing.assert_array_equal(mt.confusion_matrix(y, a, cutoff).to_numpy(), confusion_matrix(y, predicted))
+    np.testing.assert_array_equal(
+        mt.confusion_matrix(y, a, cutoff).to_numpy(), confusion_matrix(y, predicted)
+    )
 
 
 def test_calibration_curve_bins():
@@ -120,7 +124,14 @@ def test_metrics_rows_table():
     y, a, _ = binary_data(seed=7)
     rows = pd.DataFrame(mt.metrics_rows("lr", "test", y, a, cutoff=0.5, n_boot=300, seed=1))
     assert list(rows.columns) == mt.METRIC_COLUMNS
-    assert rows["metric"].tolist() == ["auc", "accuracy", "precision", "recall", "specificity", "f1"]
+    assert rows["metric"].tolist() == [
+        "auc",
+        "accuracy",
+        "precision",
+        "recall",
+        "specificity",
+        "f1",
+    ]
     assert rows.loc[0, "value"] == pytest.approx(roc_auc_score(y, a))
     assert ((rows["ci_low"] <= rows["value"]) & (rows["value"] <= rows["ci_high"])).all()
     again = pd.DataFrame(mt.metrics_rows("lr", "test", y, a, cutoff=0.5, n_boot=300, seed=1))

@@ -78,7 +78,9 @@ def test_uno_c_without_censoring_equals_harrell():
     time = rng.exponential(10, 60)
     event = np.ones(60, bool)
     risk = -time + rng.normal(scale=5, size=60)
-    assert sv.uno_c(time, event, time, event, risk) == pytest.approx(sv.harrell_c(time, event, risk))
+    assert sv.uno_c(time, event, time, event, risk) == pytest.approx(
+        sv.harrell_c(time, event, risk)
+    )
 
 
 def test_td_auc_matches_brute_force_ipcw():
@@ -94,7 +96,9 @@ def test_td_auc_matches_brute_force_ipcw():
 def test_td_auc_ci_table():
     train_time, train_event, _ = make_cohort(150, seed=4, censor_rate=0.02)
     time, event, risk = make_cohort(90, seed=5, censor_rate=0.02)
-    table = sv.td_auc_ci(train_time, train_event, time, event, risk, [12.0, 24.0], n_boot=100, seed=1)
+    table = sv.td_auc_ci(
+        train_time, train_event, time, event, risk, [12.0, 24.0], n_boot=100, seed=1
+    )
     assert list(table.columns) == ["horizon", "auc", "ci_low", "ci_high"]
     assert (table["ci_low"] <= table["auc"]).all() and (table["auc"] <= table["ci_high"]).all()
 
@@ -162,7 +166,9 @@ def test_td_youden_cutoff_uses_ipcw_weights():
 
 def cox_frame(n=200, seed=7):
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.binomial(1, 0.4, n), "noise": rng.normal(size=n)})
+    frame = pd.DataFrame(
+        {"a": rng.normal(size=n), "b": rng.binomial(1, 0.4, n), "noise": rng.normal(size=n)}
+    )
     hazard = 0.05 * np.exp(0.8 * frame["a"] + 0.7 * frame["b"])
     t = rng.exponential(1 / hazard)
     c = rng.exponential(40, n)
@@ -180,7 +186,9 @@ def test_cox_univariate_and_multivariate_match_statsmodels():
         assert row["coef"] == pytest.approx(result.params[0], abs=1e-4)
         assert row["p"] == pytest.approx(result.pvalues[0], rel=1e-3)
     _, table = sv.cox_multivariate(frame, "time", "event", ["a", "b", "noise"])
-    result = PHReg(frame["time"], frame[["a", "b", "noise"]], status=frame["event"], ties="efron").fit()
+    result = PHReg(
+        frame["time"], frame[["a", "b", "noise"]], status=frame["event"], ties="efron"
+    ).fit()
     np.testing.assert_allclose(table["coef"], result.params, atol=1e-4)
     np.testing.assert_allclose(table["hr"], np.exp(result.params), rtol=1e-3)
     assert (table["ci_low"] < table["hr"]).all() and (table["hr"] < table["ci_high"]).all()
@@ -241,7 +249,10 @@ def test_nomogram_reproduces_lifelines_prediction():
     # function (Breslow) and the interpolation agree exactly there.
     horizon = float(np.sort(frame.loc[frame["event"] == 1, "time"])[20])
     spec = sv.nomogram_spec(fitter, frame, horizon=horizon)
-    assert max(abs(spec["coefficients"][n]) * np.ptp(frame[n]) * spec["points_per_unit_lp"] for n in ["a", "b"]) == pytest.approx(100.0)
+    assert max(
+        abs(spec["coefficients"][n]) * np.ptp(frame[n]) * spec["points_per_unit_lp"]
+        for n in ["a", "b"]
+    ) == pytest.approx(100.0)
     patients = frame[["a", "b"]].iloc[:5]
     expected = fitter.predict_survival_function(patients, times=[horizon]).iloc[0].to_numpy()
     points = [sv.nomogram_points(spec, row) for row in patients.to_dict("records")]
@@ -254,7 +265,9 @@ def test_compare_c_bootstrap():
     assert same["difference"] == 0.0 and same["p"] == 1.0
     noise = np.random.default_rng(15).normal(size=len(time))
     different = sv.compare_c_bootstrap(time, event, risk, noise, n_boot=200, seed=0)
-    assert different["difference"] == pytest.approx(sv.harrell_c(time, event, risk) - sv.harrell_c(time, event, noise))
+    assert different["difference"] == pytest.approx(
+        sv.harrell_c(time, event, risk) - sv.harrell_c(time, event, noise)
+    )
     assert different["p"] < 0.01 and different["ci_low"] > 0
 
 
@@ -286,7 +299,48 @@ def test_survival_net_benefit_hand_example():
 def test_survival_metrics_rows():
     train_time, train_event, _ = make_cohort(150, seed=4)
     time, event, risk = make_cohort(90, seed=5)
-    rows = pd.DataFrame(sv.survival_metrics_rows("radscore", "test", train_time, train_event, time, event, risk, [12, 36, 10_000], n_boot=50))
+    rows = pd.DataFrame(
+        sv.survival_metrics_rows(
+            "radscore",
+            "test",
+            train_time,
+            train_event,
+            time,
+            event,
+            risk,
+            [12, 36, 10_000],
+            n_boot=50,
+        )
+    )
     assert list(rows.columns) == ["model", "cohort", "metric", "value", "ci_low", "ci_high"]
-    assert rows["metric"].tolist() == ["harrell_c", "uno_c", "td_auc_12", "td_auc_36", "td_auc_10000"]
+    assert rows["metric"].tolist() == [
+        "harrell_c",
+        "uno_c",
+        "td_auc_12",
+        "td_auc_36",
+        "td_auc_10000",
+    ]
     assert np.isnan(rows["value"].iloc[-1]) and rows["value"].iloc[:-1].notna().all()
+
+
+def test_uno_c_rows_when_test_outlives_training_follow_up():
+    train_time, train_event, _ = make_cohort(100, seed=4)
+    time, event, risk = make_cohort(80, seed=5)
+    short = np.minimum(train_time, 20.0)
+    rows = sv.survival_metrics_rows(
+        "r", "external", short, train_event & (train_time <= 20), time, event, risk, [12], n_boot=20
+    )
+    assert np.isnan(rows[1]["value"])
+    truncated = sv.survival_metrics_rows(
+        "r",
+        "external",
+        short,
+        train_event & (train_time <= 20),
+        time,
+        event,
+        risk,
+        [12],
+        n_boot=20,
+        uno_tau=19.0,
+    )
+    assert 0.5 < truncated[1]["value"] < 1.0

@@ -128,9 +128,14 @@ def score_table(
     for column, fill in (("n_stage", "N0"), ("m_stage", "M0")):
         if column not in table:
             if not assume_n0m0:
-                raise ValueError(f"{source}: column {column} missing; set assume_n0m0 for localized cohorts")
+                raise ValueError(
+                    f"{source}: column {column} missing; set assume_n0m0 for localized cohorts"
+                )
             table[column] = fill
-    needed = {"ssign": ["t_stage", "size_cm", "grade", "necrosis"], "uiss": ["t_stage", "grade", "ecog"]}
+    needed = {
+        "ssign": ["t_stage", "size_cm", "grade", "necrosis"],
+        "uiss": ["t_stage", "grade", "ecog"],
+    }
     missing = sorted({c for s in scores for c in needed[s] if c not in table})
     if missing:
         raise ValueError(f"{source}: columns {missing} are needed for scores {list(scores)}")
@@ -140,22 +145,35 @@ def score_table(
         try:
             if "ssign" in scores:
                 row["ssign"] = ssign_score(
-                    record["t_stage"], record["n_stage"], record["m_stage"],
-                    record["size_cm"], record["grade"], record["necrosis"],
+                    record["t_stage"],
+                    record["n_stage"],
+                    record["m_stage"],
+                    record["size_cm"],
+                    record["grade"],
+                    record["necrosis"],
                 )
                 row["ssign_category"] = ssign_category(row["ssign"])
             if "uiss" in scores:
                 row["uiss"] = uiss_risk(
-                    record["t_stage"], record["n_stage"], record["m_stage"], record["grade"], record["ecog"]
+                    record["t_stage"],
+                    record["n_stage"],
+                    record["m_stage"],
+                    record["grade"],
+                    record["ecog"],
                 )
                 row["uiss_group"] = (
-                    UISS_GROUPS[int(row["uiss"])] if np.isfinite(row["uiss"]) else "metastatic (not scored)"
+                    UISS_GROUPS[int(row["uiss"])]
+                    if np.isfinite(row["uiss"])
+                    else "metastatic (not scored)"
                 )
         except (ValueError, TypeError) as error:
             raise BadCase(
-                record["patient_id"], source, f"clinical comparator score: {error}",
+                record["patient_id"],
+                source,
+                f"clinical comparator score: {error}",
                 "correct the clinical value (T as T1a..T4, N0-2/NX, M0/M1, grade 1-4, "
-                "necrosis 0/1, size in cm, ECOG 0-4)", stage="models",
+                "necrosis 0/1, size in cm, ECOG 0-4)",
+                stage="models",
             ) from error
         rows.append(row)
     return pd.DataFrame(rows)

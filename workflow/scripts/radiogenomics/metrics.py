@@ -62,8 +62,8 @@ def roc_auc_delong(y_true, y_score, level: float = 0.95) -> dict:
     return {
         "value": value,
         "se": se,
-        "ci_low": max(0.0, value - z * se),
-        "ci_high": min(1.0, value + z * se),
+        "ci_low": float(max(0.0, value - z * se)),
+        "ci_high": float(min(1.0, value + z * se)),
     }
 
 
@@ -77,7 +77,13 @@ def delong_test(y_true, score_a, score_b) -> dict:
     else:
         z = difference / float(np.sqrt(variance))
         p = float(2.0 * stats.norm.sf(abs(z)))
-    return {"auc_a": float(auc[0]), "auc_b": float(auc[1]), "difference": difference, "z": z, "p": p}
+    return {
+        "auc_a": float(auc[0]),
+        "auc_b": float(auc[1]),
+        "difference": difference,
+        "z": z,
+        "p": p,
+    }
 
 
 def youden_cutoff(y_true, y_score) -> dict:
@@ -144,7 +150,9 @@ def cutoff_metrics(y_true, y_score, cutoff: float) -> dict:
 def calibration_curve(y_true, y_prob, n_bins: int = 5, strategy: str = "quantile") -> pd.DataFrame:
     """Observed fraction of positives vs mean predicted probability per bin (scikit-learn)."""
     y_true, y_prob = _binary(y_true, y_prob)
-    observed, predicted = sklearn_calibration_curve(y_true, y_prob, n_bins=n_bins, strategy=strategy)
+    observed, predicted = sklearn_calibration_curve(
+        y_true, y_prob, n_bins=n_bins, strategy=strategy
+    )
     return pd.DataFrame({"predicted": predicted, "observed": observed})
 
 
@@ -189,17 +197,36 @@ def metrics_rows(
     """
     y_true, y_score = _binary(y_true, y_score)
     auc = roc_auc_delong(y_true, y_score, level)
-    rows = [{"model": model, "cohort": cohort, "metric": "auc", **{k: auc[k] for k in ("value", "ci_low", "ci_high")}}]
+    rows = [
+        {
+            "model": model,
+            "cohort": cohort,
+            "metric": "auc",
+            **{k: auc[k] for k in ("value", "ci_low", "ci_high")},
+        }
+    ]
     predicted = y_score >= cutoff
     actual = y_true == 1
     rng = np.random.default_rng(seed)
     index = rng.integers(0, len(y_true), size=(n_boot, len(y_true)))
     p, a = predicted[index], actual[index]
     boot = _rates(
-        tp=(p & a).sum(axis=1), fp=(p & ~a).sum(axis=1), tn=(~p & ~a).sum(axis=1), fn=(~p & a).sum(axis=1)
+        tp=(p & a).sum(axis=1),
+        fp=(p & ~a).sum(axis=1),
+        tn=(~p & ~a).sum(axis=1),
+        fn=(~p & a).sum(axis=1),
     )
     alpha = (1.0 - level) / 2.0
     for name, value in cutoff_metrics(y_true, y_score, cutoff).items():
         low, high = np.quantile(boot[name], [alpha, 1.0 - alpha])
-        rows.append({"model": model, "cohort": cohort, "metric": name, "value": value, "ci_low": float(low), "ci_high": float(high)})
+        rows.append(
+            {
+                "model": model,
+                "cohort": cohort,
+                "metric": name,
+                "value": value,
+                "ci_low": float(low),
+                "ci_high": float(high),
+            }
+        )
     return rows

@@ -42,7 +42,9 @@ def save_figure(fig, stem: str | os.PathLike) -> list[Path]:
         for suffix, metadata in ((".png", {"Software": None}), (".svg", {"Date": None})):
             path = stem.with_name(stem.name + suffix)
             with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=suffix[1:], dpi=PNG_DPI, metadata=metadata, bbox_inches="tight")
+                fig.savefig(
+                    tmp, format=suffix[1:], dpi=PNG_DPI, metadata=metadata, bbox_inches="tight"
+                )
             paths.append(path)
     plt.close(fig)
     return paths
@@ -87,13 +89,38 @@ def kaplan_meier_plot(
         members = groups == label
         km = survival.kaplan_meier(time[members], event[members])
         color = colors[k % len(colors)]
-        ax.step(km["time"], km["survival"], where="post", color=color, label=f"{label} (n={members.sum()})")
-        ax.fill_between(km["time"], km["ci_low"], km["ci_high"], step="post", color=color, alpha=0.15, linewidth=0)
+        ax.step(
+            km["time"],
+            km["survival"],
+            where="post",
+            color=color,
+            label=f"{label} (n={members.sum()})",
+        )
+        ax.fill_between(
+            km["time"],
+            km["ci_low"],
+            km["ci_high"],
+            step="post",
+            color=color,
+            alpha=0.15,
+            linewidth=0,
+        )
         censored = time[members & ~event]
-        ax.plot(censored, [survival.survival_at(km, t) for t in censored], "|", color=color, markersize=7)
+        ax.plot(
+            censored,
+            [survival.survival_at(km, t) for t in censored],
+            "|",
+            color=color,
+            markersize=7,
+        )
     if len(labels) > 1:
         p = survival.logrank_p(time, event, groups)
-        ax.text(0.03, 0.05, f"log-rank p {'< 0.001' if p < 0.001 else f'= {p:.3f}'}", transform=ax.transAxes)
+        ax.text(
+            0.03,
+            0.05,
+            f"log-rank p {'< 0.001' if p < 0.001 else f'= {p:.3f}'}",
+            transform=ax.transAxes,
+        )
     ax.set_ylim(0, 1.02)
     ax.set_ylabel(f"{endpoint} probability")
     ax.legend(loc="upper right", frameon=False)
@@ -102,8 +129,14 @@ def kaplan_meier_plot(
     at_risk = survival.numbers_at_risk(time, groups, at_times)
     for k, label in enumerate(labels):
         for t in at_times:
-            table_ax.text(t, len(labels) - 1 - k, str(at_risk.loc[label, float(t)]), ha="center", va="center",
-                          color=colors[k % len(colors)])
+            table_ax.text(
+                t,
+                len(labels) - 1 - k,
+                str(at_risk.loc[label, float(t)]),
+                ha="center",
+                va="center",
+                color=colors[k % len(colors)],
+            )
     table_ax.set_yticks(range(len(labels)), [str(lab) for lab in reversed(labels)])
     table_ax.set_ylim(-0.6, len(labels) - 0.4)
     table_ax.set_title("Number at risk", fontsize=9, loc="left")
@@ -120,8 +153,15 @@ def forest_plot(table: pd.DataFrame, stem, title: str = "Hazard ratios") -> list
     n = len(table)
     fig, ax = _new_figure(figsize=(7.0, 0.45 * n + 1.4))
     y = np.arange(n)[::-1]
-    ax.errorbar(table["hr"], y, xerr=[table["hr"] - table["ci_low"], table["ci_high"] - table["hr"]],
-                fmt="s", color="black", ecolor="gray", capsize=3)
+    ax.errorbar(
+        table["hr"],
+        y,
+        xerr=[table["hr"] - table["ci_low"], table["ci_high"] - table["hr"]],
+        fmt="s",
+        color="black",
+        ecolor="gray",
+        capsize=3,
+    )
     ax.axvline(1.0, color="gray", linestyle="--", linewidth=1)
     ax.set_xscale("log")
     plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
@@ -153,7 +193,11 @@ def roc_plot(curves: Mapping[str, tuple], stem, title: str = "ROC") -> list[Path
     for name, (y_true, y_score) in curves.items():
         fpr, tpr, _ = roc_curve(y_true, y_score)
         auc = roc_auc_delong(y_true, y_score)
-        ax.plot(fpr, tpr, label=f"{name}: AUC {auc['value']:.3f} ({auc['ci_low']:.3f}-{auc['ci_high']:.3f})")
+        ax.plot(
+            fpr,
+            tpr,
+            label=f"{name}: AUC {auc['value']:.3f} ({auc['ci_low']:.3f}-{auc['ci_high']:.3f})",
+        )
     ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1)
     ax.set_xlabel("1 - specificity (false positive rate)")
     ax.set_ylabel("Sensitivity (true positive rate)")
@@ -164,7 +208,9 @@ def roc_plot(curves: Mapping[str, tuple], stem, title: str = "ROC") -> list[Path
 
 
 @_styled
-def td_auc_plot(table: pd.DataFrame, stem, time_unit: str = "months", title: str = "Time-dependent AUC") -> list[Path]:
+def td_auc_plot(
+    table: pd.DataFrame, stem, time_unit: str = "months", title: str = "Time-dependent AUC"
+) -> list[Path]:
     """Grouped bars of td-AUC with 95% CI; table columns model, horizon, auc, ci_low, ci_high."""
     models = list(dict.fromkeys(table["model"]))
     horizons = sorted(pd.unique(table["horizon"]))
@@ -173,8 +219,14 @@ def td_auc_plot(table: pd.DataFrame, stem, time_unit: str = "months", title: str
     for k, model in enumerate(models):
         rows = table[table["model"] == model].set_index("horizon").reindex(horizons)
         x = np.arange(len(horizons)) + (k - (len(models) - 1) / 2) * width
-        ax.bar(x, rows["auc"], width, label=model,
-               yerr=[rows["auc"] - rows["ci_low"], rows["ci_high"] - rows["auc"]], capsize=3)
+        ax.bar(
+            x,
+            rows["auc"],
+            width,
+            label=model,
+            yerr=[rows["auc"] - rows["ci_low"], rows["ci_high"] - rows["auc"]],
+            capsize=3,
+        )
     ax.axhline(0.5, color="gray", linestyle="--", linewidth=1)
     ax.set_xticks(np.arange(len(horizons)), [f"{h:g}" for h in horizons])
     ax.set_xlabel(f"Horizon ({time_unit})")
@@ -186,14 +238,27 @@ def td_auc_plot(table: pd.DataFrame, stem, time_unit: str = "months", title: str
 
 
 @_styled
-def calibration_plot(tables: Mapping[str, pd.DataFrame], stem, quantity: str = "probability",
-                     title: str = "Calibration") -> list[Path]:
+def calibration_plot(
+    tables: Mapping[str, pd.DataFrame],
+    stem,
+    quantity: str = "probability",
+    title: str = "Calibration",
+) -> list[Path]:
     """Observed vs predicted per model; tables have predicted, observed (+ observed_low/high)."""
     fig, ax = _new_figure(figsize=(5.2, 5.0))
     for name, table in tables.items():
         if {"observed_low", "observed_high"} <= set(table.columns):
-            ax.errorbar(table["predicted"], table["observed"], capsize=3, marker="o", label=name,
-                        yerr=[table["observed"] - table["observed_low"], table["observed_high"] - table["observed"]])
+            ax.errorbar(
+                table["predicted"],
+                table["observed"],
+                capsize=3,
+                marker="o",
+                label=name,
+                yerr=[
+                    table["observed"] - table["observed_low"],
+                    table["observed_high"] - table["observed"],
+                ],
+            )
         else:
             ax.plot(table["predicted"], table["observed"], marker="o", label=name)
     ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="ideal")
@@ -208,14 +273,18 @@ def calibration_plot(tables: Mapping[str, pd.DataFrame], stem, quantity: str = "
 
 
 @_styled
-def decision_curve_plot(tables: Mapping[str, pd.DataFrame], stem, title: str = "Decision curve") -> list[Path]:
+def decision_curve_plot(
+    tables: Mapping[str, pd.DataFrame], stem, title: str = "Decision curve"
+) -> list[Path]:
     """Net benefit vs threshold per model, with treat-all and treat-none references."""
     fig, ax = _new_figure(figsize=(6.0, 4.5))
     first = next(iter(tables.values()))
     for name, table in tables.items():
         ax.plot(table["threshold"], table["model"], label=name)
     ax.plot(first["threshold"], first["treat_all"], color="gray", label="treat all")
-    ax.plot(first["threshold"], first["treat_none"], color="black", linestyle="--", label="treat none")
+    ax.plot(
+        first["threshold"], first["treat_none"], color="black", linestyle="--", label="treat none"
+    )
     top = max(float(t["model"].max()) for t in tables.values())
     top = max(top, float(first["treat_all"].max()), 0.01)
     ax.set_ylim(-0.05 * top - 0.01, top * 1.15)
@@ -227,8 +296,12 @@ def decision_curve_plot(tables: Mapping[str, pd.DataFrame], stem, title: str = "
 
 
 @_styled
-def confusion_matrix_plot(matrix: pd.DataFrame, stem, class_names: Sequence[str] = ("negative", "positive"),
-                          title: str = "Confusion matrix") -> list[Path]:
+def confusion_matrix_plot(
+    matrix: pd.DataFrame,
+    stem,
+    class_names: Sequence[str] = ("negative", "positive"),
+    title: str = "Confusion matrix",
+) -> list[Path]:
     """2 x 2 counts (rows actual, columns predicted) with counts and row percentages."""
     values = matrix.to_numpy()
     fig, ax = _new_figure(figsize=(4.2, 3.8))
@@ -236,8 +309,14 @@ def confusion_matrix_plot(matrix: pd.DataFrame, stem, class_names: Sequence[str]
     row_totals = values.sum(axis=1, keepdims=True)
     for (i, j), count in np.ndenumerate(values):
         share = count / row_totals[i, 0] if row_totals[i, 0] else 0.0
-        ax.text(j, i, f"{count}\n({share:.0%})", ha="center", va="center",
-                color="white" if count > values.max() / 2 else "black")
+        ax.text(
+            j,
+            i,
+            f"{count}\n({share:.0%})",
+            ha="center",
+            va="center",
+            color="white" if count > values.max() / 2 else "black",
+        )
     ax.set_xticks(range(len(class_names)), class_names)
     ax.set_yticks(range(len(class_names)), class_names)
     ax.set_xlabel("Predicted class")
@@ -248,13 +327,19 @@ def confusion_matrix_plot(matrix: pd.DataFrame, stem, class_names: Sequence[str]
 
 
 @_styled
-def nomogram_plot(spec: dict, stem, time_unit: str = "months", title: str = "Cox nomogram") -> list[Path]:
+def nomogram_plot(
+    spec: dict, stem, time_unit: str = "months", title: str = "Cox nomogram"
+) -> list[Path]:
     """Points scale, one axis per covariate, total points and predicted survival at the horizon.
 
     ``spec`` comes from :func:`radiogenomics.survival.nomogram_spec`.
     """
     names = spec["covariates"]
-    rows = ["Points"] + names + ["Total points", f"{spec['horizon']:g}-{time_unit.rstrip('s')} survival"]
+    rows = (
+        ["Points"]
+        + names
+        + ["Total points", f"{spec['horizon']:g}-{time_unit.rstrip('s')} survival"]
+    )
     fig, ax = _new_figure(figsize=(8.0, 0.6 * len(rows) + 1.0))
     y = {row: len(rows) - 1 - k for k, row in enumerate(rows)}
 
@@ -269,10 +354,14 @@ def nomogram_plot(spec: dict, stem, time_unit: str = "months", title: str = "Cox
     for name in names:
         low, high = spec["ranges"][name]
         values = np.linspace(low, high, 5) if high - low > 1 else np.array([low, high])
-        points = [spec["coefficients"][name] * (v - spec["reference"][name]) * spec["points_per_unit_lp"] for v in values]
+        points = [
+            spec["coefficients"][name] * (v - spec["reference"][name]) * spec["points_per_unit_lp"]
+            for v in values
+        ]
         axis_line(name, points, [f"{v:.3g}" for v in values])
     total_max = sum(
-        abs(spec["coefficients"][n] * (spec["ranges"][n][1] - spec["ranges"][n][0])) * spec["points_per_unit_lp"]
+        abs(spec["coefficients"][n] * (spec["ranges"][n][1] - spec["ranges"][n][0]))
+        * spec["points_per_unit_lp"]
         for n in names
     )
     total_ticks = np.linspace(0, total_max, 9)
@@ -281,8 +370,11 @@ def nomogram_plot(spec: dict, stem, time_unit: str = "months", title: str = "Cox
     probabilities = np.array([0.95, 0.9, 0.8, 0.7, 0.5, 0.3, 0.1, 0.05])
     # Invert S = S0 ** exp(lp) for total points: only probabilities reachable on the scale are drawn.
     survival_at_ticks = survival.nomogram_survival(spec, np.linspace(0, total_max, 400))
-    reachable = [(p, np.interp(-p, -survival_at_ticks, np.linspace(0, total_max, 400)))
-                 for p in probabilities if survival_at_ticks.min() <= p <= survival_at_ticks.max()]
+    reachable = [
+        (p, np.interp(-p, -survival_at_ticks, np.linspace(0, total_max, 400)))
+        for p in probabilities
+        if survival_at_ticks.min() <= p <= survival_at_ticks.max()
+    ]
     if reachable:
         axis_line(rows[-1], [t * scale for _, t in reachable], [f"{p:.2f}" for p, _ in reachable])
     ax.set_yticks([y[r] for r in rows], rows)

@@ -141,7 +141,15 @@ def compare_c_bootstrap(
     diff = c_a - c_b
     p = 1.0 if se == 0.0 else float(2.0 * stats.norm.sf(abs(diff) / se))
     low, high = _percentile_ci(boot, level)
-    return {"c_a": c_a, "c_b": c_b, "difference": diff, "se": se, "ci_low": low, "ci_high": high, "p": p}
+    return {
+        "c_a": c_a,
+        "c_b": c_b,
+        "difference": diff,
+        "se": se,
+        "ci_low": low,
+        "ci_high": high,
+        "p": p,
+    }
 
 
 # --------------------------------------------------------------------------- td-AUC
@@ -151,11 +159,13 @@ def td_auc(train_time, train_event, time, event, risk, horizons: Sequence[float]
     Cases: event by the horizon; controls: still event-free after it. The censoring
     distribution is the Kaplan-Meier of the training cohort's censoring times.
     """
+    horizons = np.asarray(horizons, dtype=float)
     train = Surv.from_arrays(*reversed(_arrays(train_time, train_event)))
-    test = Surv.from_arrays(*reversed(_arrays(time, event)))
-    auc, _ = cumulative_dynamic_auc(
-        train, test, np.asarray(risk, dtype=float), np.asarray(horizons, dtype=float)
-    )
+    time, event = _arrays(time, event)
+    # Events after the last horizon are controls at every horizon and need no weight; marking
+    # them censored keeps an external cohort with longer follow-up than train evaluable.
+    test = Surv.from_arrays(event & (time <= horizons.max()), time)
+    auc, _ = cumulative_dynamic_auc(train, test, np.asarray(risk, dtype=float), horizons)
     return np.asarray(auc, dtype=float)
 
 
@@ -181,13 +191,17 @@ def td_auc_ci(
     rows = []
     for k, horizon in enumerate(horizons):
         boot = bootstrap_statistic(
-            lambda i, h=horizon: td_auc(train_time, train_event, time[i], event[i], risk[i], [h])[0],
+            lambda i, h=horizon: td_auc(train_time, train_event, time[i], event[i], risk[i], [h])[
+                0
+            ],
             len(time),
             n_boot,
             seed + k,
         )
         low, high = _percentile_ci(boot, level)
-        rows.append({"horizon": float(horizon), "auc": float(point[k]), "ci_low": low, "ci_high": high})
+        rows.append(
+            {"horizon": float(horizon), "auc": float(point[k]), "ci_low": low, "ci_high": high}
+        )
     return pd.DataFrame(rows)
 
 
@@ -294,7 +308,11 @@ def _hazard_table(fitter: CoxPHFitter) -> pd.DataFrame:
 
 
 def fit_cox(
-    data: pd.DataFrame, duration_col: str, event_col: str, covariates: Sequence[str], penalizer: float = 0.0
+    data: pd.DataFrame,
+    duration_col: str,
+    event_col: str,
+    covariates: Sequence[str],
+    penalizer: float = 0.0,
 ) -> CoxPHFitter:
     """Cox proportional hazards fit (lifelines, Efron ties) on the named numeric covariates."""
     columns = list(covariates) + [duration_col, event_col]
@@ -337,7 +355,9 @@ def schoenfeld_test(
     )
 
 
-def cox_aic(data: pd.DataFrame, duration_col: str, event_col: str, covariates: Sequence[str]) -> float:
+def cox_aic(
+    data: pd.DataFrame, duration_col: str, event_col: str, covariates: Sequence[str]
+) -> float:
     """AIC of the Cox partial likelihood, -2 log L + 2 k (k = 0: the null model)."""
     if not covariates:
         # Null model: the partial likelihood of the Breslow risk sets with all hazards equal.
@@ -364,7 +384,9 @@ def backward_stepwise_aic(
     current = cox_aic(data, duration_col, event_col, kept)
     trace = [{"step": 0, "removed": "", "aic": current}]
     while kept:
-        candidates = {c: cox_aic(data, duration_col, event_col, [k for k in kept if k != c]) for c in kept}
+        candidates = {
+            c: cox_aic(data, duration_col, event_col, [k for k in kept if k != c]) for c in kept
+        }
         removed, aic = min(candidates.items(), key=lambda item: (item[1], item[0]))
         if aic >= current:
             break
@@ -389,7 +411,11 @@ def nomogram_spec(fitter: CoxPHFitter, data: pd.DataFrame, horizon: float) -> di
     effect_range = (coefficients * (highs - lows)).abs()
     points_per_unit_lp = 100.0 / float(effect_range.max())
     baseline = fitter.baseline_survival_
-    s0 = float(baseline[baseline.index <= horizon].iloc[-1, 0]) if (baseline.index <= horizon).any() else 1.0
+    s0 = (
+        float(baseline[baseline.index <= horizon].iloc[-1, 0])
+        if (baseline.index <= horizon).any()
+        else 1.0
+    )
     reference = {n: float(lows[n] if coefficients[n] >= 0 else highs[n]) for n in names}
     return {
         "covariates": names,
@@ -415,7 +441,10 @@ def nomogram_points(spec: dict, row: dict) -> float:
 
 def nomogram_survival(spec: dict, total_points) -> np.ndarray:
     """Predicted survival at the nomogram horizon for total points."""
-    lp_reference = sum(spec["coefficients"][n] * (spec["reference"][n] - spec["means"][n]) for n in spec["covariates"])
+    lp_reference = sum(
+        spec["coefficients"][n] * (spec["reference"][n] - spec["means"][n])
+        for n in spec["covariates"]
+    )
     lp = lp_reference + np.asarray(total_points, dtype=float) / spec["points_per_unit_lp"]
     return spec["baseline_survival"] ** np.exp(lp)
 
@@ -494,23 +523,35 @@ def survival_metrics_rows(
     horizons: Sequence[float],
     n_boot: int = 1000,
     seed: int = 0,
+    uno_tau: float | None = None,
 ) -> list[dict]:
     """Rows for results/models/{task}/metrics.tsv: Harrell C, Uno C, td-AUC per horizon.
 
     td-AUC metric names carry the horizon in the time unit of ``time`` (e.g. ``td_auc_36``).
-    A horizon beyond the cohort's follow-up gives a NaN row rather than an error.
+    A horizon beyond the cohort's follow-up, or an Uno C whose censoring weights are undefined,
+    gives a NaN row rather than an error.
     """
-    rows = []
-    for name, result in (
-        ("harrell_c", harrell_c_ci(time, event, risk, n_boot, seed)),
-        ("uno_c", uno_c_ci(train_time, train_event, time, event, risk, None, n_boot, seed)),
-    ):
-        rows.append({"model": model, "cohort": cohort, "metric": name, **result})
+    missing = {"value": np.nan, "ci_low": np.nan, "ci_high": np.nan}
+    rows = [
+        {
+            "model": model,
+            "cohort": cohort,
+            "metric": "harrell_c",
+            **harrell_c_ci(time, event, risk, n_boot, seed),
+        }
+    ]
+    try:
+        uno = uno_c_ci(train_time, train_event, time, event, risk, uno_tau, n_boot, seed)
+    except ValueError:
+        # Events after the last training follow-up leave the censoring weight undefined;
+        # pass uno_tau (e.g. the last training time) to truncate instead.
+        uno = missing
+    rows.append({"model": model, "cohort": cohort, "metric": "uno_c", **uno})
     time_arr = np.asarray(time, dtype=float)
     for horizon in horizons:
         metric = f"td_auc_{float(horizon):g}"
         if not (time_arr.min() <= horizon < time_arr.max()):
-            rows.append({"model": model, "cohort": cohort, "metric": metric, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan})
+            rows.append({"model": model, "cohort": cohort, "metric": metric, **missing})
             continue
         table = td_auc_ci(train_time, train_event, time, event, risk, [horizon], n_boot, seed)
         rows.append(
