@@ -236,9 +236,10 @@ def test_backward_stepwise_aic_matches_statsmodels_search():
     assert trace["aic"].is_monotonic_decreasing
 
 
-def test_null_cox_log_likelihood_matches_statsmodels():
+def test_null_cox_log_likelihood_matches_statsmodels_efron_with_ties():
     frame = cox_frame(60, seed=12)
-    model = PHReg(frame["time"], frame[["a"]], status=frame["event"], ties="breslow")
+    frame["time"] = np.ceil(frame["time"] / 3)  # coarse times: many tied deaths
+    model = PHReg(frame["time"], frame[["a"]], status=frame["event"], ties="efron")
     assert sv.cox_aic(frame, "time", "event", []) == pytest.approx(-2 * model.loglike(np.zeros(1)))
 
 

@@ -360,15 +360,22 @@ def cox_aic(
 ) -> float:
     """AIC of the Cox partial likelihood, -2 log L + 2 k (k = 0: the null model)."""
     if not covariates:
-        # Null model: the partial likelihood of the Breslow risk sets with all hazards equal.
         return -2.0 * _null_partial_log_likelihood(data[duration_col], data[event_col])
     return float(fit_cox(data, duration_col, event_col, covariates).AIC_partial_)
 
 
 def _null_partial_log_likelihood(time, event) -> float:
+    """Efron partial log-likelihood at beta = 0, matching lifelines' tie handling.
+
+    With d deaths tied among R at risk, Efron's denominators at beta = 0 are R, R-1, ..., R-d+1.
+    """
     time, event = _arrays(time, event)
-    at_risk = np.array([np.sum(time >= t) for t in time[event]])
-    return float(-np.sum(np.log(at_risk)))
+    total = 0.0
+    for t in np.unique(time[event]):
+        at_risk = np.sum(time >= t)
+        deaths = np.sum((time == t) & event)
+        total -= np.sum(np.log(at_risk - np.arange(deaths)))
+    return float(total)
 
 
 def backward_stepwise_aic(
