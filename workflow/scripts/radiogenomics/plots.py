@@ -50,10 +50,6 @@ def save_figure(fig, stem: str | os.PathLike) -> list[Path]:
     return paths
 
 
-def _new_figure(*args, **kwargs):
-    return plt.subplots(*args, **kwargs)
-
-
 def _styled(plot):
     """Draw and save under the fixed style, so fonts and ids do not depend on user rcParams."""
 
@@ -81,7 +77,7 @@ def kaplan_meier_plot(
     event = np.asarray(event).astype(bool)
     groups = np.asarray(groups)
     labels = sorted(pd.unique(groups), key=str)
-    fig, (ax, table_ax) = _new_figure(
+    fig, (ax, table_ax) = plt.subplots(
         2, 1, figsize=(6.5, 5.2), gridspec_kw={"height_ratios": [4, 1.1]}, sharex=True
     )
     colors = plt.get_cmap("tab10").colors
@@ -151,7 +147,7 @@ def kaplan_meier_plot(
 def forest_plot(table: pd.DataFrame, stem, title: str = "Hazard ratios") -> list[Path]:
     """HR with 95% CI per variable on a log axis; table columns variable, hr, ci_low, ci_high, p."""
     n = len(table)
-    fig, ax = _new_figure(figsize=(7.0, 0.45 * n + 1.4))
+    fig, ax = plt.subplots(figsize=(7.0, 0.45 * n + 1.4))
     y = np.arange(n)[::-1]
     ax.errorbar(
         table["hr"],
@@ -189,7 +185,7 @@ def roc_plot(curves: Mapping[str, tuple], stem, title: str = "ROC") -> list[Path
     """ROC curve per model from (y_true, y_score) pairs; AUC in the legend."""
     from .metrics import roc_auc_delong
 
-    fig, ax = _new_figure(figsize=(5.2, 5.0))
+    fig, ax = plt.subplots(figsize=(5.2, 5.0))
     for name, (y_true, y_score) in curves.items():
         fpr, tpr, _ = roc_curve(y_true, y_score)
         auc = roc_auc_delong(y_true, y_score)
@@ -215,7 +211,7 @@ def td_auc_plot(
     models = list(dict.fromkeys(table["model"]))
     horizons = sorted(pd.unique(table["horizon"]))
     width = 0.8 / len(models)
-    fig, ax = _new_figure(figsize=(1.6 * len(horizons) + 3.0, 4.0))
+    fig, ax = plt.subplots(figsize=(1.6 * len(horizons) + 3.0, 4.0))
     for k, model in enumerate(models):
         rows = table[table["model"] == model].set_index("horizon").reindex(horizons)
         x = np.arange(len(horizons)) + (k - (len(models) - 1) / 2) * width
@@ -245,7 +241,7 @@ def calibration_plot(
     title: str = "Calibration",
 ) -> list[Path]:
     """Observed vs predicted per model; tables have predicted, observed (+ observed_low/high)."""
-    fig, ax = _new_figure(figsize=(5.2, 5.0))
+    fig, ax = plt.subplots(figsize=(5.2, 5.0))
     for name, table in tables.items():
         if {"observed_low", "observed_high"} <= set(table.columns):
             ax.errorbar(
@@ -277,7 +273,7 @@ def decision_curve_plot(
     tables: Mapping[str, pd.DataFrame], stem, title: str = "Decision curve"
 ) -> list[Path]:
     """Net benefit vs threshold per model, with treat-all and treat-none references."""
-    fig, ax = _new_figure(figsize=(6.0, 4.5))
+    fig, ax = plt.subplots(figsize=(6.0, 4.5))
     first = next(iter(tables.values()))
     for name, table in tables.items():
         ax.plot(table["threshold"], table["model"], label=name)
@@ -304,7 +300,7 @@ def confusion_matrix_plot(
 ) -> list[Path]:
     """2 x 2 counts (rows actual, columns predicted) with counts and row percentages."""
     values = matrix.to_numpy()
-    fig, ax = _new_figure(figsize=(4.2, 3.8))
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
     ax.imshow(values, cmap="Blues")
     row_totals = values.sum(axis=1, keepdims=True)
     for (i, j), count in np.ndenumerate(values):
@@ -340,7 +336,7 @@ def nomogram_plot(
         + names
         + ["Total points", f"{spec['horizon']:g}-{time_unit.rstrip('s')} survival"]
     )
-    fig, ax = _new_figure(figsize=(8.0, 0.6 * len(rows) + 1.0))
+    fig, ax = plt.subplots(figsize=(8.0, 0.6 * len(rows) + 1.0))
     y = {row: len(rows) - 1 - k for k, row in enumerate(rows)}
 
     def axis_line(row, positions, labels):

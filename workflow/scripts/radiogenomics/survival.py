@@ -404,7 +404,7 @@ def backward_stepwise_aic(
 
 
 def nomogram_spec(fitter: CoxPHFitter, data: pd.DataFrame, horizon: float) -> dict:
-    """Points scales of a Cox nomogram (as R rms::nomogram).
+    """Points scales of a Cox nomogram (as R rms::nomogram); ``data`` is the training table.
 
     Each covariate contributes coef * (x - min x); the covariate with the widest effect range
     spans 0-100 points. Total points map back to the linear predictor and to
@@ -415,6 +415,7 @@ def nomogram_spec(fitter: CoxPHFitter, data: pd.DataFrame, horizon: float) -> di
     names = list(coefficients.index)
     lows = data[names].min()
     highs = data[names].max()
+    means = data[names].mean()  # lifelines centres covariates at the training means
     effect_range = (coefficients * (highs - lows)).abs()
     points_per_unit_lp = 100.0 / float(effect_range.max())
     baseline = fitter.baseline_survival_
@@ -429,7 +430,7 @@ def nomogram_spec(fitter: CoxPHFitter, data: pd.DataFrame, horizon: float) -> di
         "coefficients": {n: float(coefficients[n]) for n in names},
         "ranges": {n: (float(lows[n]), float(highs[n])) for n in names},
         "reference": reference,
-        "means": {n: float(fitter._norm_mean[n]) for n in names},
+        "means": {n: float(means[n]) for n in names},
         "points_per_unit_lp": points_per_unit_lp,
         "baseline_survival": s0,
         "horizon": float(horizon),
