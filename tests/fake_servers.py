@@ -29,7 +29,7 @@ import pytest
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-TIMEOUT_SLEEP_S = 0.6  # the tests' client read timeout is 0.2 s
+TIMEOUT_SLEEP_S = 1.5  # the tests' client read timeout is 0.5 s
 LICENSE_TEXT = "Creative Commons Attribution 3.0 Unported License\n"
 
 
@@ -428,3 +428,12 @@ def fake_cohort(tmp_path):
     state = make_cohort(tmp_path)
     with FakeServer(state) as server:
         yield server, state
+
+
+def fast_policy(attempts: int = 4):
+    """Tiny backoff delays and a short read timeout so fault tests stay fast."""
+    from radiogenomics.public.http import RetryPolicy
+
+    return RetryPolicy(attempts=attempts, backoff_s=0.001, backoff_factor=2.0,
+                       max_backoff_s=0.01, connect_timeout_s=5.0, read_timeout_s=0.5,
+                       chunk_bytes=64)
