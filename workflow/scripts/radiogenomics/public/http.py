@@ -153,6 +153,8 @@ def download(
             return DownloadResult(url, dest, size, md5, sha256, utc_now(), True, attempt)
         except (_RetryableStatus, _ShortBody, ChecksumMismatch, requests.ConnectionError,
                 requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+            if not resume:
+                part.unlink(missing_ok=True)  # a body that cannot be resumed is worthless
             _give_up_or_wait(url, attempt, policy, error)
     raise AssertionError("unreachable")
 
