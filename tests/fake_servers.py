@@ -34,9 +34,18 @@ LICENSE_TEXT = "Creative Commons Attribution 3.0 Unported License\n"
 
 
 # ----------------------------------------------------------------------------- DICOM writing
-def write_dicom_series(volume_hu: np.ndarray, spacing, origin, direction, folder: Path, *,
-                       patient_id: str, series_uid: str, description: str,
-                       contrast_agent: str | None = None) -> list[Path]:
+def write_dicom_series(
+    volume_hu: np.ndarray,
+    spacing,
+    origin,
+    direction,
+    folder: Path,
+    *,
+    patient_id: str,
+    series_uid: str,
+    description: str,
+    contrast_agent: str | None = None,
+) -> list[Path]:
     """Write a (z, y, x) HU volume as one CT series, files numbered against slice order.
 
     ``spacing``/``origin`` are (x, y, z) and ``direction`` is a 3x3 matrix whose columns are
@@ -64,8 +73,9 @@ def write_dicom_series(volume_hu: np.ndarray, spacing, origin, direction, folder
             ds.ContrastBolusAgent = contrast_agent
         position = np.asarray(origin, float) + k * spacing[2] * direction[:, 2]
         ds.ImagePositionPatient = [f"{v:.6f}" for v in position]
-        ds.ImageOrientationPatient = [f"{v:.6f}" for v in
-                                      np.concatenate([direction[:, 0], direction[:, 1]])]
+        ds.ImageOrientationPatient = [
+            f"{v:.6f}" for v in np.concatenate([direction[:, 0], direction[:, 1]])
+        ]
         ds.PixelSpacing = [f"{spacing[1]:.6f}", f"{spacing[0]:.6f}"]  # row, column spacing
         ds.SliceThickness = f"{spacing[2]:.6f}"
         ds.Rows, ds.Columns = volume_hu.shape[1], volume_hu.shape[2]
@@ -90,17 +100,27 @@ class FakeSeries:
 
     def record(self, collection: str) -> dict:
         return {
-            "SeriesInstanceUID": self.series_uid, "StudyInstanceUID": "1.2.3." + self.patient_id[-4:],
-            "Modality": self.modality, "ProtocolName": "ABD/PEL", "SeriesDate": "2001-05-17",
-            "SeriesDescription": self.description, "BodyPartExamined": "ABDOMEN",
-            "SeriesNumber": 2, "AnnotationsFlag": False, "Collection": collection,
-            "PatientID": self.patient_id, "Manufacturer": "GE MEDICAL SYSTEMS",
-            "ManufacturerModelName": "LightSpeed16", "SoftwareVersions": "LightSpeedverrel",
+            "SeriesInstanceUID": self.series_uid,
+            "StudyInstanceUID": "1.2.3." + self.patient_id[-4:],
+            "Modality": self.modality,
+            "ProtocolName": "ABD/PEL",
+            "SeriesDate": "2001-05-17",
+            "SeriesDescription": self.description,
+            "BodyPartExamined": "ABDOMEN",
+            "SeriesNumber": 2,
+            "AnnotationsFlag": False,
+            "Collection": collection,
+            "PatientID": self.patient_id,
+            "Manufacturer": "GE MEDICAL SYSTEMS",
+            "ManufacturerModelName": "LightSpeed16",
+            "SoftwareVersions": "LightSpeedverrel",
             "ImageCount": self.image_count if self.image_count is not None else len(self.files),
-            "TimeStamp": "2014-09-29 10:05:35.0", "LicenseName": "Creative Commons Attribution 3.0",
+            "TimeStamp": "2014-09-29 10:05:35.0",
+            "LicenseName": "Creative Commons Attribution 3.0",
             "LicenseURI": "https://creativecommons.org/licenses/by/3.0/",
             "CollectionURI": "https://doi.org/10.7937/K9/TCIA.2016.V6PBVTDR",
-            "FileSize": sum(len(b) for b in self.files.values()), "DateReleased": "2014-09-29",
+            "FileSize": sum(len(b) for b in self.files.values()),
+            "DateReleased": "2014-09-29",
         }
 
 
@@ -116,13 +136,23 @@ class FakeGdcFile:
 
     def hit(self) -> dict:
         return {
-            "id": self.file_id, "file_id": self.file_id, "file_name": self.file_name,
-            "md5sum": hashlib.md5(self.content).hexdigest(), "file_size": len(self.content),
-            "data_type": self.fields["data_type"], "data_format": self.fields["data_format"],
+            "id": self.file_id,
+            "file_id": self.file_id,
+            "file_name": self.file_name,
+            "md5sum": hashlib.md5(self.content).hexdigest(),
+            "file_size": len(self.content),
+            "data_type": self.fields["data_type"],
+            "data_format": self.fields["data_format"],
             "analysis": {"workflow_type": self.fields.get("analysis.workflow_type")},
-            "cases": [{"submitter_id": self.case_submitter_id, "case_id": "c-" + self.file_id,
-                       "samples": [{"submitter_id": self.sample_submitter_id,
-                                    "sample_type": self.sample_type}]}],
+            "cases": [
+                {
+                    "submitter_id": self.case_submitter_id,
+                    "case_id": "c-" + self.file_id,
+                    "samples": [
+                        {"submitter_id": self.sample_submitter_id, "sample_type": self.sample_type}
+                    ],
+                }
+            ],
         }
 
 
@@ -167,7 +197,7 @@ def series_zip(series: FakeSeries, fault: str | None) -> bytes:
             bundle.writestr("../../escaped.dcm", b"gotcha")
         if fault == "symlink":
             info = zipfile.ZipInfo("link.dcm")
-            info.external_attr = (0o120777 << 16)
+            info.external_attr = 0o120777 << 16
             bundle.writestr(info, "/etc/passwd")
     return buffer.getvalue()
 
@@ -180,8 +210,10 @@ def gdc_bundle(files: list[FakeGdcFile]) -> bytes:
             info = tarfile.TarInfo(f"{f.file_id}/{f.file_name}")
             info.size, info.mtime = len(f.content), 1_600_000_000
             bundle.addfile(info, io.BytesIO(f.content))
-            manifest.append(f"{f.file_id}\t{f.file_name}\t{hashlib.md5(f.content).hexdigest()}"
-                            f"\t{len(f.content)}\treleased")
+            manifest.append(
+                f"{f.file_id}\t{f.file_name}\t{hashlib.md5(f.content).hexdigest()}"
+                f"\t{len(f.content)}\treleased"
+            )
         blob = ("\n".join(manifest) + "\n").encode()
         info = tarfile.TarInfo("MANIFEST.txt")
         info.size, info.mtime = len(blob), 1_600_000_000
@@ -196,11 +228,22 @@ def _filter_values(filters: dict) -> dict:
 
 def _paged(hits: list, body: dict) -> dict:
     size, start = int(body.get("size", 10)), int(body.get("from", 0))
-    page = hits[start:start + size]
-    return {"data": {"hits": page, "pagination": {
-        "count": len(page), "total": len(hits), "size": size, "from": start, "sort": "",
-        "page": start // max(size, 1) + 1, "pages": max(1, -(-len(hits) // max(size, 1)))}},
-        "warnings": {}}
+    page = hits[start : start + size]
+    return {
+        "data": {
+            "hits": page,
+            "pagination": {
+                "count": len(page),
+                "total": len(hits),
+                "size": size,
+                "from": start,
+                "sort": "",
+                "page": start // max(size, 1) + 1,
+                "pages": max(1, -(-len(hits) // max(size, 1))),
+            },
+        },
+        "warnings": {},
+    }
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -225,8 +268,12 @@ class Handler(BaseHTTPRequestHandler):
             match = next((f for f in self.state.gdc_files if f.file_id == file_id), None)
             if match is None:
                 return self._plain(404, b'{"message": "not found"}')
-            self._serve("gdc_data", lambda fault: match.content, "application/octet-stream",
-                        filename=match.file_name)
+            self._serve(
+                "gdc_data",
+                lambda fault: match.content,
+                "application/octet-stream",
+                filename=match.file_name,
+            )
         else:
             self._plain(404, b"unknown route")
 
@@ -235,18 +282,33 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         if url.path == "/gdc/files":
             wanted = _filter_values(body["filters"])
-            hits = [f.hit() for f in self.state.gdc_files
-                    if all(f.fields.get(k) in v for k, v in wanted.items()
-                           if k != "cases.project.project_id" and k != "access")
-                    and self.state.project in wanted.get("cases.project.project_id", [])]
-            self._serve("gdc_files", lambda fault: json.dumps(_paged(hits, body)).encode(),
-                        "application/json")
+            hits = [
+                f.hit()
+                for f in self.state.gdc_files
+                if all(
+                    f.fields.get(k) in v
+                    for k, v in wanted.items()
+                    if k != "cases.project.project_id" and k != "access"
+                )
+                and self.state.project in wanted.get("cases.project.project_id", [])
+            ]
+            self._serve(
+                "gdc_files",
+                lambda fault: json.dumps(_paged(hits, body)).encode(),
+                "application/json",
+            )
         elif url.path == "/gdc/cases":
             wanted = _filter_values(body["filters"])
-            hits = self.state.cases if self.state.project in wanted.get(
-                "project.project_id", []) else []
-            self._serve("gdc_cases", lambda fault: json.dumps(_paged(hits, body)).encode(),
-                        "application/json")
+            hits = (
+                self.state.cases
+                if self.state.project in wanted.get("project.project_id", [])
+                else []
+            )
+            self._serve(
+                "gdc_cases",
+                lambda fault: json.dumps(_paged(hits, body)).encode(),
+                "application/json",
+            )
         elif url.path == "/gdc/data":
             files = [f for f in self.state.gdc_files if f.file_id in body.get("ids", [])]
             self._serve("gdc_bundle", lambda fault: gdc_bundle(files), "application/x-tar")
@@ -255,10 +317,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _series_body(self, query):
         def body(fault):
-            rows = [s.record(self.state.collection) for s in self.state.series
-                    if query.get("Collection") == self.state.collection
-                    and query.get("PatientID") in (None, s.patient_id)]
+            rows = [
+                s.record(self.state.collection)
+                for s in self.state.series
+                if query.get("Collection") == self.state.collection
+                and query.get("PatientID") in (None, s.patient_id)
+            ]
             return json.dumps(rows).encode() if rows else b""  # NBIA: empty result, empty body
+
         return body
 
     def _plain(self, status: int, blob: bytes):
@@ -308,8 +374,9 @@ class FakeServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.state = state
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -327,37 +394,80 @@ class FakeServer:
 
 
 # ----------------------------------------------------------------------------- a tiny cohort
-STAR_HEADER = ("gene_id\tgene_name\tgene_type\tunstranded\tstranded_first\tstranded_second\t"
-               "tpm_unstranded\tfpkm_unstranded\tfpkm_uq_unstranded")
-GENES = [("ENSG00000000003.15", "TSPAN6", "protein_coding"),
-         ("ENSG00000000005.6", "TNMD", "protein_coding"),
-         ("ENSG00000000419.13", "DPM1", "protein_coding"),
-         ("ENSG00000002586.20", "CD99", "protein_coding"),
-         ("ENSG00000002586.20_PAR_Y", "CD99", "protein_coding"),
-         ("ENSG00000134086.8", "VHL", "protein_coding")]
-MAF_HEADER = ["Hugo_Symbol", "Entrez_Gene_Id", "Center", "NCBI_Build", "Chromosome",
-              "Start_Position", "End_Position", "Strand", "Variant_Classification", "Variant_Type",
-              "Reference_Allele", "Tumor_Seq_Allele1", "Tumor_Seq_Allele2",
-              "Tumor_Sample_Barcode", "Matched_Norm_Sample_Barcode"]
+STAR_HEADER = (
+    "gene_id\tgene_name\tgene_type\tunstranded\tstranded_first\tstranded_second\t"
+    "tpm_unstranded\tfpkm_unstranded\tfpkm_uq_unstranded"
+)
+GENES = [
+    ("ENSG00000000003.15", "TSPAN6", "protein_coding"),
+    ("ENSG00000000005.6", "TNMD", "protein_coding"),
+    ("ENSG00000000419.13", "DPM1", "protein_coding"),
+    ("ENSG00000002586.20", "CD99", "protein_coding"),
+    ("ENSG00000002586.20_PAR_Y", "CD99", "protein_coding"),
+    ("ENSG00000134086.8", "VHL", "protein_coding"),
+]
+MAF_HEADER = [
+    "Hugo_Symbol",
+    "Entrez_Gene_Id",
+    "Center",
+    "NCBI_Build",
+    "Chromosome",
+    "Start_Position",
+    "End_Position",
+    "Strand",
+    "Variant_Classification",
+    "Variant_Type",
+    "Reference_Allele",
+    "Tumor_Seq_Allele1",
+    "Tumor_Seq_Allele2",
+    "Tumor_Sample_Barcode",
+    "Matched_Norm_Sample_Barcode",
+]
 
 
 def star_counts_file(counts: list[int]) -> bytes:
     lines = ["# gene-model: GENCODE v36", STAR_HEADER]
-    for name, value in zip(["N_unmapped", "N_multimapping", "N_noFeature", "N_ambiguous"],
-                           [1203, 880, 951, 444], strict=True):
+    for name, value in zip(
+        ["N_unmapped", "N_multimapping", "N_noFeature", "N_ambiguous"],
+        [1203, 880, 951, 444],
+        strict=True,
+    ):
         lines.append(f"{name}\t\t\t{value}\t{value}\t{value}\t\t\t")
     for (gene_id, name, kind), value in zip(GENES, counts, strict=True):
-        lines.append(f"{gene_id}\t{name}\t{kind}\t{value}\t{value // 2}\t{value - value // 2}"
-                     f"\t1.0\t0.5\t0.6")
+        lines.append(
+            f"{gene_id}\t{name}\t{kind}\t{value}\t{value // 2}\t{value - value // 2}"
+            f"\t1.0\t0.5\t0.6"
+        )
     return ("\n".join(lines) + "\n").encode()
 
 
 def maf_file(sample_barcode: str, mutations: list[tuple]) -> bytes:
     lines = ["#version gdc-1.0.0", "#filedate 20220101", "\t".join(MAF_HEADER)]
     for symbol, chrom, pos, classification in mutations:
-        lines.append("\t".join(map(str, [symbol, 0, "WUGSC", "GRCh38", chrom, pos, pos, "+",
-                                         classification, "SNP", "C", "C", "T", sample_barcode,
-                                         sample_barcode[:12] + "-10A"])))
+        lines.append(
+            "\t".join(
+                map(
+                    str,
+                    [
+                        symbol,
+                        0,
+                        "WUGSC",
+                        "GRCh38",
+                        chrom,
+                        pos,
+                        pos,
+                        "+",
+                        classification,
+                        "SNP",
+                        "C",
+                        "C",
+                        "T",
+                        sample_barcode,
+                        sample_barcode[:12] + "-10A",
+                    ],
+                )
+            )
+        )
     return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
 
 
@@ -366,8 +476,9 @@ def source_volume(seed: int) -> tuple[np.ndarray, tuple, tuple, np.ndarray]:
     rng = np.random.default_rng(seed)
     volume = rng.integers(-1000, 1500, size=(5, 12, 10)).astype(np.int16)
     angle = np.deg2rad(10)
-    direction = np.array([[np.cos(angle), -np.sin(angle), 0],
-                          [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    direction = np.array(
+        [[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]]
+    )
     return volume, (0.78, 0.7, 2.5), (-120.5, 35.25, -402.0), direction
 
 
@@ -375,50 +486,100 @@ def make_cohort(tmp: Path, patients=("TCGA-B0-5094", "TCGA-B0-5095", "TCGA-CJ-46
     """Three TCGA-KIRC patients: venous + arterial CT (plus a scout), counts, MAF, clinical."""
     state = FakeState()
     for index, pid in enumerate(patients):
-        for phase_index, description in enumerate(["ABD PEL W/CONTRAST PORTAL VENOUS",
-                                                   "ARTERIAL PHASE 2.5MM"]):
+        for phase_index, description in enumerate(
+            ["ABD PEL W/CONTRAST PORTAL VENOUS", "ARTERIAL PHASE 2.5MM"]
+        ):
             volume, spacing, origin, direction = source_volume(10 * index + phase_index)
             uid = f"1.3.6.1.4.1.14519.5.2.1.{index}.{phase_index}"
             folder = tmp / "source" / uid
-            paths = write_dicom_series(volume, spacing, origin, direction, folder,
-                                       patient_id=pid, series_uid=uid, description=description,
-                                       contrast_agent="OMNIPAQUE 350")
-            state.series.append(FakeSeries(pid, uid, description,
-                                           {p.name: p.read_bytes() for p in paths}))
-        scout = write_dicom_series(np.zeros((1, 4, 4), np.int16), (1, 1, 1), (0, 0, 0),
-                                   np.eye(3), tmp / "source" / f"scout{index}", patient_id=pid,
-                                   series_uid=f"1.9.{index}", description="SCOUT")
-        state.series.append(FakeSeries(pid, f"1.9.{index}", "SCOUT",
-                                       {p.name: p.read_bytes() for p in scout}))
+            paths = write_dicom_series(
+                volume,
+                spacing,
+                origin,
+                direction,
+                folder,
+                patient_id=pid,
+                series_uid=uid,
+                description=description,
+                contrast_agent="OMNIPAQUE 350",
+            )
+            state.series.append(
+                FakeSeries(pid, uid, description, {p.name: p.read_bytes() for p in paths})
+            )
+        scout = write_dicom_series(
+            np.zeros((1, 4, 4), np.int16),
+            (1, 1, 1),
+            (0, 0, 0),
+            np.eye(3),
+            tmp / "source" / f"scout{index}",
+            patient_id=pid,
+            series_uid=f"1.9.{index}",
+            description="SCOUT",
+        )
+        state.series.append(
+            FakeSeries(pid, f"1.9.{index}", "SCOUT", {p.name: p.read_bytes() for p in scout})
+        )
         sample = f"{pid}-01A"
-        star = {"data_type": "Gene Expression Quantification", "data_format": "TSV",
-                "data_category": "Transcriptome Profiling",
-                "analysis.workflow_type": "STAR - Counts"}
+        star = {
+            "data_type": "Gene Expression Quantification",
+            "data_format": "TSV",
+            "data_category": "Transcriptome Profiling",
+            "analysis.workflow_type": "STAR - Counts",
+        }
         counts = [100 + 10 * index, 0, 55, 7, 0, 300 - 20 * index]
-        state.gdc_files.append(FakeGdcFile(
-            f"aaaa{index:04d}-0000-4000-8000-00000000000{index}",
-            f"{index:08x}-star.rna_seq.augmented_star_gene_counts.tsv",
-            star_counts_file(counts), star, pid, sample))
-        maf = {"data_type": "Masked Somatic Mutation", "data_format": "MAF",
-               "data_category": "Simple Nucleotide Variation"}
-        state.gdc_files.append(FakeGdcFile(
-            f"bbbb{index:04d}-0000-4000-8000-00000000000{index}",
-            f"TCGA_KIRC.{index:04d}.wxs.aliquot_ensemble_masked.maf.gz",
-            maf_file(f"{sample}-01D-1234-10", [("VHL", "chr3", 10142000 + index, "Missense_Mutation"),
-                                                ("PBRM1", "chr3", 52600000, "Nonsense_Mutation")][: index + 1]),
-            maf, pid, sample))
-        state.cases.append({
-            "case_id": f"case-{index}", "submitter_id": pid,
-            "project": {"project_id": "TCGA-KIRC"},
-            "demographic": {"vital_status": "Dead" if index == 0 else "Alive",
-                            "days_to_death": 913 if index == 0 else None,
-                            "gender": "male" if index != 1 else "female", "age_at_index": 60 + index},
-            "diagnoses": [{"days_to_last_follow_up": 400 + 100 * index,
-                           "ajcc_pathologic_t": ["T1a", "T3b", "T2"][index % 3],
-                           "tumor_grade": ["G2", "Not Reported", "G4"][index % 3],
-                           "age_at_diagnosis": 365 * (60 + index)}],
-            "follow_ups": [{"days_to_follow_up": 1200 if index == 2 else None}],
-        })
+        state.gdc_files.append(
+            FakeGdcFile(
+                f"aaaa{index:04d}-0000-4000-8000-00000000000{index}",
+                f"{index:08x}-star.rna_seq.augmented_star_gene_counts.tsv",
+                star_counts_file(counts),
+                star,
+                pid,
+                sample,
+            )
+        )
+        maf = {
+            "data_type": "Masked Somatic Mutation",
+            "data_format": "MAF",
+            "data_category": "Simple Nucleotide Variation",
+        }
+        state.gdc_files.append(
+            FakeGdcFile(
+                f"bbbb{index:04d}-0000-4000-8000-00000000000{index}",
+                f"TCGA_KIRC.{index:04d}.wxs.aliquot_ensemble_masked.maf.gz",
+                maf_file(
+                    f"{sample}-01D-1234-10",
+                    [
+                        ("VHL", "chr3", 10142000 + index, "Missense_Mutation"),
+                        ("PBRM1", "chr3", 52600000, "Nonsense_Mutation"),
+                    ][: index + 1],
+                ),
+                maf,
+                pid,
+                sample,
+            )
+        )
+        state.cases.append(
+            {
+                "case_id": f"case-{index}",
+                "submitter_id": pid,
+                "project": {"project_id": "TCGA-KIRC"},
+                "demographic": {
+                    "vital_status": "Dead" if index == 0 else "Alive",
+                    "days_to_death": 913 if index == 0 else None,
+                    "gender": "male" if index != 1 else "female",
+                    "age_at_index": 60 + index,
+                },
+                "diagnoses": [
+                    {
+                        "days_to_last_follow_up": 400 + 100 * index,
+                        "ajcc_pathologic_t": ["T1a", "T3b", "T2"][index % 3],
+                        "tumor_grade": ["G2", "Not Reported", "G4"][index % 3],
+                        "age_at_diagnosis": 365 * (60 + index),
+                    }
+                ],
+                "follow_ups": [{"days_to_follow_up": 1200 if index == 2 else None}],
+            }
+        )
     return state
 
 
@@ -434,6 +595,12 @@ def fast_policy(attempts: int = 4):
     """Tiny backoff delays and a short read timeout so fault tests stay fast."""
     from radiogenomics.public.http import RetryPolicy
 
-    return RetryPolicy(attempts=attempts, backoff_s=0.001, backoff_factor=2.0,
-                       max_backoff_s=0.01, connect_timeout_s=5.0, read_timeout_s=0.5,
-                       chunk_bytes=64)
+    return RetryPolicy(
+        attempts=attempts,
+        backoff_s=0.001,
+        backoff_factor=2.0,
+        max_backoff_s=0.01,
+        connect_timeout_s=5.0,
+        read_timeout_s=0.5,
+        chunk_bytes=64,
+    )

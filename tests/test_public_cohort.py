@@ -18,30 +18,49 @@ def cohort_config(server, attempts=4, **gdc_extra):
     return {
         "source": "public",
         "min_os_days": 30,
-        "download": {"attempts": attempts, "backoff_s": 0.001, "max_backoff_s": 0.01,
-                     "read_timeout_s": 0.5, "chunk_bytes": 64},
-        "tcia": {"base_url": f"{server.url}/tcia", "collection": "TCGA-KIRC",
-                 "phases": ["arterial", "venous"], "required_phases": ["venous"],
-                 "series_rules": {"min_images": 2}},
-        "gdc": {"base_url": f"{server.url}/gdc", "project": "TCGA-KIRC", "page_size": 2,
-                "batch_size": 2, **gdc_extra},
+        "download": {
+            "attempts": attempts,
+            "backoff_s": 0.001,
+            "max_backoff_s": 0.01,
+            "read_timeout_s": 0.5,
+            "chunk_bytes": 64,
+        },
+        "tcia": {
+            "base_url": f"{server.url}/tcia",
+            "collection": "TCGA-KIRC",
+            "phases": ["arterial", "venous"],
+            "required_phases": ["venous"],
+            "series_rules": {"min_images": 2},
+        },
+        "gdc": {
+            "base_url": f"{server.url}/gdc",
+            "project": "TCGA-KIRC",
+            "page_size": 2,
+            "batch_size": 2,
+            **gdc_extra,
+        },
     }
 
 
 def final_files(root):
     """Everything at a final path: no hidden temporaries, no .part files."""
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.parts))
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.parts)
+    )
 
 
-def test_cohort_downloads_end_to_end_under_faults_and_continues_to_features(fake_cohort,
-                                                                           tmp_path):
+def test_cohort_downloads_end_to_end_under_faults_and_continues_to_features(fake_cohort, tmp_path):
     server, state = fake_cohort
-    for route, faults in {"tcia_series": ["500"], "tcia_image": ["truncate", "bad_md5", "500",
-                                                                 "timeout"],
-                          "gdc_files": ["timeout"], "gdc_cases": ["500"],
-                          "gdc_bundle": ["bad_md5", "truncate"],
-                          "gdc_data": ["truncate", "500"]}.items():
+    for route, faults in {
+        "tcia_series": ["500"],
+        "tcia_image": ["truncate", "bad_md5", "500", "timeout"],
+        "gdc_files": ["timeout"],
+        "gdc_cases": ["500"],
+        "gdc_bundle": ["bad_md5", "truncate"],
+        "gdc_data": ["truncate", "500"],
+    }.items():
         state.inject(route, *faults)
     raw = tmp_path / "results" / "raw"
     summary = fetch_public_cohort(cohort_config(server), raw, workdir=tmp_path)
@@ -49,16 +68,25 @@ def test_cohort_downloads_end_to_end_under_faults_and_continues_to_features(fake
     assert all(not state.faults[r] for r in state.faults)  # every fault was hit
 
     manifest = read_tsv(raw / "manifest.tsv", dtype=str, keep_default_na=False)
-    assert manifest.columns.tolist() == ["patient_id", "site", "format", "arterial", "venous",
-                                         "mask"]
+    assert manifest.columns.tolist() == [
+        "patient_id",
+        "site",
+        "format",
+        "arterial",
+        "venous",
+        "mask",
+    ]
     assert manifest["venous"].tolist() == [f"results/raw/dicom/{p}/venous" for p in PATIENTS]
     series = read_tsv(raw / "tcia" / "series.tsv", dtype=str, keep_default_na=False)
     assert set(series.loc[series["SeriesDescription"] == "SCOUT", "chosen_for"]) == {""}
 
     downloads = read_tsv(raw / "downloads.tsv", dtype=str)
     assert downloads.columns.tolist() == MANIFEST_COLUMNS
-    assert (downloads["kind"].value_counts().to_dict()
-            == {"dicom_series": 6, "star_counts": 3, "masked_maf": 3})
+    assert downloads["kind"].value_counts().to_dict() == {
+        "dicom_series": 6,
+        "star_counts": 3,
+        "masked_maf": 3,
+    }
     for row in downloads[downloads["kind"] != "dicom_series"].itertuples():
         blob = (tmp_path / row.local_path).read_bytes()
         assert hashlib.md5(blob).hexdigest() == row.md5
@@ -101,8 +129,9 @@ def test_rerun_after_interrupted_acquisition_completes_it(fake_cohort, tmp_path)
     raw = tmp_path / "raw"
     # First run: one attempt only, and the second series' ZIP is cut off -> that patient fails.
     state.inject("tcia_image", None, "truncate")
-    first = fetch_public_cohort(cohort_config(server, attempts=1, expression=False,
-                                              mutations=False), raw, workdir=tmp_path)
+    first = fetch_public_cohort(
+        cohort_config(server, attempts=1, expression=False, mutations=False), raw, workdir=tmp_path
+    )
     assert first["exclusions"]["stage"].tolist() == ["acquire"]
     failed = first["exclusions"]["patient_id"].iloc[0]
     assert "CT download failed" in first["exclusions"]["reason"].iloc[0]
@@ -122,12 +151,14 @@ def test_rerun_after_interrupted_acquisition_completes_it(fake_cohort, tmp_path)
 
 def test_missing_phase_short_survival_and_zip_slip_are_recorded_not_lost(fake_cohort, tmp_path):
     server, state = fake_cohort
-    state.series = [s for s in state.series
-                    if not (s.patient_id == PATIENTS[2] and "VENOUS" in s.description)]
+    state.series = [
+        s for s in state.series if not (s.patient_id == PATIENTS[2] and "VENOUS" in s.description)
+    ]
     state.cases[1]["diagnoses"][0]["days_to_last_follow_up"] = 20
     state.inject("tcia_image", "zipslip")
-    summary = fetch_public_cohort(cohort_config(server, expression=False, mutations=False),
-                                  tmp_path / "raw", workdir=tmp_path)
+    summary = fetch_public_cohort(
+        cohort_config(server, expression=False, mutations=False), tmp_path / "raw", workdir=tmp_path
+    )
     reasons = summary["exclusions"].set_index("patient_id")["reason"]
     assert "zip-slip" in reasons[PATIENTS[0]]
     assert "survival shorter than 30 days" in reasons[PATIENTS[1]]

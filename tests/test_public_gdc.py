@@ -21,10 +21,12 @@ def client(server, **kwargs):
 
 def test_filters_have_the_gdc_shape():
     assert gdc_filters(cases__project__project_id="TCGA-KIRC", data_type=["A", "B"]) == {
-        "op": "and", "content": [
+        "op": "and",
+        "content": [
             {"op": "in", "content": {"field": "cases.project.project_id", "value": ["TCGA-KIRC"]}},
             {"op": "in", "content": {"field": "data_type", "value": ["A", "B"]}},
-        ]}
+        ],
+    }
 
 
 def test_queries_page_through_all_hits_under_faults(fake_cohort):
@@ -32,10 +34,14 @@ def test_queries_page_through_all_hits_under_faults(fake_cohort):
     state.inject("gdc_files", "500", "timeout")
     files = client(server, page_size=2).find_star_counts("TCGA-KIRC")
     assert len(files) == 3 and files["sample_id"].tolist() == [
-        "TCGA-B0-5094-01A", "TCGA-B0-5095-01A", "TCGA-CJ-4642-01A"]
+        "TCGA-B0-5094-01A",
+        "TCGA-B0-5095-01A",
+        "TCGA-CJ-4642-01A",
+    ]
     assert state.count("gdc_files") == 2 + 2  # two pages, plus the two failed tries
     assert files["md5sum"].tolist() == [
-        hashlib.md5(f.content).hexdigest() for f in state.gdc_files if "star" in f.file_name]
+        hashlib.md5(f.content).hexdigest() for f in state.gdc_files if "star" in f.file_name
+    ]
     mafs = client(server).find_masked_mafs("TCGA-KIRC")
     assert len(mafs) == 3 and all(mafs["file_name"].str.endswith(".maf.gz"))
     assert client(server).find_star_counts("TCGA-KIRP").empty
@@ -76,8 +82,12 @@ def test_counts_matrix_takes_unstranded_counts_and_skips_summary_rows(tmp_path):
     # Hand calculation: CD99 = its gene plus its PAR_Y copy; rows sorted by symbol.
     assert by_name.columns.tolist() == ["gene", "S1", "S2"]
     assert by_name.set_index("gene").to_dict("index") == {
-        "CD99": {"S1": 8, "S2": 9}, "DPM1": {"S1": 30, "S2": 3}, "TNMD": {"S1": 0, "S2": 2},
-        "TSPAN6": {"S1": 10, "S2": 1}, "VHL": {"S1": 9, "S2": 6}}
+        "CD99": {"S1": 8, "S2": 9},
+        "DPM1": {"S1": 30, "S2": 3},
+        "TNMD": {"S1": 0, "S2": 2},
+        "TSPAN6": {"S1": 10, "S2": 1},
+        "VHL": {"S1": 9, "S2": 6},
+    }
     assert genes["gene_id"].tolist() == [g[0] for g in GENES]
     by_id, _ = build_counts_matrix(paths, gene_key="gene_id")
     assert len(by_id) == len(GENES) and not by_id["gene"].str.startswith("N_").any()
@@ -107,9 +117,16 @@ def test_clinical_harmonisation_hand_values(fake_cohort):
 
 
 def test_dead_without_days_to_death_has_missing_os():
-    table = harmonise_clinical([{"submitter_id": "P", "demographic": {"vital_status": "Dead"},
-                                 "diagnoses": [{"days_to_last_follow_up": 50,
-                                                "ajcc_pathologic_t": "TX"}]}], "X")
+    table = harmonise_clinical(
+        [
+            {
+                "submitter_id": "P",
+                "demographic": {"vital_status": "Dead"},
+                "diagnoses": [{"days_to_last_follow_up": 50, "ajcc_pathologic_t": "TX"}],
+            }
+        ],
+        "X",
+    )
     assert np.isnan(table.loc[0, "os_months"]) and table.loc[0, "t_stage"] is None
 
 
@@ -122,8 +139,16 @@ def test_merge_mafs_keeps_tmb_columns(fake_cohort, tmp_path):
             paths[-1].write_bytes(f.content)
     maf = merge_mafs(paths)
     assert len(maf) == 1 + 2 + 3 - 1  # patient index i carries min(i + 1, 2) mutations
-    assert maf.columns.tolist()[:6] == ["Hugo_Symbol", "Tumor_Sample_Barcode",
-                                        "Variant_Classification", "Variant_Type", "Chromosome",
-                                        "Start_Position"]
+    assert maf.columns.tolist()[:6] == [
+        "Hugo_Symbol",
+        "Tumor_Sample_Barcode",
+        "Variant_Classification",
+        "Variant_Type",
+        "Chromosome",
+        "Start_Position",
+    ]
     assert maf.groupby("patient_id").size().to_dict() == {
-        "TCGA-B0-5094": 1, "TCGA-B0-5095": 2, "TCGA-CJ-4642": 2}
+        "TCGA-B0-5094": 1,
+        "TCGA-B0-5095": 2,
+        "TCGA-CJ-4642": 2,
+    }

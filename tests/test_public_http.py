@@ -31,8 +31,10 @@ def test_file_digests_match_hashlib(tmp_path):
     blob = bytes(range(256)) * 50
     path = tmp_path / "x.bin"
     path.write_bytes(blob)
-    assert file_digests(path, chunk_bytes=1000) == (hashlib.md5(blob).hexdigest(),
-                                                    hashlib.sha256(blob).hexdigest())
+    assert file_digests(path, chunk_bytes=1000) == (
+        hashlib.md5(blob).hexdigest(),
+        hashlib.sha256(blob).hexdigest(),
+    )
 
 
 def test_download_recovers_from_500_timeout_and_truncation(fake_cohort, tmp_path):
@@ -40,8 +42,13 @@ def test_download_recovers_from_500_timeout_and_truncation(fake_cohort, tmp_path
     f, md5 = gdc_file(state)
     state.inject("gdc_data", "500", "timeout", "truncate")
     dest = tmp_path / "out" / f.file_name
-    result = download(f"{server.url}/gdc/data/{f.file_id}", dest, policy=fast_policy(5),
-                      expected_md5=md5, expected_size=len(f.content))
+    result = download(
+        f"{server.url}/gdc/data/{f.file_id}",
+        dest,
+        policy=fast_policy(5),
+        expected_md5=md5,
+        expected_size=len(f.content),
+    )
     assert dest.read_bytes() == f.content
     assert result.attempts == 4 and result.fetched and result.md5 == md5
     assert not part_path(dest).exists()
@@ -57,8 +64,9 @@ def test_wrong_checksum_is_retried_and_never_lands(fake_cohort, tmp_path):
     dest = tmp_path / f.file_name
     state.inject("gdc_data", "bad_md5", "bad_md5")
     with pytest.raises(DownloadError, match="md5"):
-        download(f"{server.url}/gdc/data/{f.file_id}", dest, policy=fast_policy(2),
-                 expected_md5=md5)
+        download(
+            f"{server.url}/gdc/data/{f.file_id}", dest, policy=fast_policy(2), expected_md5=md5
+        )
     assert not dest.exists() and not part_path(dest).exists()
     state.inject("gdc_data", "bad_md5")
     download(f"{server.url}/gdc/data/{f.file_id}", dest, policy=fast_policy(2), expected_md5=md5)
@@ -71,13 +79,15 @@ def test_interrupted_download_leaves_only_a_part_file_and_rerun_completes(fake_c
     dest = tmp_path / f.file_name
     state.inject("gdc_data", "truncate")
     with pytest.raises(DownloadError):
-        download(f"{server.url}/gdc/data/{f.file_id}", dest, policy=fast_policy(1),
-                 expected_md5=md5)
+        download(
+            f"{server.url}/gdc/data/{f.file_id}", dest, policy=fast_policy(1), expected_md5=md5
+        )
     assert not dest.exists()
     kept = part_path(dest).stat().st_size
     assert 0 < kept <= len(f.content) // 2
-    result = download(f"{server.url}/gdc/data/{f.file_id}", dest, policy=fast_policy(1),
-                      expected_md5=md5)
+    result = download(
+        f"{server.url}/gdc/data/{f.file_id}", dest, policy=fast_policy(1), expected_md5=md5
+    )
     assert dest.read_bytes() == f.content and result.md5 == md5
     assert state.requests[-1][3] == f"bytes={kept}-"
 
@@ -88,8 +98,9 @@ def test_complete_file_is_skipped_without_a_request(fake_cohort, tmp_path):
     dest = tmp_path / f.file_name
     download(f"{server.url}/gdc/data/{f.file_id}", dest, policy=fast_policy(), expected_md5=md5)
     before = len(state.requests)
-    again = download(f"{server.url}/gdc/data/{f.file_id}", dest, policy=fast_policy(),
-                     expected_md5=md5)
+    again = download(
+        f"{server.url}/gdc/data/{f.file_id}", dest, policy=fast_policy(), expected_md5=md5
+    )
     assert len(state.requests) == before and not again.fetched and again.md5 == md5
 
 
@@ -105,8 +116,9 @@ def test_unreachable_server_fails_after_bounded_attempts(tmp_path):
     with FakeServer(state) as server:
         url = server.url
     with pytest.raises(DownloadError, match="2 attempt"):
-        download(f"{url}/gdc/data/x", tmp_path / "x", policy=fast_policy(2),
-                 session=requests.Session())
+        download(
+            f"{url}/gdc/data/x", tmp_path / "x", policy=fast_policy(2), session=requests.Session()
+        )
 
 
 def _zip_with(name, data=b"x", mode=None):
@@ -120,13 +132,16 @@ def _zip_with(name, data=b"x", mode=None):
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("name,mode,reason", [
-    ("../evil.dcm", None, "contains '..'"),
-    ("a/../../evil.dcm", None, "contains '..'"),
-    ("/etc/evil", None, "absolute path"),
-    ("C:\\evil", None, "absolute path"),
-    ("link.dcm", 0o120777, "symbolic link"),
-])
+@pytest.mark.parametrize(
+    "name,mode,reason",
+    [
+        ("../evil.dcm", None, "contains '..'"),
+        ("a/../../evil.dcm", None, "contains '..'"),
+        ("/etc/evil", None, "absolute path"),
+        ("C:\\evil", None, "absolute path"),
+        ("link.dcm", 0o120777, "symbolic link"),
+    ],
+)
 def test_zip_slip_is_refused_before_anything_is_written(tmp_path, name, mode, reason):
     archive = tmp_path / "a.zip"
     archive.write_bytes(_zip_with(name, mode=mode))

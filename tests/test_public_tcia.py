@@ -43,57 +43,79 @@ def test_get_series_retries_server_errors(fake_cohort):
     assert len(client(server).get_series("TCGA-KIRC")) == 9
 
 
-@pytest.mark.parametrize("description,agent,phase", [
-    ("ABD PEL W/CONTRAST PORTAL VENOUS", None, "venous"),
-    ("ARTERIAL PHASE 2.5MM", None, "arterial"),
-    ("CORTICOMEDULLARY", None, "arterial"),
-    ("NEPHROGRAPHIC 5MM", None, "venous"),
-    ("Pre contrast abdomen", None, "non_contrast"),
-    ("ABD W/O", None, "non_contrast"),
-    ("DELAYED 10 MIN", None, "delayed"),
-    ("ABDOMEN W/ CONTRAST", None, "venous"),  # generic contrast -> configured default
-    ("5MM AXIAL", None, "unknown"),
-    ("5MM AXIAL", "OMNIPAQUE 350", "venous"),
-    ("5MM AXIAL", "NONE", "non_contrast"),
-    ("5MM AXIAL", "", "non_contrast"),
-])
+@pytest.mark.parametrize(
+    "description,agent,phase",
+    [
+        ("ABD PEL W/CONTRAST PORTAL VENOUS", None, "venous"),
+        ("ARTERIAL PHASE 2.5MM", None, "arterial"),
+        ("CORTICOMEDULLARY", None, "arterial"),
+        ("NEPHROGRAPHIC 5MM", None, "venous"),
+        ("Pre contrast abdomen", None, "non_contrast"),
+        ("ABD W/O", None, "non_contrast"),
+        ("DELAYED 10 MIN", None, "delayed"),
+        ("ABDOMEN W/ CONTRAST", None, "venous"),  # generic contrast -> configured default
+        ("5MM AXIAL", None, "unknown"),
+        ("5MM AXIAL", "OMNIPAQUE 350", "venous"),
+        ("5MM AXIAL", "NONE", "non_contrast"),
+        ("5MM AXIAL", "", "non_contrast"),
+    ],
+)
 def test_classify_phase(description, agent, phase):
     assert classify_phase(description, SeriesRules(), agent) == phase
 
 
 def _listing(rows):
-    return pd.DataFrame(rows, columns=["PatientID", "SeriesInstanceUID", "Modality",
-                                       "SeriesDescription", "ImageCount", "SeriesNumber"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "PatientID",
+            "SeriesInstanceUID",
+            "Modality",
+            "SeriesDescription",
+            "ImageCount",
+            "SeriesNumber",
+        ],
+    )
 
 
 def test_choose_series_prefers_most_images_and_skips_scouts_and_other_modalities():
-    table = _listing([
-        ["P1", "u1", "CT", "PORTAL VENOUS 5MM", 60, 3],
-        ["P1", "u2", "CT", "PORTAL VENOUS 1.25MM", 240, 4],
-        ["P1", "u3", "CT", "SCOUT", 300, 1],
-        ["P1", "u4", "MR", "VENOUS", 300, 5],
-        ["P1", "u5", "CT", "ARTERIAL", 10, 6],  # too few images
-        ["P2", "v1", "CT", "ART PHASE", 100, 2],
-        ["P2", "v2", "CT", "ART PHASE", 100, 1],  # same size: lower SeriesNumber wins
-    ])
+    table = _listing(
+        [
+            ["P1", "u1", "CT", "PORTAL VENOUS 5MM", 60, 3],
+            ["P1", "u2", "CT", "PORTAL VENOUS 1.25MM", 240, 4],
+            ["P1", "u3", "CT", "SCOUT", 300, 1],
+            ["P1", "u4", "MR", "VENOUS", 300, 5],
+            ["P1", "u5", "CT", "ARTERIAL", 10, 6],  # too few images
+            ["P2", "v1", "CT", "ART PHASE", 100, 2],
+            ["P2", "v2", "CT", "ART PHASE", 100, 1],  # same size: lower SeriesNumber wins
+        ]
+    )
     chosen = choose_series(table, SeriesRules(), ["arterial", "venous"])
     picks = chosen[chosen["chosen_for"] != ""].set_index("SeriesInstanceUID")["chosen_for"]
     assert picks.to_dict() == {"u2": "venous", "v2": "arterial"}
 
 
 def test_overrides_replace_or_remove_a_choice():
-    table = _listing([["P1", "u1", "CT", "PORTAL VENOUS", 60, 3],
-                      ["P1", "u2", "CT", "AXIAL 5MM", 50, 4],
-                      ["P2", "v1", "CT", "ARTERIAL", 90, 2]])
-    overrides = pd.DataFrame({"patient_id": ["P1", "P2"], "phase": ["venous", "arterial"],
-                              "series_uid": ["u2", ""]})
+    table = _listing(
+        [
+            ["P1", "u1", "CT", "PORTAL VENOUS", 60, 3],
+            ["P1", "u2", "CT", "AXIAL 5MM", 50, 4],
+            ["P2", "v1", "CT", "ARTERIAL", 90, 2],
+        ]
+    )
+    overrides = pd.DataFrame(
+        {"patient_id": ["P1", "P2"], "phase": ["venous", "arterial"], "series_uid": ["u2", ""]}
+    )
     chosen = choose_series(table, SeriesRules(), ["arterial", "venous"], overrides)
     picks = chosen[chosen["chosen_for"] != ""].set_index("SeriesInstanceUID")["chosen_for"]
     assert picks.to_dict() == {"u2": "venous"}
     with pytest.raises(ValueError, match="not listed"):
-        choose_series(table, SeriesRules(), ["venous"],
-                      pd.DataFrame({"patient_id": ["P1"], "phase": ["venous"],
-                                    "series_uid": ["nope"]}))
+        choose_series(
+            table,
+            SeriesRules(),
+            ["venous"],
+            pd.DataFrame({"patient_id": ["P1"], "phase": ["venous"], "series_uid": ["nope"]}),
+        )
 
 
 def test_md5_table_parsing(tmp_path):
@@ -167,8 +189,16 @@ def test_read_dicom_series_refuses_empty_and_mixed_folders(tmp_path):
         read_dicom_series(tmp_path / "empty", "P1")
     volume = np.zeros((2, 3, 3), np.int16)
     for uid in ("1.2.3.1", "1.2.3.2"):
-        write_dicom_series(volume, (1, 1, 1), (0, 0, 0), np.eye(3), tmp_path / "mixed",
-                           patient_id="P1", series_uid=uid, description="x")
+        write_dicom_series(
+            volume,
+            (1, 1, 1),
+            (0, 0, 0),
+            np.eye(3),
+            tmp_path / "mixed",
+            patient_id="P1",
+            series_uid=uid,
+            description="x",
+        )
         (tmp_path / "mixed").joinpath("1-001.dcm").rename(tmp_path / "mixed" / f"{uid}a.dcm")
         (tmp_path / "mixed").joinpath("1-002.dcm").rename(tmp_path / "mixed" / f"{uid}b.dcm")
     with pytest.raises(BadCase, match="2 DICOM series in one folder"):

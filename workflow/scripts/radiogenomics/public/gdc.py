@@ -38,35 +38,70 @@ API_VERSION = "GDC API v0"
 DAYS_PER_MONTH = 365.25 / 12
 
 FILE_FIELDS = [
-    "file_id", "file_name", "md5sum", "file_size", "data_type", "data_format",
-    "analysis.workflow_type", "cases.submitter_id", "cases.case_id",
-    "cases.samples.submitter_id", "cases.samples.sample_type",
+    "file_id",
+    "file_name",
+    "md5sum",
+    "file_size",
+    "data_type",
+    "data_format",
+    "analysis.workflow_type",
+    "cases.submitter_id",
+    "cases.case_id",
+    "cases.samples.submitter_id",
+    "cases.samples.sample_type",
 ]
 CASE_FIELDS = [
-    "case_id", "submitter_id", "project.project_id",
-    "demographic.vital_status", "demographic.days_to_death", "demographic.gender",
-    "demographic.age_at_index", "diagnoses.days_to_last_follow_up", "diagnoses.ajcc_pathologic_t",
-    "diagnoses.ajcc_pathologic_stage", "diagnoses.tumor_grade", "diagnoses.age_at_diagnosis",
+    "case_id",
+    "submitter_id",
+    "project.project_id",
+    "demographic.vital_status",
+    "demographic.days_to_death",
+    "demographic.gender",
+    "demographic.age_at_index",
+    "diagnoses.days_to_last_follow_up",
+    "diagnoses.ajcc_pathologic_t",
+    "diagnoses.ajcc_pathologic_stage",
+    "diagnoses.tumor_grade",
+    "diagnoses.age_at_diagnosis",
     "follow_ups.days_to_follow_up",
 ]
-MAF_COLUMNS = ["Hugo_Symbol", "Tumor_Sample_Barcode", "Variant_Classification", "Variant_Type",
-               "Chromosome", "Start_Position"]
+MAF_COLUMNS = [
+    "Hugo_Symbol",
+    "Tumor_Sample_Barcode",
+    "Variant_Classification",
+    "Variant_Type",
+    "Chromosome",
+    "Start_Position",
+]
 MISSING_VALUES = {None, "", "not reported", "unknown", "not available", "gx", "tx", "--"}
 
 
 def gdc_filters(**fields) -> dict:
     """GDC filter JSON: an ``and`` of ``in`` clauses. Keyword ``a__b`` means field ``a.b``."""
-    return {"op": "and", "content": [
-        {"op": "in", "content": {"field": name.replace("__", "."),
-                                 "value": value if isinstance(value, list) else [value]}}
-        for name, value in fields.items()
-    ]}
+    return {
+        "op": "and",
+        "content": [
+            {
+                "op": "in",
+                "content": {
+                    "field": name.replace("__", "."),
+                    "value": value if isinstance(value, list) else [value],
+                },
+            }
+            for name, value in fields.items()
+        ],
+    }
 
 
 class GdcClient:
-    def __init__(self, base_url: str = DEFAULT_BASE_URL, session: requests.Session | None = None,
-                 policy: RetryPolicy = RetryPolicy(), page_size: int = 500,
-                 max_pages: int = 1000):
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        session: requests.Session | None = None,
+        policy: RetryPolicy = RetryPolicy(),
+        page_size: int = 500,
+        max_pages: int = 1000,
+    ):
         self.base_url = base_url.rstrip("/")
         self.session = session or requests.Session()
         self.policy = policy
@@ -77,10 +112,16 @@ class GdcClient:
         """All hits of a paged query (bounded by ``max_pages``)."""
         hits, start = [], 0
         for _ in range(self.max_pages):
-            body = {"filters": filters, "fields": ",".join(fields), "format": "JSON",
-                    "size": self.page_size, "from": start}
-            response = request_with_retries(self.session, "POST", f"{self.base_url}/{endpoint}",
-                                            self.policy, json=body)
+            body = {
+                "filters": filters,
+                "fields": ",".join(fields),
+                "format": "JSON",
+                "size": self.page_size,
+                "from": start,
+            }
+            response = request_with_retries(
+                self.session, "POST", f"{self.base_url}/{endpoint}", self.policy, json=body
+            )
             data = response.json()["data"]
             hits.extend(data["hits"])
             total = data["pagination"]["total"]
@@ -90,16 +131,31 @@ class GdcClient:
         raise DownloadError(f"{endpoint}: more than {self.max_pages} pages; raise max_pages")
 
     def find_star_counts(self, project: str, sample_types=("Primary Tumor",)) -> pd.DataFrame:
-        hits = self.query("files", gdc_filters(
-            cases__project__project_id=project, data_category="Transcriptome Profiling",
-            data_type="Gene Expression Quantification", analysis__workflow_type="STAR - Counts",
-            access="open"), FILE_FIELDS)
+        hits = self.query(
+            "files",
+            gdc_filters(
+                cases__project__project_id=project,
+                data_category="Transcriptome Profiling",
+                data_type="Gene Expression Quantification",
+                analysis__workflow_type="STAR - Counts",
+                access="open",
+            ),
+            FILE_FIELDS,
+        )
         return _file_table(hits, sample_types)
 
     def find_masked_mafs(self, project: str) -> pd.DataFrame:
-        hits = self.query("files", gdc_filters(
-            cases__project__project_id=project, data_category="Simple Nucleotide Variation",
-            data_type="Masked Somatic Mutation", data_format="MAF", access="open"), FILE_FIELDS)
+        hits = self.query(
+            "files",
+            gdc_filters(
+                cases__project__project_id=project,
+                data_category="Simple Nucleotide Variation",
+                data_type="Masked Somatic Mutation",
+                data_format="MAF",
+                access="open",
+            ),
+            FILE_FIELDS,
+        )
         return _file_table(hits, sample_types=None)
 
     def get_cases(self, project: str) -> list[dict]:
@@ -108,15 +164,27 @@ class GdcClient:
     def data_url(self, file_id: str | None = None) -> str:
         return f"{self.base_url}/data/{file_id}" if file_id else f"{self.base_url}/data"
 
-    def download_file(self, file_id: str, file_name: str, md5sum: str, dest_dir: str | Path,
-                      file_size: int | None = None) -> DownloadResult:
+    def download_file(
+        self,
+        file_id: str,
+        file_name: str,
+        md5sum: str,
+        dest_dir: str | Path,
+        file_size: int | None = None,
+    ) -> DownloadResult:
         """``dest_dir/<file_id>/<file_name>``, the layout of the batched tar.gz."""
-        return download(self.data_url(file_id), Path(dest_dir) / file_id / file_name,
-                        session=self.session, policy=self.policy, expected_md5=md5sum,
-                        expected_size=file_size)
+        return download(
+            self.data_url(file_id),
+            Path(dest_dir) / file_id / file_name,
+            session=self.session,
+            policy=self.policy,
+            expected_md5=md5sum,
+            expected_size=file_size,
+        )
 
-    def download_files(self, files: pd.DataFrame, dest_dir: str | Path,
-                       batch_size: int = 50) -> list[DownloadResult]:
+    def download_files(
+        self, files: pd.DataFrame, dest_dir: str | Path, batch_size: int = 50
+    ) -> list[DownloadResult]:
         """Download ``files`` (file_id, file_name, md5sum, file_size) in tar.gz batches.
 
         Files already present and verified are skipped. A file that is missing from a batch
@@ -127,18 +195,33 @@ class GdcClient:
         results, todo = [], []
         for row in files.itertuples(index=False):
             target = dest_dir / row.file_id / row.file_name
-            if target.exists() and file_digests(target)[0] == row.md5sum:
-                md5, sha256 = file_digests(target)
-                results.append(DownloadResult(self.data_url(row.file_id), target,
-                                              target.stat().st_size, md5, sha256,
-                                              utc_now(), fetched=False, attempts=0))
+            digests = file_digests(target) if target.exists() else None
+            if digests and digests[0] == row.md5sum:
+                md5, sha256 = digests
+                results.append(
+                    DownloadResult(
+                        self.data_url(row.file_id),
+                        target,
+                        target.stat().st_size,
+                        md5,
+                        sha256,
+                        utc_now(),
+                        fetched=False,
+                        attempts=0,
+                    )
+                )
             else:
                 todo.append(row)
         for start in range(0, len(todo), max(1, batch_size)):
-            batch = todo[start:start + batch_size]
-            results.extend(self._download_batch(batch, dest_dir) if len(batch) > 1 else
-                           [self.download_file(r.file_id, r.file_name, r.md5sum, dest_dir,
-                                               r.file_size) for r in batch])
+            batch = todo[start : start + batch_size]
+            results.extend(
+                self._download_batch(batch, dest_dir)
+                if len(batch) > 1
+                else [
+                    self.download_file(r.file_id, r.file_name, r.md5sum, dest_dir, r.file_size)
+                    for r in batch
+                ]
+            )
         return results
 
     def _download_batch(self, batch, dest_dir: Path) -> list[DownloadResult]:
@@ -149,15 +232,22 @@ class GdcClient:
         staging = Path(tempfile.mkdtemp(prefix=".batch-", dir=dest_dir))
         try:
             try:
-                bundle = download(self.data_url(), bundle_path, session=self.session,
-                                  policy=self.policy, method="POST", json_body={"ids": ids},
-                                  resume=False)
+                bundle = download(
+                    self.data_url(),
+                    bundle_path,
+                    session=self.session,
+                    policy=self.policy,
+                    method="POST",
+                    json_body={"ids": ids},
+                    resume=False,
+                )
                 safe_extract_tar(bundle_path, staging)
                 fetched_at = bundle.downloaded_at
             except (DownloadError, tarfile.TarError, OSError, EOFError) as error:
                 # A truncated bundle raises TarError/EOFError; fall back to single files below.
-                LOG.warning("batch of %d GDC files failed (%s); fetching one by one",
-                            len(batch), error)
+                LOG.warning(
+                    "batch of %d GDC files failed (%s); fetching one by one", len(batch), error
+                )
                 fetched_at = None
             for row in batch:
                 extracted = staging / row.file_id / row.file_name
@@ -167,12 +257,24 @@ class GdcClient:
                         target = dest_dir / row.file_id / row.file_name
                         target.parent.mkdir(parents=True, exist_ok=True)
                         extracted.replace(target)
-                        results.append(DownloadResult(
-                            f"{self.data_url()} (POST ids)", target, target.stat().st_size,
-                            md5, sha256, fetched_at, True, 1))
+                        results.append(
+                            DownloadResult(
+                                f"{self.data_url()} (POST ids)",
+                                target,
+                                target.stat().st_size,
+                                md5,
+                                sha256,
+                                fetched_at,
+                                True,
+                                1,
+                            )
+                        )
                         continue
-                results.append(self.download_file(row.file_id, row.file_name, row.md5sum,
-                                                  dest_dir, row.file_size))
+                results.append(
+                    self.download_file(
+                        row.file_id, row.file_name, row.md5sum, dest_dir, row.file_size
+                    )
+                )
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             bundle_path.unlink(missing_ok=True)
@@ -187,17 +289,29 @@ def _file_table(hits: list[dict], sample_types) -> pd.DataFrame:
             for sample in samples:
                 if sample_types and sample.get("sample_type") not in sample_types:
                     continue
-                rows.append({
-                    "file_id": hit["file_id"], "file_name": hit["file_name"],
-                    "md5sum": hit["md5sum"], "file_size": int(hit["file_size"]),
-                    "patient_id": case.get("submitter_id"),
-                    "sample_id": sample.get("submitter_id"),
-                    "sample_type": sample.get("sample_type"),
-                })
-    columns = ["file_id", "file_name", "md5sum", "file_size", "patient_id", "sample_id",
-               "sample_type"]
-    return pd.DataFrame(rows, columns=columns).sort_values(["sample_id", "file_id"],
-                                                           ignore_index=True)
+                rows.append(
+                    {
+                        "file_id": hit["file_id"],
+                        "file_name": hit["file_name"],
+                        "md5sum": hit["md5sum"],
+                        "file_size": int(hit["file_size"]),
+                        "patient_id": case.get("submitter_id"),
+                        "sample_id": sample.get("submitter_id"),
+                        "sample_type": sample.get("sample_type"),
+                    }
+                )
+    columns = [
+        "file_id",
+        "file_name",
+        "md5sum",
+        "file_size",
+        "patient_id",
+        "sample_id",
+        "sample_type",
+    ]
+    return pd.DataFrame(rows, columns=columns).sort_values(
+        ["sample_id", "file_id"], ignore_index=True
+    )
 
 
 def read_star_counts(path: str | Path) -> pd.DataFrame:
@@ -210,8 +324,9 @@ def read_star_counts(path: str | Path) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def build_counts_matrix(files: dict[str, str | Path], gene_key: str = "gene_name"
-                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_counts_matrix(
+    files: dict[str, str | Path], gene_key: str = "gene_name"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Genes x samples unstranded counts (first column ``gene``) and a gene annotation table.
 
     ``files`` maps sample id -> STAR counts path. With ``gene_key="gene_name"`` counts of ids
@@ -239,16 +354,18 @@ def merge_mafs(paths) -> pd.DataFrame:
     """Concatenate masked somatic MAFs (gzipped or not) into the columns TMB needs."""
     tables = []
     for path in sorted(map(str, paths)):
-        table = pd.read_csv(path, sep="\t", comment="#", low_memory=False,
-                            usecols=lambda c: c in MAF_COLUMNS)
+        table = pd.read_csv(
+            path, sep="\t", comment="#", low_memory=False, usecols=lambda c: c in MAF_COLUMNS
+        )
         missing = set(MAF_COLUMNS) - set(table.columns)
         if missing:
             raise ValueError(f"{path}: MAF lacks columns {sorted(missing)}")
         tables.append(table[MAF_COLUMNS])
     merged = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=MAF_COLUMNS)
     merged["patient_id"] = merged["Tumor_Sample_Barcode"].str.slice(0, 12)
-    return merged.sort_values(["Tumor_Sample_Barcode", "Chromosome", "Start_Position"],
-                              ignore_index=True)
+    return merged.sort_values(
+        ["Tumor_Sample_Barcode", "Chromosome", "Start_Position"], ignore_index=True
+    )
 
 
 def _missing(value) -> bool:
@@ -267,8 +384,9 @@ def _grade(value) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def harmonise_clinical(cases: list[dict], site: str,
-                       grade_fallback: pd.DataFrame | None = None) -> pd.DataFrame:
+def harmonise_clinical(
+    cases: list[dict], site: str, grade_fallback: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """GDC case records -> the clinical table columns of the output contract.
 
     - patient_id = case submitter_id (equals the TCIA PatientID for TCGA collections).
@@ -296,42 +414,63 @@ def harmonise_clinical(cases: list[dict], site: str,
         event = 1 if vital == "dead" else 0 if vital == "alive" else np.nan
         death = demographic.get("days_to_death")
         if _missing(death):
-            death = next((d.get("days_to_death") for d in diagnoses
-                          if not _missing(d.get("days_to_death"))), None)
-        last_seen = [float(v) for v in
-                     [d.get("days_to_last_follow_up") for d in diagnoses]
-                     + [f.get("days_to_follow_up") for f in follow_ups] if not _missing(v)]
+            death = next(
+                (d.get("days_to_death") for d in diagnoses if not _missing(d.get("days_to_death"))),
+                None,
+            )
+        last_seen = [
+            float(v)
+            for v in [d.get("days_to_last_follow_up") for d in diagnoses]
+            + [f.get("days_to_follow_up") for f in follow_ups]
+            if not _missing(v)
+        ]
         if event == 1:
             os_days = float(death) if not _missing(death) else np.nan
         elif event == 0:
             os_days = max(last_seen) if last_seen else np.nan
         else:
             os_days = np.nan
-        t_stage = next((t for t in map(_t_stage, (d.get("ajcc_pathologic_t") for d in diagnoses))
-                        if t), None)
-        grade = next((g for g in map(_grade, (d.get("tumor_grade") for d in diagnoses)) if g),
-                     None)
+        t_stage = next(
+            (t for t in map(_t_stage, (d.get("ajcc_pathologic_t") for d in diagnoses)) if t), None
+        )
+        grade = next((g for g in map(_grade, (d.get("tumor_grade") for d in diagnoses)) if g), None)
         grade_source = "gdc"
         if grade is None:
             grade = fallback.get(case["submitter_id"])
             grade_source = "fallback" if grade is not None else "missing"
         age = demographic.get("age_at_index")
         if _missing(age):
-            days = next((d.get("age_at_diagnosis") for d in diagnoses
-                         if not _missing(d.get("age_at_diagnosis"))), None)
+            days = next(
+                (
+                    d.get("age_at_diagnosis")
+                    for d in diagnoses
+                    if not _missing(d.get("age_at_diagnosis"))
+                ),
+                None,
+            )
             age = float(days) / 365.25 if days is not None else np.nan
         gender = str(demographic.get("gender") or "").lower()
-        rows.append({
-            "patient_id": case["submitter_id"], "site": site,
-            "os_days": os_days, "os_months": os_days / DAYS_PER_MONTH, "os_event": event,
-            "dfs_months": np.nan, "dfs_event": np.nan,
-            "t_stage": t_stage,
-            "t_group": None if t_stage is None else ("low" if t_stage in ("T1", "T2") else "high"),
-            "grade": np.nan if grade is None else grade, "grade_source": grade_source,
-            "necrosis": np.nan, "size_cm": np.nan,
-            "age": float(age) if not _missing(age) else np.nan,
-            "sex": gender if gender in ("male", "female") else None,
-            "gdc_case_id": case.get("case_id"),
-        })
+        rows.append(
+            {
+                "patient_id": case["submitter_id"],
+                "site": site,
+                "os_days": os_days,
+                "os_months": os_days / DAYS_PER_MONTH,
+                "os_event": event,
+                "dfs_months": np.nan,
+                "dfs_event": np.nan,
+                "t_stage": t_stage,
+                "t_group": (
+                    None if t_stage is None else ("low" if t_stage in ("T1", "T2") else "high")
+                ),
+                "grade": np.nan if grade is None else grade,
+                "grade_source": grade_source,
+                "necrosis": np.nan,
+                "size_cm": np.nan,
+                "age": float(age) if not _missing(age) else np.nan,
+                "sex": gender if gender in ("male", "female") else None,
+                "gdc_case_id": case.get("case_id"),
+            }
+        )
     table = pd.DataFrame(rows)
     return table.sort_values("patient_id", ignore_index=True) if len(table) else table

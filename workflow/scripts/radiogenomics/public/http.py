@@ -103,8 +103,12 @@ def request_with_retries(
                 raise _RetryableStatus(response.status_code)
             response.raise_for_status()
             return response
-        except (_RetryableStatus, requests.ConnectionError, requests.Timeout,
-                requests.exceptions.ChunkedEncodingError) as error:
+        except (
+            _RetryableStatus,
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as error:
             _give_up_or_wait(url, attempt, policy, error)
     raise AssertionError("unreachable")
 
@@ -132,8 +136,9 @@ def download(
     session = session or requests.Session()
     if dest.exists() and _verifies(dest, expected_md5, expected_size, policy.chunk_bytes):
         md5, sha256 = file_digests(dest, policy.chunk_bytes)
-        return DownloadResult(url, dest, dest.stat().st_size, md5, sha256,
-                              _mtime_iso(dest), fetched=False, attempts=0)
+        return DownloadResult(
+            url, dest, dest.stat().st_size, md5, sha256, _mtime_iso(dest), fetched=False, attempts=0
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
     if not resume:
@@ -151,8 +156,14 @@ def download(
                 raise ChecksumMismatch(f"{url}: md5 {md5} != expected {expected_md5}")
             os.replace(part, dest)
             return DownloadResult(url, dest, size, md5, sha256, utc_now(), True, attempt)
-        except (_RetryableStatus, _ShortBody, ChecksumMismatch, requests.ConnectionError,
-                requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+        except (
+            _RetryableStatus,
+            _ShortBody,
+            ChecksumMismatch,
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as error:
             if not resume:
                 part.unlink(missing_ok=True)  # a body that cannot be resumed is worthless
             _give_up_or_wait(url, attempt, policy, error)
@@ -183,8 +194,15 @@ def _give_up_or_wait(url: str, attempt: int, policy: RetryPolicy, error: Excepti
 def _stream_to_part(session, method, url, part: Path, policy, json_body, params, resume) -> None:
     offset = part.stat().st_size if (resume and part.exists()) else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
-    with session.request(method, url, json=json_body, params=params, headers=headers,
-                         stream=True, timeout=policy.timeout) as response:
+    with session.request(
+        method,
+        url,
+        json=json_body,
+        params=params,
+        headers=headers,
+        stream=True,
+        timeout=policy.timeout,
+    ) as response:
         if response.status_code == 416 and offset:
             # The part already holds the whole body (or is stale): verification decides.
             return
@@ -214,5 +232,8 @@ def _verifies(path: Path, expected_md5, expected_size, chunk_bytes) -> bool:
 
 
 def _mtime_iso(path: Path) -> str:
-    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).replace(
-        microsecond=0).isoformat()
+    return (
+        datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+        .replace(microsecond=0)
+        .isoformat()
+    )

@@ -11,22 +11,44 @@ from radiogenomics.io import read_tsv, write_tsv
 from radiogenomics.public.http import DownloadResult
 
 MANIFEST_COLUMNS = [
-    "source", "api_version", "item_id", "kind", "source_url", "local_path", "size_bytes",
-    "md5", "sha256", "downloaded_at",
+    "source",
+    "api_version",
+    "item_id",
+    "kind",
+    "source_url",
+    "local_path",
+    "size_bytes",
+    "md5",
+    "sha256",
+    "downloaded_at",
 ]
 
 
-def manifest_record(result: DownloadResult, *, source: str, api_version: str, item_id: str,
-                    kind: str, local_path: str | os.PathLike | None = None,
-                    root: str | os.PathLike | None = None) -> dict:
+def manifest_record(
+    result: DownloadResult,
+    *,
+    source: str,
+    api_version: str,
+    item_id: str,
+    kind: str,
+    local_path: str | os.PathLike | None = None,
+    root: str | os.PathLike | None = None,
+) -> dict:
     """A manifest row; ``local_path`` defaults to the result path, relative to ``root``."""
     path = Path(local_path if local_path is not None else result.path)
     if root is not None:
         path = Path(os.path.relpath(path, root))
     return {
-        "source": source, "api_version": api_version, "item_id": item_id, "kind": kind,
-        "source_url": result.url, "local_path": path.as_posix(), "size_bytes": result.size_bytes,
-        "md5": result.md5, "sha256": result.sha256, "downloaded_at": result.downloaded_at,
+        "source": source,
+        "api_version": api_version,
+        "item_id": item_id,
+        "kind": kind,
+        "source_url": result.url,
+        "local_path": path.as_posix(),
+        "size_bytes": result.size_bytes,
+        "md5": result.md5,
+        "sha256": result.sha256,
+        "downloaded_at": result.downloaded_at,
     }
 
 

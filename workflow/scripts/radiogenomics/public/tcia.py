@@ -28,6 +28,7 @@ from radiogenomics.public.http import (
     DownloadResult,
     RetryPolicy,
     download,
+    file_digests,
     request_with_retries,
 )
 
@@ -37,9 +38,20 @@ MD5_TABLE = "md5hashes.csv"
 
 # getSeries fields (as NBIA v4 names them) that the selection rules and the manifest use.
 SERIES_COLUMNS = [
-    "SeriesInstanceUID", "StudyInstanceUID", "PatientID", "Collection", "Modality",
-    "SeriesDescription", "SeriesNumber", "BodyPartExamined", "ImageCount", "SeriesDate",
-    "Manufacturer", "FileSize", "LicenseName", "LicenseURI",
+    "SeriesInstanceUID",
+    "StudyInstanceUID",
+    "PatientID",
+    "Collection",
+    "Modality",
+    "SeriesDescription",
+    "SeriesNumber",
+    "BodyPartExamined",
+    "ImageCount",
+    "SeriesDate",
+    "Manufacturer",
+    "FileSize",
+    "LicenseName",
+    "LicenseURI",
 ]
 PHASES = ("non_contrast", "arterial", "venous", "delayed")
 NO_AGENT_VALUES = {"", "NONE", "NO", "N", "NIL", "0"}
@@ -61,18 +73,51 @@ class SeriesRules:
     modality: str = "CT"
     min_images: int = 20
     exclude_description: tuple = (
-        r"scout", r"topo", r"locali[sz]er", r"dose", r"screen\s*save", r"\bmip\b", r"\bmpr\b",
-        r"\bcor(onal)?\b", r"\bsag(ittal)?\b", r"\blung\b", r"\bbone\b",
+        r"scout",
+        r"topo",
+        r"locali[sz]er",
+        r"dose",
+        r"screen\s*save",
+        r"\bmip\b",
+        r"\bmpr\b",
+        r"\bcor(onal)?\b",
+        r"\bsag(ittal)?\b",
+        r"\blung\b",
+        r"\bbone\b",
     )
-    phase_patterns: dict = field(default_factory=lambda: {
-        "non_contrast": [r"non[\s_-]*con", r"\bnc\b", r"w/?o\b", r"without", r"pre[\s_-]*(con|ce)",
-                         r"\bplain\b", r"unenhanced", r"non[\s_-]*enhanced"],
-        "delayed": [r"delay", r"excret", r"urogra", r"\bcsr\b"],
-        "arterial": [r"arter", r"\bart\b", r"cortico[\s_-]*medullary", r"\bcmp\b"],
-        "venous": [r"venous", r"portal", r"\bpv\b", r"nephrographic", r"parenchymal", r"\bven\b"],
-    })
-    generic_contrast_patterns: tuple = (r"contrast", r"\bw/", r"\+\s*c\b", r"\bc\s*\+", r"\bwith\b",
-                                        r"enhanced", r"\bcect\b")
+    phase_patterns: dict = field(
+        default_factory=lambda: {
+            "non_contrast": [
+                r"non[\s_-]*con",
+                r"\bnc\b",
+                r"w/?o\b",
+                r"without",
+                r"pre[\s_-]*(con|ce)",
+                r"\bplain\b",
+                r"unenhanced",
+                r"non[\s_-]*enhanced",
+            ],
+            "delayed": [r"delay", r"excret", r"urogra", r"\bcsr\b"],
+            "arterial": [r"arter", r"\bart\b", r"cortico[\s_-]*medullary", r"\bcmp\b"],
+            "venous": [
+                r"venous",
+                r"portal",
+                r"\bpv\b",
+                r"nephrographic",
+                r"parenchymal",
+                r"\bven\b",
+            ],
+        }
+    )
+    generic_contrast_patterns: tuple = (
+        r"contrast",
+        r"\bw/",
+        r"\+\s*c\b",
+        r"\bc\s*\+",
+        r"\bwith\b",
+        r"enhanced",
+        r"\bcect\b",
+    )
     generic_contrast_phase: str = "venous"
 
     @classmethod
@@ -84,8 +129,9 @@ class SeriesRules:
         return cls(**cfg)
 
 
-def classify_phase(description: str | None, rules: SeriesRules,
-                   contrast_bolus_agent: str | None = None) -> str:
+def classify_phase(
+    description: str | None, rules: SeriesRules, contrast_bolus_agent: str | None = None
+) -> str:
     """Contrast phase from the series description, then from the DICOM ContrastBolusAgent tag.
 
     ``contrast_bolus_agent`` is None when the header was not read; an empty or "NONE" agent
@@ -123,8 +169,9 @@ def read_overrides(path: str | Path | None) -> pd.DataFrame:
     return table[columns]
 
 
-def choose_series(series: pd.DataFrame, rules: SeriesRules, phases,
-                  overrides: pd.DataFrame | None = None) -> pd.DataFrame:
+def choose_series(
+    series: pd.DataFrame, rules: SeriesRules, phases, overrides: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Annotate every listed series with ``phase``, ``eligible`` and ``chosen_for``.
 
     Per patient and phase the eligible series with most images wins (thinnest slices), ties
@@ -136,7 +183,8 @@ def choose_series(series: pd.DataFrame, rules: SeriesRules, phases,
     excluded = description.apply(lambda d: any(re.search(p, d) for p in rules.exclude_description))
     table["eligible"] = (
         (table["Modality"].str.upper() == rules.modality.upper())
-        & (table["ImageCount"] >= rules.min_images) & ~excluded
+        & (table["ImageCount"] >= rules.min_images)
+        & ~excluded
     )
     table["phase"] = table["SeriesDescription"].apply(lambda d: classify_phase(d, rules))
     table["chosen_for"] = ""
@@ -155,8 +203,10 @@ def choose_series(series: pd.DataFrame, rules: SeriesRules, phases,
             if row.series_uid:
                 hit = table["SeriesInstanceUID"] == row.series_uid
                 if not hit.any():
-                    raise ValueError(f"override {row.patient_id}/{row.phase}: series "
-                                     f"{row.series_uid} is not listed by TCIA")
+                    raise ValueError(
+                        f"override {row.patient_id}/{row.phase}: series "
+                        f"{row.series_uid} is not listed by TCIA"
+                    )
                 table.loc[hit, "chosen_for"] = row.phase
                 table.loc[hit, "phase"] = row.phase
     return table.drop(columns="SeriesNumberSort")
@@ -171,8 +221,12 @@ class SeriesDownload:
 
 
 class TciaClient:
-    def __init__(self, base_url: str = DEFAULT_BASE_URL, session: requests.Session | None = None,
-                 policy: RetryPolicy = RetryPolicy()):
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        session: requests.Session | None = None,
+        policy: RetryPolicy = RetryPolicy(),
+    ):
         self.base_url = base_url.rstrip("/")
         self.session = session or requests.Session()
         self.policy = policy
@@ -181,8 +235,9 @@ class TciaClient:
         params = {"Collection": collection, "format": "json"}
         if patient_id:
             params["PatientID"] = patient_id
-        response = request_with_retries(self.session, "GET", f"{self.base_url}/getSeries",
-                                        self.policy, params=params)
+        response = request_with_retries(
+            self.session, "GET", f"{self.base_url}/getSeries", self.policy, params=params
+        )
         rows = response.json() if response.content.strip() else []
         table = pd.DataFrame(rows)
         for column in SERIES_COLUMNS:
@@ -193,8 +248,9 @@ class TciaClient:
     def image_url(self, series_uid: str) -> str:
         return f"{self.base_url}/getImageWithMD5Hash?SeriesInstanceUID={series_uid}"
 
-    def download_series(self, series_uid: str, dest: str | Path,
-                        expected_count: int | None = None) -> SeriesDownload:
+    def download_series(
+        self, series_uid: str, dest: str | Path, expected_count: int | None = None
+    ) -> SeriesDownload:
         """Download, extract safely, verify (MD5 per file, count) and move ``dest`` into place.
 
         A failed verification discards the archive and tries again (up to policy.attempts);
@@ -222,7 +278,8 @@ class TciaClient:
                 archive_path.unlink(missing_ok=True)
                 if attempt >= self.policy.attempts:
                     raise SeriesVerificationError(
-                        f"series {series_uid}: {error} (after {attempt} attempts)") from error
+                        f"series {series_uid}: {error} (after {attempt} attempts)"
+                    ) from error
                 time.sleep(self.policy.delay(attempt))
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -245,8 +302,6 @@ def read_md5_table(path: Path) -> dict[str, str]:
 
 def verify_series_folder(folder: Path, expected_count: int | None) -> int:
     """Every DICOM file listed with the right MD5, none unlisted, count == ImageCount."""
-    from radiogenomics.public.http import file_digests
-
     table_path = folder / MD5_TABLE
     if not table_path.exists():
         raise SeriesVerificationError(f"archive has no {MD5_TABLE}")
@@ -262,7 +317,9 @@ def verify_series_folder(folder: Path, expected_count: int | None) -> int:
         if file_digests(path)[0] != md5:
             raise SeriesVerificationError(f"{name}: MD5 mismatch")
     if expected_count is not None and len(present) != int(expected_count):
-        raise SeriesVerificationError(f"{len(present)} DICOM files, ImageCount says {expected_count}")
+        raise SeriesVerificationError(
+            f"{len(present)} DICOM files, ImageCount says {expected_count}"
+        )
     return len(present)
 
 
