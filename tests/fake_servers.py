@@ -62,7 +62,7 @@ def write_dicom_series(
         meta.MediaStorageSOPInstanceUID = generate_uid()
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         # Reverse numbering: file order must not be what puts the slices in place.
-        path = folder / f"1-{n_slices - k:03d}.dcm"
+        path = folder / f"{n_slices - k:08d}.dcm"  # NBIA names ZIP entries %08d.dcm
         ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
         ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
         ds.PatientID, ds.PatientName, ds.Modality = patient_id, patient_id, "CT"
@@ -184,7 +184,7 @@ class FakeState:
 def series_zip(series: FakeSeries, fault: str | None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
-        rows = ["FileName,MD5Hash"]
+        rows = ["Filename,MD5Hash"]  # the header NBIA writes
         for name, blob in sorted(series.files.items()):
             bundle.writestr(name, blob)
             digest = hashlib.md5(blob).hexdigest()
@@ -262,7 +262,14 @@ class Handler(BaseHTTPRequestHandler):
             series = next((s for s in self.state.series if s.series_uid == uid), None)
             if series is None:
                 return self._plain(404, b"no such series")
-            self._serve("tcia_image", lambda fault: series_zip(series, fault), "application/zip")
+            # NBIA streams the ZIP without Content-Length: a cut-off body shows only as a
+            # broken ZIP or failed MD5s, which the client must catch.
+            self._serve(
+                "tcia_image",
+                lambda fault: series_zip(series, fault),
+                "application/zip",
+                content_length=False,
+            )
         elif url.path.startswith("/gdc/data/"):
             file_id = url.path.rsplit("/", 1)[1]
             match = next((f for f in self.state.gdc_files if f.file_id == file_id), None)
@@ -333,7 +340,14 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(blob)
 
-    def _serve(self, route: str, make_body, content_type: str, filename: str | None = None):
+    def _serve(
+        self,
+        route: str,
+        make_body,
+        content_type: str,
+        filename: str | None = None,
+        content_length: bool = True,
+    ):
         fault = self.state.next_fault(route)
         self.state.requests.append((route, self.command, self.path, self.headers.get("Range")))
         if fault == "500":
@@ -353,7 +367,8 @@ class Handler(BaseHTTPRequestHandler):
             status = 206
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(blob) - start))
+        if content_length:
+            self.send_header("Content-Length", str(len(blob) - start))
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{len(blob) - 1}/{len(blob)}")
         if filename:

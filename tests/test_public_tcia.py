@@ -120,8 +120,8 @@ def test_overrides_replace_or_remove_a_choice():
 
 def test_md5_table_parsing(tmp_path):
     path = tmp_path / "md5hashes.csv"
-    path.write_text("FileName,MD5Hash\n1-001.dcm,ABCDEF\n1-002.dcm,012345\n")
-    assert read_md5_table(path) == {"1-001.dcm": "abcdef", "1-002.dcm": "012345"}
+    path.write_text("Filename,MD5Hash\n00000002.dcm,ABCDEF\n00000001.dcm,012345\n")
+    assert read_md5_table(path) == {"00000002.dcm": "abcdef", "00000001.dcm": "012345"}
 
 
 def test_download_series_under_faults_verifies_and_keeps_license(fake_cohort, tmp_path):
@@ -199,7 +199,7 @@ def test_read_dicom_series_refuses_empty_and_mixed_folders(tmp_path):
             series_uid=uid,
             description="x",
         )
-        (tmp_path / "mixed").joinpath("1-001.dcm").rename(tmp_path / "mixed" / f"{uid}a.dcm")
-        (tmp_path / "mixed").joinpath("1-002.dcm").rename(tmp_path / "mixed" / f"{uid}b.dcm")
+        (tmp_path / "mixed").joinpath("00000001.dcm").rename(tmp_path / "mixed" / f"{uid}a.dcm")
+        (tmp_path / "mixed").joinpath("00000002.dcm").rename(tmp_path / "mixed" / f"{uid}b.dcm")
     with pytest.raises(BadCase, match="2 DICOM series in one folder"):
         read_dicom_series(tmp_path / "mixed", "P1")

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -274,7 +275,8 @@ class TciaClient:
             except UnsafeArchive:
                 archive_path.unlink(missing_ok=True)
                 raise
-            except (SeriesVerificationError, zipfile.BadZipFile) as error:
+            except (SeriesVerificationError, zipfile.BadZipFile, zlib.error, EOFError) as error:
+                # A cut-off or corrupt ZIP (NBIA sends no Content-Length) shows up here.
                 archive_path.unlink(missing_ok=True)
                 if attempt >= self.policy.attempts:
                     raise SeriesVerificationError(
