@@ -31,14 +31,14 @@ def test_filters_have_the_gdc_shape():
 
 def test_queries_page_through_all_hits_under_faults(fake_cohort):
     server, state = fake_cohort
-    state.inject("gdc_files", "500", "timeout")
+    state.inject("gdc_files", "500", "timeout", "truncate")
     files = client(server, page_size=2).find_star_counts("TCGA-KIRC")
     assert len(files) == 3 and files["sample_id"].tolist() == [
         "TCGA-B0-5094-01A",
         "TCGA-B0-5095-01A",
         "TCGA-CJ-4642-01A",
     ]
-    assert state.count("gdc_files") == 2 + 2  # two pages, plus the two failed tries
+    assert state.count("gdc_files") == 2 + 3  # two pages, plus the three failed tries
     assert files["md5sum"].tolist() == [
         hashlib.md5(f.content).hexdigest() for f in state.gdc_files if "star" in f.file_name
     ]

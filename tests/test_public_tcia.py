@@ -12,6 +12,7 @@ from fake_servers import (  # noqa: F401
 from radiogenomics.cases import BadCase
 from radiogenomics.public.archive import UnsafeArchive
 from radiogenomics.public.dicom import read_dicom_series
+from radiogenomics.public.http import DownloadError
 from radiogenomics.public.tcia import (
     SeriesRules,
     SeriesVerificationError,
@@ -37,10 +38,18 @@ def test_get_series_lists_real_fields_and_empty_body_is_empty_table(fake_cohort)
     assert "SeriesInstanceUID" in empty.columns
 
 
-def test_get_series_retries_server_errors(fake_cohort):
+def test_get_series_retries_server_errors_and_cut_off_answers(fake_cohort):
     server, state = fake_cohort
-    state.inject("tcia_series", "500", "timeout")
+    state.inject("tcia_series", "500", "timeout", "truncate")
     assert len(client(server).get_series("TCGA-KIRC")) == 9
+    assert state.count("tcia_series") == 4
+
+
+def test_client_errors_name_the_url(fake_cohort):
+    server, state = fake_cohort
+    broken = TciaClient(f"{server.url}/nowhere", policy=fast_policy())
+    with pytest.raises(DownloadError, match="nowhere/getSeries.*HTTP 404"):
+        broken.get_series("TCGA-KIRC")
 
 
 @pytest.mark.parametrize(

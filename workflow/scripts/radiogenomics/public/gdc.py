@@ -119,10 +119,10 @@ class GdcClient:
                 "size": self.page_size,
                 "from": start,
             }
-            response = request_with_retries(
+            answer = request_with_retries(
                 self.session, "POST", f"{self.base_url}/{endpoint}", self.policy, json=body
             )
-            data = response.json()["data"]
+            data = answer["data"]
             hits.extend(data["hits"])
             total = data["pagination"]["total"]
             start += len(data["hits"])

@@ -94,17 +94,25 @@ def request_with_retries(
     url: str,
     policy: RetryPolicy,
     **kwargs,
-) -> requests.Response:
-    """A small (non-streamed) request, e.g. an API query, retried like a download."""
+):
+    """A small API query, retried like a download; returns its parsed JSON (None if empty).
+
+    A body that does not parse is retried too: without Content-Length a cut-off answer only
+    shows as broken JSON.
+    """
     for attempt in range(1, policy.attempts + 1):
         try:
             response = session.request(method, url, timeout=policy.timeout, **kwargs)
             if response.status_code in RETRY_STATUSES:
                 raise _RetryableStatus(response.status_code)
-            response.raise_for_status()
-            return response
+            if response.status_code >= 400:
+                raise DownloadError(
+                    f"{url}: HTTP {response.status_code} {response.reason}: {response.text[:200]}"
+                )
+            return response.json() if response.content.strip() else None
         except (
             _RetryableStatus,
+            ValueError,
             requests.ConnectionError,
             requests.Timeout,
             requests.exceptions.ChunkedEncodingError,

@@ -236,11 +236,10 @@ class TciaClient:
         params = {"Collection": collection, "format": "json"}
         if patient_id:
             params["PatientID"] = patient_id
-        response = request_with_retries(
+        rows = request_with_retries(
             self.session, "GET", f"{self.base_url}/getSeries", self.policy, params=params
         )
-        rows = response.json() if response.content.strip() else []
-        table = pd.DataFrame(rows)
+        table = pd.DataFrame(rows or [])
         for column in SERIES_COLUMNS:
             if column not in table.columns:
                 table[column] = pd.Series(dtype=object)
