@@ -167,3 +167,14 @@ def test_missing_phase_short_survival_and_zip_slip_are_recorded_not_lost(fake_co
     table = pd.read_csv(tmp_path / "raw" / "acquisition_exclusions.tsv", sep="\t")
     assert sorted(table["patient_id"]) == PATIENTS
     assert not list((tmp_path / "raw").rglob("escaped.dcm"))
+    # Disabled or empty parts still leave their (empty) tables for the workflow rule.
+    for name in (
+        "manifest.tsv",
+        "clinical.tsv",
+        "expression/counts.tsv",
+        "expression/samples.tsv",
+        "mutations.maf",
+        "downloads.tsv",
+    ):
+        assert (tmp_path / "raw" / name).is_file(), name
+    assert read_tsv(tmp_path / "raw" / "mutations.maf").columns[0] == "Hugo_Symbol"

@@ -66,12 +66,13 @@ def fetch_public_cohort(
             policy,
             page_size=int(gdc_cfg.get("page_size", 500)),
         )
-        if gdc_cfg.get("expression", True):
-            _acquire_expression(client, gdc_cfg, kept, raw_dir, workdir, records)
-        if gdc_cfg.get("mutations", True):
-            _acquire_mutations(client, gdc_cfg, kept, raw_dir, workdir, records)
+        # Disabled parts still write empty tables, so the rule's outputs always exist.
+        expression_patients = kept if gdc_cfg.get("expression", True) else []
+        _acquire_expression(client, gdc_cfg, expression_patients, raw_dir, workdir, records)
+        mutation_patients = kept if gdc_cfg.get("mutations", True) else []
+        _acquire_mutations(client, gdc_cfg, mutation_patients, raw_dir, workdir, records)
     finally:
-        if records:
+        if records or not (raw_dir / "downloads.tsv").exists():
             update_manifest(raw_dir / "downloads.tsv", records)
         write_tsv(
             pd.DataFrame(exclusions, columns=EXCLUSION_COLUMNS),
@@ -281,6 +282,9 @@ def _download_project_files(client, files, gdc_cfg, raw_dir, workdir, records, k
 
 
 def _acquire_expression(client, gdc_cfg, kept, raw_dir, workdir, records) -> None:
+    if not kept:
+        _write_empty_expression(raw_dir)
+        return
     files = client.find_star_counts(
         gdc_cfg["project"], tuple(gdc_cfg.get("sample_types", ["Primary Tumor"]))
     )
@@ -291,7 +295,8 @@ def _acquire_expression(client, gdc_cfg, kept, raw_dir, workdir, records) -> Non
         r.sample_id: raw_dir / "gdc" / "files" / r.file_id / r.file_name for r in files.itertuples()
     }
     if not paths:
-        LOG.warning("no STAR counts files for the cohort; expression tables not written")
+        LOG.warning("no STAR counts files for the cohort; expression tables are empty")
+        _write_empty_expression(raw_dir)
         return
     counts, genes = gdc.build_counts_matrix(paths, gdc_cfg.get("gene_key", "gene_name"))
     write_tsv(counts, raw_dir / "expression" / "counts.tsv")
@@ -302,7 +307,21 @@ def _acquire_expression(client, gdc_cfg, kept, raw_dir, workdir, records) -> Non
     )
 
 
+def _write_empty_expression(raw_dir: Path) -> None:
+    write_tsv(pd.DataFrame(columns=["gene"]), raw_dir / "expression" / "counts.tsv")
+    write_tsv(
+        pd.DataFrame(columns=["gene_id", "gene_name", "gene_type"]),
+        raw_dir / "expression" / "genes.tsv",
+    )
+    write_tsv(
+        pd.DataFrame(columns=["sample_id", "patient_id"]), raw_dir / "expression" / "samples.tsv"
+    )
+
+
 def _acquire_mutations(client, gdc_cfg, kept, raw_dir, workdir, records) -> None:
+    if not kept:
+        write_tsv(gdc.merge_mafs([]), raw_dir / "mutations.maf")
+        return
     files = client.find_masked_mafs(gdc_cfg["project"])
     files = files[files["patient_id"].isin(kept)].drop_duplicates("file_id").reset_index(drop=True)
     _download_project_files(client, files, gdc_cfg, raw_dir, workdir, records, "masked_maf")
