@@ -1,0 +1,476 @@
+"""GDC API: find and download STAR counts, masked somatic MAFs and clinical data for a project.
+
+Queries POST JSON to ``/files`` and ``/cases`` with GDC filters and page through the results;
+files come from ``/data/{file_id}`` (single) or ``POST /data`` with ``{"ids": [...]}`` (a
+tar.gz holding ``<file_id>/<file_name>``). Every file is checked against the md5sum the
+``/files`` endpoint publishes before it is moved into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import re
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import requests
+
+from radiogenomics.public.archive import safe_extract_tar
+from radiogenomics.public.http import (
+    DownloadError,
+    DownloadResult,
+    RetryPolicy,
+    download,
+    file_digests,
+    request_with_retries,
+    utc_now,
+)
+
+LOG = logging.getLogger(__name__)
+DEFAULT_BASE_URL = "https://api.gdc.cancer.gov"
+API_VERSION = "GDC API v0"
+DAYS_PER_MONTH = 365.25 / 12
+
+FILE_FIELDS = [
+    "file_id",
+    "file_name",
+    "md5sum",
+    "file_size",
+    "data_type",
+    "data_format",
+    "analysis.workflow_type",
+    "cases.submitter_id",
+    "cases.case_id",
+    "cases.samples.submitter_id",
+    "cases.samples.sample_type",
+]
+CASE_FIELDS = [
+    "case_id",
+    "submitter_id",
+    "project.project_id",
+    "demographic.vital_status",
+    "demographic.days_to_death",
+    "demographic.gender",
+    "demographic.age_at_index",
+    "diagnoses.days_to_last_follow_up",
+    "diagnoses.ajcc_pathologic_t",
+    "diagnoses.ajcc_pathologic_stage",
+    "diagnoses.tumor_grade",
+    "diagnoses.age_at_diagnosis",
+    "follow_ups.days_to_follow_up",
+]
+MAF_COLUMNS = [
+    "Hugo_Symbol",
+    "Tumor_Sample_Barcode",
+    "Variant_Classification",
+    "Variant_Type",
+    "Chromosome",
+    "Start_Position",
+]
+MISSING_VALUES = {None, "", "not reported", "unknown", "not available", "gx", "tx", "--"}
+
+
+def gdc_filters(**fields) -> dict:
+    """GDC filter JSON: an ``and`` of ``in`` clauses. Keyword ``a__b`` means field ``a.b``."""
+    return {
+        "op": "and",
+        "content": [
+            {
+                "op": "in",
+                "content": {
+                    "field": name.replace("__", "."),
+                    "value": value if isinstance(value, list) else [value],
+                },
+            }
+            for name, value in fields.items()
+        ],
+    }
+
+
+class GdcClient:
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        session: requests.Session | None = None,
+        policy: RetryPolicy = RetryPolicy(),
+        page_size: int = 500,
+        max_pages: int = 1000,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.session = session or requests.Session()
+        self.policy = policy
+        self.page_size = page_size
+        self.max_pages = max_pages
+
+    def query(self, endpoint: str, filters: dict, fields: list[str]) -> list[dict]:
+        """All hits of a paged query (bounded by ``max_pages``)."""
+        hits, start = [], 0
+        for _ in range(self.max_pages):
+            body = {
+                "filters": filters,
+                "fields": ",".join(fields),
+                "format": "JSON",
+                "size": self.page_size,
+                "from": start,
+            }
+            answer = request_with_retries(
+                self.session, "POST", f"{self.base_url}/{endpoint}", self.policy, json=body
+            )
+            data = answer["data"]
+            hits.extend(data["hits"])
+            total = data["pagination"]["total"]
+            start += len(data["hits"])
+            if not data["hits"] or start >= total:
+                return hits
+        raise DownloadError(f"{endpoint}: more than {self.max_pages} pages; raise max_pages")
+
+    def find_star_counts(self, project: str, sample_types=("Primary Tumor",)) -> pd.DataFrame:
+        hits = self.query(
+            "files",
+            gdc_filters(
+                cases__project__project_id=project,
+                data_category="Transcriptome Profiling",
+                data_type="Gene Expression Quantification",
+                analysis__workflow_type="STAR - Counts",
+                access="open",
+            ),
+            FILE_FIELDS,
+        )
+        return _file_table(hits, sample_types)
+
+    def find_masked_mafs(self, project: str) -> pd.DataFrame:
+        hits = self.query(
+            "files",
+            gdc_filters(
+                cases__project__project_id=project,
+                data_category="Simple Nucleotide Variation",
+                data_type="Masked Somatic Mutation",
+                data_format="MAF",
+                access="open",
+            ),
+            FILE_FIELDS,
+        )
+        return _file_table(hits, sample_types=None)
+
+    def get_cases(self, project: str) -> list[dict]:
+        return self.query("cases", gdc_filters(project__project_id=project), CASE_FIELDS)
+
+    def data_url(self, file_id: str | None = None) -> str:
+        return f"{self.base_url}/data/{file_id}" if file_id else f"{self.base_url}/data"
+
+    def download_file(
+        self,
+        file_id: str,
+        file_name: str,
+        md5sum: str,
+        dest_dir: str | Path,
+        file_size: int | None = None,
+    ) -> DownloadResult:
+        """``dest_dir/<file_id>/<file_name>``, the layout of the batched tar.gz."""
+        return download(
+            self.data_url(file_id),
+            Path(dest_dir) / file_id / file_name,
+            session=self.session,
+            policy=self.policy,
+            expected_md5=md5sum,
+            expected_size=file_size,
+        )
+
+    def download_files(
+        self, files: pd.DataFrame, dest_dir: str | Path, batch_size: int = 50
+    ) -> list[DownloadResult]:
+        """Download ``files`` (file_id, file_name, md5sum, file_size) in tar.gz batches.
+
+        Files already present and verified are skipped. A file that is missing from a batch
+        or fails its md5 check is fetched on its own (with retries) instead.
+        """
+        dest_dir = Path(dest_dir)
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        results, todo = [], []
+        for row in files.itertuples(index=False):
+            target = dest_dir / row.file_id / row.file_name
+            digests = file_digests(target) if target.exists() else None
+            if digests and digests[0] == row.md5sum:
+                md5, sha256 = digests
+                results.append(
+                    DownloadResult(
+                        self.data_url(row.file_id),
+                        target,
+                        target.stat().st_size,
+                        md5,
+                        sha256,
+                        utc_now(),
+                        fetched=False,
+                        attempts=0,
+                    )
+                )
+            else:
+                todo.append(row)
+        for start in range(0, len(todo), max(1, batch_size)):
+            batch = todo[start : start + batch_size]
+            results.extend(
+                self._download_batch(batch, dest_dir)
+                if len(batch) > 1
+                else [
+                    self.download_file(r.file_id, r.file_name, r.md5sum, dest_dir, r.file_size)
+                    for r in batch
+                ]
+            )
+        return results
+
+    def _download_batch(self, batch, dest_dir: Path) -> list[DownloadResult]:
+        ids = [r.file_id for r in batch]
+        tag = hashlib.sha1(",".join(sorted(ids)).encode()).hexdigest()[:12]
+        bundle_path = dest_dir / f".batch-{tag}.tar.gz"
+        results = []
+        staging = Path(tempfile.mkdtemp(prefix=".batch-", dir=dest_dir))
+        try:
+            try:
+                bundle = download(
+                    self.data_url(),
+                    bundle_path,
+                    session=self.session,
+                    policy=self.policy,
+                    method="POST",
+                    json_body={"ids": ids},
+                    resume=False,
+                )
+                safe_extract_tar(bundle_path, staging)
+                fetched_at = bundle.downloaded_at
+            except (DownloadError, tarfile.TarError, OSError, EOFError) as error:
+                # A truncated bundle raises TarError/EOFError; fall back to single files below.
+                LOG.warning(
+                    "batch of %d GDC files failed (%s); fetching one by one", len(batch), error
+                )
+                fetched_at = None
+            for row in batch:
+                extracted = staging / row.file_id / row.file_name
+                if fetched_at and extracted.is_file():
+                    md5, sha256 = file_digests(extracted)
+                    if md5 == row.md5sum:
+                        target = dest_dir / row.file_id / row.file_name
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        extracted.replace(target)
+                        results.append(
+                            DownloadResult(
+                                f"{self.data_url()} (POST ids)",
+                                target,
+                                target.stat().st_size,
+                                md5,
+                                sha256,
+                                fetched_at,
+                                True,
+                                1,
+                            )
+                        )
+                        continue
+                results.append(
+                    self.download_file(
+                        row.file_id, row.file_name, row.md5sum, dest_dir, row.file_size
+                    )
+                )
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            bundle_path.unlink(missing_ok=True)
+        return results
+
+
+def _file_table(hits: list[dict], sample_types) -> pd.DataFrame:
+    rows = []
+    for hit in hits:
+        for case in hit.get("cases", []) or [{}]:
+            samples = case.get("samples") or [{}]
+            for sample in samples:
+                if sample_types and sample.get("sample_type") not in sample_types:
+                    continue
+                rows.append(
+                    {
+                        "file_id": hit["file_id"],
+                        "file_name": hit["file_name"],
+                        "md5sum": hit["md5sum"],
+                        "file_size": int(hit["file_size"]),
+                        "patient_id": case.get("submitter_id"),
+                        "sample_id": sample.get("submitter_id"),
+                        "sample_type": sample.get("sample_type"),
+                    }
+                )
+    columns = [
+        "file_id",
+        "file_name",
+        "md5sum",
+        "file_size",
+        "patient_id",
+        "sample_id",
+        "sample_type",
+    ]
+    return pd.DataFrame(rows, columns=columns).sort_values(
+        ["sample_id", "file_id"], ignore_index=True
+    )
+
+
+def read_star_counts(path: str | Path) -> pd.DataFrame:
+    """One GDC STAR - Counts file: gene rows only (``N_*`` summary rows dropped)."""
+    table = pd.read_csv(path, sep="\t", comment="#", dtype={"gene_id": str, "gene_name": str})
+    required = {"gene_id", "gene_name", "unstranded"}
+    if not required <= set(table.columns):
+        raise ValueError(f"{path}: not a STAR - Counts table (needs {sorted(required)})")
+    table = table[~table["gene_id"].str.startswith("N_")]
+    return table.reset_index(drop=True)
+
+
+def build_counts_matrix(
+    files: dict[str, str | Path], gene_key: str = "gene_name"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Genes x samples unstranded counts (first column ``gene``) and a gene annotation table.
+
+    ``files`` maps sample id -> STAR counts path. With ``gene_key="gene_name"`` counts of ids
+    sharing one symbol (e.g. PAR_Y copies) are summed, as enrichment libraries use symbols.
+    """
+    if gene_key not in ("gene_name", "gene_id"):
+        raise ValueError("gene_key must be gene_name or gene_id")
+    columns, genes = {}, None
+    for sample_id, path in sorted(files.items()):
+        table = read_star_counts(path)
+        if genes is None:
+            genes = table[[c for c in ("gene_id", "gene_name", "gene_type") if c in table]]
+        elif not table["gene_id"].equals(genes["gene_id"]):
+            raise ValueError(f"{path}: gene ids differ from the other files (another annotation?)")
+        columns[sample_id] = table["unstranded"].to_numpy(dtype=np.int64)
+    if genes is None:
+        raise ValueError("no STAR counts files given")
+    matrix = pd.DataFrame(columns, index=genes[gene_key].to_numpy())
+    matrix = matrix.groupby(level=0, sort=True).sum()
+    matrix.index.name = "gene"
+    return matrix.reset_index(), genes.reset_index(drop=True)
+
+
+def merge_mafs(paths) -> pd.DataFrame:
+    """Concatenate masked somatic MAFs (gzipped or not) into the columns TMB needs."""
+    tables = []
+    for path in sorted(map(str, paths)):
+        table = pd.read_csv(
+            path, sep="\t", comment="#", low_memory=False, usecols=lambda c: c in MAF_COLUMNS
+        )
+        missing = set(MAF_COLUMNS) - set(table.columns)
+        if missing:
+            raise ValueError(f"{path}: MAF lacks columns {sorted(missing)}")
+        tables.append(table[MAF_COLUMNS])
+    merged = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=MAF_COLUMNS)
+    merged["patient_id"] = merged["Tumor_Sample_Barcode"].str.slice(0, 12)
+    return merged.sort_values(
+        ["Tumor_Sample_Barcode", "Chromosome", "Start_Position"], ignore_index=True
+    )
+
+
+def _missing(value) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    return str(value).strip().lower() in MISSING_VALUES
+
+
+def _t_stage(value) -> str | None:
+    match = None if _missing(value) else re.match(r"^\s*p?T([0-4])", str(value), re.IGNORECASE)
+    return f"T{match.group(1)}" if match else None
+
+
+def _grade(value) -> int | None:
+    match = None if _missing(value) else re.match(r"^\s*G([1-4])\s*$", str(value), re.IGNORECASE)
+    return int(match.group(1)) if match else None
+
+
+def harmonise_clinical(
+    cases: list[dict], site: str, grade_fallback: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """GDC case records -> the clinical table columns of the output contract.
+
+    - patient_id = case submitter_id (equals the TCIA PatientID for TCGA collections).
+    - os_event = vital_status Dead; os_months = days_to_death (dead) or the latest of
+      days_to_last_follow_up / days_to_follow_up (alive), divided by 365.25/12.
+    - t_stage from ajcc_pathologic_t (T1a -> T1); t_group low (T1-T2) / high (T3-T4).
+    - grade from diagnoses.tumor_grade (G1..G4). GDC reports it "Not Reported" for many TCGA
+      cases; the documented fallback is ``grade_fallback`` (columns patient_id, grade: e.g.
+      neoplasm_histologic_grade from the TCGA clinical supplement or the PanCanAtlas CDR),
+      else NaN. ``grade_source`` says which (gdc / fallback / missing).
+    - DFS, necrosis and size are not in GDC: NaN columns (fill them from other sources).
+    """
+    fallback = {}
+    if grade_fallback is not None and len(grade_fallback):
+        for pid, value in zip(grade_fallback["patient_id"], grade_fallback["grade"], strict=True):
+            parsed = _grade(value) if not str(value).strip().isdigit() else int(value)
+            if parsed is not None:
+                fallback[str(pid)] = parsed
+    rows = []
+    for case in cases:
+        demographic = case.get("demographic") or {}
+        diagnoses = case.get("diagnoses") or []
+        follow_ups = case.get("follow_ups") or []
+        vital = str(demographic.get("vital_status") or "").lower()
+        event = 1 if vital == "dead" else 0 if vital == "alive" else np.nan
+        death = demographic.get("days_to_death")
+        if _missing(death):
+            death = next(
+                (d.get("days_to_death") for d in diagnoses if not _missing(d.get("days_to_death"))),
+                None,
+            )
+        last_seen = [
+            float(v)
+            for v in [d.get("days_to_last_follow_up") for d in diagnoses]
+            + [f.get("days_to_follow_up") for f in follow_ups]
+            if not _missing(v)
+        ]
+        if event == 1:
+            os_days = float(death) if not _missing(death) else np.nan
+        elif event == 0:
+            os_days = max(last_seen) if last_seen else np.nan
+        else:
+            os_days = np.nan
+        t_stage = next(
+            (t for t in map(_t_stage, (d.get("ajcc_pathologic_t") for d in diagnoses)) if t), None
+        )
+        grade = next((g for g in map(_grade, (d.get("tumor_grade") for d in diagnoses)) if g), None)
+        grade_source = "gdc"
+        if grade is None:
+            grade = fallback.get(case["submitter_id"])
+            grade_source = "fallback" if grade is not None else "missing"
+        age = demographic.get("age_at_index")
+        if _missing(age):
+            days = next(
+                (
+                    d.get("age_at_diagnosis")
+                    for d in diagnoses
+                    if not _missing(d.get("age_at_diagnosis"))
+                ),
+                None,
+            )
+            age = float(days) / 365.25 if days is not None else np.nan
+        gender = str(demographic.get("gender") or "").lower()
+        rows.append(
+            {
+                "patient_id": case["submitter_id"],
+                "site": site,
+                "os_days": os_days,
+                "os_months": os_days / DAYS_PER_MONTH,
+                "os_event": event,
+                "dfs_months": np.nan,
+                "dfs_event": np.nan,
+                "t_stage": t_stage,
+                "t_group": (
+                    None if t_stage is None else ("low" if t_stage in ("T1", "T2") else "high")
+                ),
+                "grade": np.nan if grade is None else grade,
+                "grade_source": grade_source,
+                "necrosis": np.nan,
+                "size_cm": np.nan,
+                "age": float(age) if not _missing(age) else np.nan,
+                "sex": gender if gender in ("male", "female") else None,
+                "gdc_case_id": case.get("case_id"),
+            }
+        )
+    table = pd.DataFrame(rows)
+    return table.sort_values("patient_id", ignore_index=True) if len(table) else table

@@ -1,0 +1,344 @@
+"""TCIA through the NBIA REST API v4: list CT series, choose one per contrast phase, download.
+
+Public collections (TCGA-KIRC, CPTAC-CCRCC, C4KC-KiTS) need no token. ``getSeries`` answers
+JSON, and an empty result is HTTP 200 with an empty body. ``getImageWithMD5Hash`` answers a
+ZIP holding the series' DICOM files, ``md5hashes.csv`` (one MD5 per file) and a LICENSE entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import re
+import shutil
+import tempfile
+import time
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pydicom
+import requests
+
+from radiogenomics.public.archive import UnsafeArchive, safe_extract_zip
+from radiogenomics.public.http import (
+    DownloadError,
+    DownloadResult,
+    RetryPolicy,
+    download,
+    file_digests,
+    request_with_retries,
+)
+
+DEFAULT_BASE_URL = "https://services.cancerimagingarchive.net/nbia-api/services/v4"
+API_VERSION = "NBIA REST API v4"
+MD5_TABLE = "md5hashes.csv"
+
+# getSeries fields (as NBIA v4 names them) that the selection rules and the manifest use.
+SERIES_COLUMNS = [
+    "SeriesInstanceUID",
+    "StudyInstanceUID",
+    "PatientID",
+    "Collection",
+    "Modality",
+    "SeriesDescription",
+    "SeriesNumber",
+    "BodyPartExamined",
+    "ImageCount",
+    "SeriesDate",
+    "Manufacturer",
+    "FileSize",
+    "LicenseName",
+    "LicenseURI",
+]
+PHASES = ("non_contrast", "arterial", "venous", "delayed")
+NO_AGENT_VALUES = {"", "NONE", "NO", "N", "NIL", "0"}
+
+
+class SeriesVerificationError(DownloadError):
+    """The extracted series disagrees with md5hashes.csv or with ImageCount."""
+
+
+@dataclass(frozen=True)
+class SeriesRules:
+    """How a series is chosen; every pattern is a case-insensitive regular expression.
+
+    Phase patterns are tried in the order of ``phase_patterns``; non-contrast first, so that
+    "pre contrast" is not read as a contrast phase. A description that only says "with
+    contrast" maps to ``generic_contrast_phase`` (routine abdominal CT is portal-venous).
+    """
+
+    modality: str = "CT"
+    min_images: int = 20
+    exclude_description: tuple = (
+        r"scout",
+        r"topo",
+        r"locali[sz]er",
+        r"dose",
+        r"screen\s*save",
+        r"\bmip\b",
+        r"\bmpr\b",
+        r"\bcor(onal)?\b",
+        r"\bsag(ittal)?\b",
+        r"\blung\b",
+        r"\bbone\b",
+    )
+    phase_patterns: dict = field(
+        default_factory=lambda: {
+            "non_contrast": [
+                r"non[\s_-]*con",
+                r"\bnc\b",
+                r"w/?o\b",
+                r"without",
+                r"pre[\s_-]*(con|ce)",
+                r"\bplain\b",
+                r"unenhanced",
+                r"non[\s_-]*enhanced",
+            ],
+            "delayed": [r"delay", r"excret", r"urogra", r"\bcsr\b"],
+            "arterial": [r"arter", r"\bart\b", r"cortico[\s_-]*medullary", r"\bcmp\b"],
+            "venous": [
+                r"venous",
+                r"portal",
+                r"\bpv\b",
+                r"nephrographic",
+                r"parenchymal",
+                r"\bven\b",
+            ],
+        }
+    )
+    generic_contrast_patterns: tuple = (
+        r"contrast",
+        r"\bw/",
+        r"\+\s*c\b",
+        r"\bc\s*\+",
+        r"\bwith\b",
+        r"enhanced",
+        r"\bcect\b",
+    )
+    generic_contrast_phase: str = "venous"
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> SeriesRules:
+        cfg = dict(cfg or {})
+        for key in ("exclude_description", "generic_contrast_patterns"):
+            if key in cfg:
+                cfg[key] = tuple(cfg[key])
+        return cls(**cfg)
+
+
+def classify_phase(
+    description: str | None, rules: SeriesRules, contrast_bolus_agent: str | None = None
+) -> str:
+    """Contrast phase from the series description, then from the DICOM ContrastBolusAgent tag.
+
+    ``contrast_bolus_agent`` is None when the header was not read; an empty or "NONE" agent
+    means the series was acquired without contrast. Returns a phase name or "unknown".
+    """
+    text = (description or "").lower()
+    for phase, patterns in rules.phase_patterns.items():
+        if any(re.search(p, text) for p in patterns):
+            return phase
+    if any(re.search(p, text) for p in rules.generic_contrast_patterns):
+        return rules.generic_contrast_phase
+    if contrast_bolus_agent is not None:
+        if contrast_bolus_agent.strip().upper() in NO_AGENT_VALUES:
+            return "non_contrast"
+        return rules.generic_contrast_phase
+    return "unknown"
+
+
+def contrast_agent_from_header(folder: str | Path) -> str:
+    """ContrastBolusAgent (0018,0010) of the first DICOM file in ``folder`` ('' when absent)."""
+    first = sorted(Path(folder).glob("*.dcm"))[0]
+    header = pydicom.dcmread(first, stop_before_pixels=True)
+    return str(header.get("ContrastBolusAgent", "") or "")
+
+
+def read_overrides(path: str | Path | None) -> pd.DataFrame:
+    """Manual choices: TSV ``patient_id, phase, series_uid``; empty uid = phase absent."""
+    columns = ["patient_id", "phase", "series_uid"]
+    if not path:
+        return pd.DataFrame(columns=columns)
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    missing = set(columns) - set(table.columns)
+    if missing:
+        raise ValueError(f"{path}: series override table lacks columns {sorted(missing)}")
+    return table[columns]
+
+
+def choose_series(
+    series: pd.DataFrame, rules: SeriesRules, phases, overrides: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Annotate every listed series with ``phase``, ``eligible`` and ``chosen_for``.
+
+    Per patient and phase the eligible series with most images wins (thinnest slices), ties
+    broken by SeriesNumber then UID so the choice is deterministic. Overrides win over rules.
+    """
+    table = series.copy()
+    table["ImageCount"] = pd.to_numeric(table["ImageCount"], errors="coerce").fillna(0).astype(int)
+    description = table["SeriesDescription"].fillna("").str.lower()
+    excluded = description.apply(lambda d: any(re.search(p, d) for p in rules.exclude_description))
+    table["eligible"] = (
+        (table["Modality"].str.upper() == rules.modality.upper())
+        & (table["ImageCount"] >= rules.min_images)
+        & ~excluded
+    )
+    table["phase"] = table["SeriesDescription"].apply(lambda d: classify_phase(d, rules))
+    table["chosen_for"] = ""
+    table["SeriesNumberSort"] = pd.to_numeric(table.get("SeriesNumber"), errors="coerce")
+    ranked = table[table["eligible"]].sort_values(
+        ["PatientID", "ImageCount", "SeriesNumberSort", "SeriesInstanceUID"],
+        ascending=[True, False, True, True],
+    )
+    for phase in phases:
+        best = ranked[ranked["phase"] == phase].drop_duplicates("PatientID")
+        table.loc[best.index, "chosen_for"] = phase
+    if overrides is not None and len(overrides):
+        for row in overrides.itertuples(index=False):
+            same = (table["PatientID"] == row.patient_id) & (table["chosen_for"] == row.phase)
+            table.loc[same, "chosen_for"] = ""
+            if row.series_uid:
+                hit = table["SeriesInstanceUID"] == row.series_uid
+                if not hit.any():
+                    raise ValueError(
+                        f"override {row.patient_id}/{row.phase}: series "
+                        f"{row.series_uid} is not listed by TCIA"
+                    )
+                table.loc[hit, "chosen_for"] = row.phase
+                table.loc[hit, "phase"] = row.phase
+    return table.drop(columns="SeriesNumberSort")
+
+
+@dataclass
+class SeriesDownload:
+    series_uid: str
+    path: Path
+    n_files: int
+    archive: DownloadResult | None  # None when an existing complete folder was kept
+
+
+class TciaClient:
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        session: requests.Session | None = None,
+        policy: RetryPolicy = RetryPolicy(),
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.session = session or requests.Session()
+        self.policy = policy
+
+    def get_series(self, collection: str, patient_id: str | None = None) -> pd.DataFrame:
+        params = {"Collection": collection, "format": "json"}
+        if patient_id:
+            params["PatientID"] = patient_id
+        rows = request_with_retries(
+            self.session, "GET", f"{self.base_url}/getSeries", self.policy, params=params
+        )
+        table = pd.DataFrame(rows or [])
+        for column in SERIES_COLUMNS:
+            if column not in table.columns:
+                table[column] = pd.Series(dtype=object)
+        return table
+
+    def image_url(self, series_uid: str) -> str:
+        return f"{self.base_url}/getImageWithMD5Hash?SeriesInstanceUID={series_uid}"
+
+    def download_series(
+        self, series_uid: str, dest: str | Path, expected_count: int | None = None
+    ) -> SeriesDownload:
+        """Download, extract safely, verify (MD5 per file, count) and move ``dest`` into place.
+
+        A failed verification discards the archive and tries again (up to policy.attempts);
+        an unsafe archive (zip-slip) is refused at once: retrying would not make it safe.
+        """
+        dest = Path(dest)
+        if dest.is_dir() and _complete(dest, expected_count):
+            return SeriesDownload(series_uid, dest, _count_dicom(dest), None)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        archive_path = dest.with_name(f".{dest.name}.zip")
+        url = self.image_url(series_uid)
+        for attempt in range(1, self.policy.attempts + 1):
+            result = download(url, archive_path, session=self.session, policy=self.policy)
+            staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+            try:
+                safe_extract_zip(archive_path, staging)
+                n_files = verify_series_folder(staging, expected_count)
+                _replace_folder(staging, dest)
+                archive_path.unlink()
+                return SeriesDownload(series_uid, dest, n_files, result)
+            except UnsafeArchive:
+                archive_path.unlink(missing_ok=True)
+                raise
+            except (SeriesVerificationError, zipfile.BadZipFile, zlib.error, EOFError) as error:
+                # A cut-off or corrupt ZIP (NBIA sends no Content-Length) shows up here.
+                archive_path.unlink(missing_ok=True)
+                if attempt >= self.policy.attempts:
+                    raise SeriesVerificationError(
+                        f"series {series_uid}: {error} (after {attempt} attempts)"
+                    ) from error
+                time.sleep(self.policy.delay(attempt))
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        raise AssertionError("unreachable")
+
+
+def read_md5_table(path: Path) -> dict[str, str]:
+    """``md5hashes.csv``: a header row then file name, MD5 per row (column names vary)."""
+    with open(path, newline="") as handle:
+        rows = [r for r in csv.reader(io.StringIO(handle.read())) if r]
+    if not rows:
+        return {}
+    header = [h.strip().lower() for h in rows[0]]
+    has_header = any("md5" in h for h in header)
+    name_col = next((i for i, h in enumerate(header) if "file" in h), 0) if has_header else 0
+    md5_col = next((i for i, h in enumerate(header) if "md5" in h), 1) if has_header else 1
+    body = rows[1:] if has_header else rows
+    return {r[name_col].strip(): r[md5_col].strip().lower() for r in body}
+
+
+def verify_series_folder(folder: Path, expected_count: int | None) -> int:
+    """Every DICOM file listed with the right MD5, none unlisted, count == ImageCount."""
+    table_path = folder / MD5_TABLE
+    if not table_path.exists():
+        raise SeriesVerificationError(f"archive has no {MD5_TABLE}")
+    expected = read_md5_table(table_path)
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*.dcm")}
+    unlisted = present - set(expected)
+    if unlisted:
+        raise SeriesVerificationError(f"files without an MD5 entry: {sorted(unlisted)[:3]}")
+    for name, md5 in sorted(expected.items()):
+        path = folder / name
+        if not path.is_file():
+            raise SeriesVerificationError(f"{name} is listed in {MD5_TABLE} but missing")
+        if file_digests(path)[0] != md5:
+            raise SeriesVerificationError(f"{name}: MD5 mismatch")
+    if expected_count is not None and len(present) != int(expected_count):
+        raise SeriesVerificationError(
+            f"{len(present)} DICOM files, ImageCount says {expected_count}"
+        )
+    return len(present)
+
+
+def _count_dicom(folder: Path) -> int:
+    return sum(1 for _ in folder.rglob("*.dcm"))
+
+
+def _complete(folder: Path, expected_count: int | None) -> bool:
+    return expected_count is None or _count_dicom(folder) == int(expected_count)
+
+
+def _replace_folder(staging: Path, dest: Path) -> None:
+    """Move a verified folder into place; an older incomplete folder is removed first."""
+    if dest.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
+        dest.rename(trash / dest.name)
+        shutil.rmtree(trash, ignore_errors=True)
+    staging.rename(dest)
+    # mkdtemp makes 0700 folders; give the series the usual permissions.
+    with contextlib.suppress(OSError):
+        dest.chmod(0o755)
