@@ -1,0 +1,492 @@
+"""Feature selection chain fitted on training rows only, with the funnel recorded.
+
+Steps, each optional and configured by a dict (see ``DEFAULT_CONFIG``):
+  robustness  keep features whose ICC > threshold (when a robustness table is given)
+  valid       drop constant and NaN-heavy features; remaining NaNs -> train median
+  zscore      standardise with train mean / sd
+  redundancy  Spearman |rho| > threshold: keep the more relevant feature of each pair
+  univariate  Cox p-value filter (survival) or MID mRMR top-k (binary)
+  lasso       L1 logistic with stratified k-fold CV (binary) or LASSO-Cox (sksurv Coxnet, a
+              glmnet port) with k-fold CV over its alpha path (survival)
+
+Targets: binary tasks pass a 0/1 vector; survival tasks pass a structured array from
+``survival_target(time, event)`` (sksurv layout: fields ``event``, ``time``).
+
+Lambda rule: default ``1se`` (the sparsest model whose CV loss is within one standard error of
+the best), as glmnet's ``lambda.1se``; it gives short, stable signatures like the 7 features of
+S1. ``min`` takes the lambda with the best mean CV score.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_selection import f_classif, mutual_info_classif, mutual_info_regression
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold, StratifiedKFold
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG: dict = {
+    "robustness": {"enabled": True, "icc_threshold": 0.8, "keep_missing": True},
+    "valid": {"enabled": True, "max_nan_fraction": 0.2},
+    "zscore": {"enabled": True},
+    "redundancy": {"enabled": True, "threshold": 0.8},
+    "univariate": {
+        "enabled": True,
+        "method": "cox",  # cox (survival) | mrmr (binary)
+        "p_threshold": 0.05,
+        "k": 25,  # mRMR: number of features kept
+        "mrmr_score": "mi",  # mi = MID (mutual information difference) | f = F-statistic quotient
+        "min_features": 1,  # Cox filter: keep at least this many (best p) so LASSO has input
+    },
+    "lasso": {
+        "enabled": True,
+        "folds": 10,
+        "rule": "1se",  # 1se | min
+        "n_lambdas": 30,
+        "lambda_min_ratio": 0.01,
+        "scoring": "deviance",  # deviance (glmnet default) | auc (binary) | cindex (survival)
+        "class_weight": None,  # binary only: None | balanced
+        "min_features": 1,  # if the rule leaves fewer, step down the path until this many
+    },
+}
+
+
+def merge_config(config: dict | None) -> dict:
+    """Defaults overlaid by the user's (two-level) config."""
+    merged = copy.deepcopy(DEFAULT_CONFIG)
+    for step, options in (config or {}).items():
+        if step not in merged:
+            raise ValueError(f"unknown selection step {step!r}; known: {sorted(merged)}")
+        if options is False or options is None:
+            merged[step]["enabled"] = False
+            continue
+        unknown = set(options) - set(merged[step])
+        if unknown:
+            raise ValueError(f"unknown options for selection step {step!r}: {sorted(unknown)}")
+        merged[step].update(options)
+    return merged
+
+
+def survival_target(time, event) -> np.ndarray:
+    """Structured (event, time) array as scikit-survival expects."""
+    target = np.empty(len(time), dtype=[("event", bool), ("time", float)])
+    target["event"] = np.asarray(event).astype(bool)
+    target["time"] = np.asarray(time, dtype=float)
+    return target
+
+
+def is_survival(y) -> bool:
+    return getattr(y, "dtype", None) is not None and y.dtype.names is not None
+
+
+# --- relevance ---------------------------------------------------------------------------
+
+
+def univariate_auc(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-column ROC AUC via the Mann-Whitney rank identity (vectorised roc_auc_score)."""
+    y = np.asarray(y).astype(bool)
+    n_pos, n_neg = y.sum(), (~y).sum()
+    ranks = rankdata(X, axis=0)
+    return (ranks[y].sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def univariate_cindex(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-column Harrell's C with higher value = higher risk (lifelines)."""
+    from lifelines.utils import concordance_index
+
+    return np.array(
+        [concordance_index(y["time"], -X[:, j], y["event"]) for j in range(X.shape[1])]
+    )
+
+
+def relevance(X: np.ndarray, y) -> np.ndarray:
+    """Distance of the univariate AUC (binary) or C-index (survival) from chance."""
+    scores = univariate_cindex(X, y) if is_survival(y) else univariate_auc(X, y)
+    return np.abs(scores - 0.5)
+
+
+def univariate_cox_pvalues(X: pd.DataFrame, y) -> pd.Series:
+    """Wald p-value of each feature in its own Cox model (lifelines, Efron ties)."""
+    from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceError
+
+    frame = pd.DataFrame({"time": y["time"], "event": y["event"].astype(int)})
+    pvalues = {}
+    for column in X.columns:
+        frame["x"] = X[column].to_numpy()
+        try:
+            fitter = CoxPHFitter().fit(frame, duration_col="time", event_col="event")
+            pvalues[column] = float(fitter.summary.loc["x", "p"])
+        except ConvergenceError:
+            pvalues[column] = 1.0
+    return pd.Series(pvalues)
+
+
+# --- redundancy --------------------------------------------------------------------------
+
+
+def spearman_matrix(X: np.ndarray) -> np.ndarray:
+    """Spearman rho = Pearson correlation of ranks (average ranks for ties)."""
+    ranks = rankdata(X, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.corrcoef(ranks, rowvar=False)
+    return np.atleast_2d(np.nan_to_num(rho))
+
+
+def drop_redundant(X: pd.DataFrame, relevance_scores: np.ndarray, threshold: float) -> list[str]:
+    """Greedy: visit features from most to least relevant, keep one unless it correlates
+    (|rho| > threshold) with an already kept feature. So of any redundant pair the more
+    relevant one survives. Stable sort keeps the original order for ties."""
+    rho = np.abs(spearman_matrix(X.to_numpy()))
+    order = np.argsort(-np.asarray(relevance_scores), kind="stable")
+    kept: list[int] = []
+    for j in order:
+        if not kept or np.max(rho[j, kept]) <= threshold:
+            kept.append(j)
+    return [X.columns[j] for j in sorted(kept)]
+
+
+# --- mRMR --------------------------------------------------------------------------------
+
+
+def mrmr(X: pd.DataFrame, y, k: int, score: str = "mi", seed: int = 0) -> list[str]:
+    """Greedy minimum-redundancy maximum-relevance (Peng et al. 2005).
+
+    ``mi``: MID criterion, relevance I(f; y) - mean I(f; s) over selected s (kNN mutual
+    information estimators from sklearn). ``f``: FCQ variant, F-statistic / mean |Pearson r|.
+    Written here because no maintained mRMR package is in the environment. Returns features in
+    selection order.
+    """
+    values = X.to_numpy(dtype=float)
+    n_features = values.shape[1]
+    k = min(k, n_features)
+    if score == "mi":
+        rel = mutual_info_classif(values, y, random_state=seed)
+    elif score == "f":
+        rel = np.nan_to_num(f_classif(values, y)[0])
+    else:
+        raise ValueError(f"mrmr_score must be 'mi' or 'f', not {score!r}")
+    selected = [int(np.argmax(rel))]
+    redundancy_sum = np.zeros(n_features)
+    while len(selected) < k:
+        last = values[:, selected[-1]]
+        if score == "mi":
+            redundancy_sum += mutual_info_regression(values, last, random_state=seed)
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                corr = np.abs(np.corrcoef(values, last, rowvar=False)[-1, :-1])
+            redundancy_sum += np.nan_to_num(corr)
+        mean_redundancy = redundancy_sum / len(selected)
+        if score == "mi":
+            criterion = rel - mean_redundancy
+        else:
+            criterion = rel / np.maximum(mean_redundancy, 1e-12)
+        criterion[selected] = -np.inf
+        selected.append(int(np.argmax(criterion)))
+    return [X.columns[j] for j in selected]
+
+
+# --- LASSO -------------------------------------------------------------------------------
+
+
+def cox_partial_log_likelihood(risk: np.ndarray, time: np.ndarray, event: np.ndarray) -> float:
+    """Breslow partial log-likelihood of linear predictors ``risk`` (glmnet's Cox deviance).
+
+    Written here because the CV deviance needs it for arbitrary coefficient vectors; tested
+    against lifelines' log-likelihood on untied data (Breslow = Efron there).
+    """
+    order = np.argsort(-time, kind="stable")
+    risk, time, event = risk[order], time[order], np.asarray(event, bool)[order]
+    shift = risk.max()
+    cumulative = np.cumsum(np.exp(risk - shift))
+    # for tied times every member of the tie is in the risk set: use the last cumulative sum
+    last_of_tie = np.searchsorted(-time, -time, side="right") - 1
+    log_risk_set = np.log(cumulative[last_of_tie]) + shift
+    return float(np.sum((risk - log_risk_set)[event]))
+
+
+def _pick_lambda(mean: np.ndarray, se: np.ndarray, higher_is_better: bool, rule: str) -> int:
+    """Index into a path ordered from strongest to weakest penalty."""
+    score = mean if higher_is_better else -mean
+    best = int(np.nanargmax(score))
+    if rule == "min":
+        return best
+    if rule != "1se":
+        raise ValueError(f"lasso rule must be '1se' or 'min', not {rule!r}")
+    limit = score[best] - se[best]
+    return int(np.flatnonzero(score >= limit)[0])
+
+
+def _enforce_min_features(coefs: np.ndarray, chosen: int, min_features: int) -> int:
+    """coefs: (n_features, n_lambdas) along the path. Step towards weaker penalties until at
+    least ``min_features`` are non-zero (or the path ends)."""
+    nonzero = (np.abs(coefs) > 0).sum(axis=0)
+    for index in range(chosen, coefs.shape[1]):
+        if nonzero[index] >= min_features:
+            return index
+    return coefs.shape[1] - 1
+
+
+def lasso_logistic_cv(
+    X: pd.DataFrame,
+    y,
+    folds: int = 10,
+    rule: str = "1se",
+    n_lambdas: int = 30,
+    lambda_min_ratio: float = 0.01,
+    scoring: str = "deviance",
+    class_weight=None,
+    min_features: int = 1,
+    seed: int = 0,
+) -> tuple[pd.Series, float, pd.DataFrame]:
+    """L1 logistic regression with stratified k-fold CV over a glmnet-style lambda path.
+
+    The path starts at the smallest C (= 1/lambda_max, every coefficient zero) and grows
+    geometrically by 1/lambda_min_ratio. A small CV loop rather than LogisticRegressionCV so
+    that the 1-SE rule has per-fold scores in a stable form. Returns (coefficients, intercept,
+    cv table with lambda, mean, se, n_nonzero).
+    """
+    values = X.to_numpy(dtype=float)
+    y = np.asarray(y).astype(int)
+    # lambda_max: gradient of the log-loss at w = 0 with the intercept at the base rate
+    lambda_max = np.max(np.abs(values.T @ (y - y.mean())))
+    Cs = np.geomspace(1.0 / lambda_max, 1.0 / (lambda_max * lambda_min_ratio), n_lambdas)
+
+    def model(C):
+        return LogisticRegression(
+            l1_ratio=1.0,
+            C=C,
+            solver="liblinear",
+            intercept_scaling=100.0,  # liblinear penalises the intercept; make that negligible
+            class_weight=class_weight,
+            max_iter=1000,
+            random_state=seed,
+        )
+
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    scores = np.full((folds, n_lambdas), np.nan)
+    for fold, (train, held) in enumerate(splitter.split(values, y)):
+        for index, C in enumerate(Cs):
+            fitted = model(C).fit(values[train], y[train])
+            prob = np.clip(fitted.predict_proba(values[held])[:, 1], 1e-12, 1 - 1e-12)
+            if scoring == "deviance":
+                scores[fold, index] = -2 * np.mean(
+                    y[held] * np.log(prob) + (1 - y[held]) * np.log(1 - prob)
+                )
+            elif scoring == "auc":
+                scores[fold, index] = univariate_auc(prob[:, None], y[held])[0]
+            else:
+                raise ValueError(f"binary lasso scoring must be 'deviance' or 'auc': {scoring!r}")
+    mean = np.nanmean(scores, axis=0)
+    se = np.nanstd(scores, axis=0, ddof=1) / np.sqrt(folds)
+    chosen = _pick_lambda(mean, se, higher_is_better=scoring == "auc", rule=rule)
+    path = [model(C).fit(values, y) for C in Cs]
+    coefs = np.column_stack([fitted.coef_[0] for fitted in path])
+    chosen = _enforce_min_features(coefs, chosen, min_features)
+    cv_table = pd.DataFrame(
+        {
+            "lambda": 1.0 / Cs,
+            "cv_mean": mean,
+            "cv_se": se,
+            "n_nonzero": (coefs != 0).sum(axis=0),
+            "chosen": np.arange(n_lambdas) == chosen,
+        }
+    )
+    return (
+        pd.Series(coefs[:, chosen], index=X.columns),
+        float(path[chosen].intercept_[0]),
+        cv_table,
+    )
+
+
+def lasso_cox_cv(
+    X: pd.DataFrame,
+    y,
+    folds: int = 10,
+    rule: str = "1se",
+    n_lambdas: int = 30,
+    lambda_min_ratio: float = 0.01,
+    scoring: str = "deviance",
+    min_features: int = 1,
+    seed: int = 0,
+) -> tuple[pd.Series, pd.DataFrame]:
+    """LASSO-Cox (sksurv CoxnetSurvivalAnalysis, l1_ratio = 1) with k-fold CV over the alpha
+    path of the full training fit. ``deviance`` is glmnet's grouped partial-likelihood deviance
+    (full-data minus in-fold-training log-likelihood, per fold); ``cindex`` is Harrell's C on
+    the held-out fold. Folds are stratified on the event indicator."""
+    from sksurv.linear_model import CoxnetSurvivalAnalysis
+    from sksurv.metrics import concordance_index_censored
+
+    values = X.to_numpy(dtype=float)
+    time, event = y["time"], y["event"]
+
+    def coxnet(alphas=None):
+        return CoxnetSurvivalAnalysis(
+            l1_ratio=1.0, n_alphas=n_lambdas, alpha_min_ratio=lambda_min_ratio, alphas=alphas
+        )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = coxnet().fit(values, y)
+    alphas = full.alphas_
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    scores = np.full((folds, len(alphas)), np.nan)
+    for fold, (train, held) in enumerate(splitter.split(values, event)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted = coxnet(alphas).fit(values[train], y[train])
+        for index in range(fitted.coef_.shape[1]):
+            beta = fitted.coef_[:, index]
+            if scoring == "deviance":
+                full_ll = cox_partial_log_likelihood(values @ beta, time, event)
+                train_ll = cox_partial_log_likelihood(
+                    values[train] @ beta, time[train], event[train]
+                )
+                scores[fold, index] = -2 * (full_ll - train_ll)
+            elif scoring == "cindex":
+                if event[held].any():
+                    scores[fold, index] = concordance_index_censored(
+                        event[held], time[held], values[held] @ beta
+                    )[0]
+            else:
+                raise ValueError(f"cox lasso scoring must be 'deviance' or 'cindex': {scoring!r}")
+    mean = np.nanmean(scores, axis=0)
+    se = np.nanstd(scores, axis=0, ddof=1) / np.sqrt(np.sum(~np.isnan(scores), axis=0))
+    chosen = _pick_lambda(mean, se, higher_is_better=scoring == "cindex", rule=rule)
+    chosen = _enforce_min_features(full.coef_, chosen, min_features)
+    cv_table = pd.DataFrame(
+        {
+            "lambda": alphas,
+            "cv_mean": mean,
+            "cv_se": se,
+            "n_nonzero": (full.coef_ != 0).sum(axis=0),
+            "chosen": np.arange(len(alphas)) == chosen,
+        }
+    )
+    return pd.Series(full.coef_[:, chosen], index=X.columns), cv_table
+
+
+# --- the chain ---------------------------------------------------------------------------
+
+
+class SelectionChain(BaseEstimator, TransformerMixin):
+    """sklearn-style: ``fit(X_train, y_train, robustness=None)``; ``transform(X)`` returns the
+    selected features, imputed and z-scored with the training parameters.
+
+    After fit: ``funnel_`` (step, n_features), ``selected_features_`` (feature, coefficient),
+    ``intercept_``, ``medians_``, ``means_``, ``sds_`` (per selected feature), ``lasso_cv_``.
+    """
+
+    def __init__(self, config: dict | None = None, seed: int = 0):
+        self.config = config
+        self.seed = seed
+
+    def fit(self, X: pd.DataFrame, y, robustness: pd.DataFrame | None = None):
+        cfg = merge_config(self.config)
+        X = pd.DataFrame(X).astype(float)
+        survival = is_survival(y)
+        if not survival:
+            y = np.asarray(y).astype(int)
+        funnel = [("input", X.shape[1])]
+
+        robust = cfg["robustness"]
+        if robust["enabled"] and robustness is not None:
+            icc = robustness.set_index("feature")["icc"]
+            known = X.columns.isin(icc.index)
+            passes = X.columns.isin(icc[icc > robust["icc_threshold"]].index)
+            X = X.loc[:, passes | (~known if robust["keep_missing"] else False)]
+            funnel.append(("robustness", X.shape[1]))
+
+        valid = cfg["valid"]
+        if valid["enabled"]:
+            nan_ok = X.isna().mean() <= valid["max_nan_fraction"]
+            varying = X.nunique(dropna=True) > 1
+            X = X.loc[:, nan_ok & varying]
+            funnel.append(("valid", X.shape[1]))
+        medians = X.median()
+        X = X.fillna(medians)
+
+        if cfg["zscore"]["enabled"]:
+            means, sds = X.mean(), X.std(ddof=0).replace(0.0, 1.0)
+        else:
+            means, sds = pd.Series(0.0, X.columns), pd.Series(1.0, X.columns)
+        X = (X - means) / sds
+
+        redundancy = cfg["redundancy"]
+        if redundancy["enabled"] and X.shape[1] > 1:
+            kept = drop_redundant(X, relevance(X.to_numpy(), y), redundancy["threshold"])
+            X = X[kept]
+            funnel.append(("redundancy", X.shape[1]))
+
+        univariate = cfg["univariate"]
+        if univariate["enabled"] and X.shape[1] > 0:
+            method = univariate["method"]
+            if method == "cox":
+                if not survival:
+                    raise ValueError("univariate method 'cox' needs a survival target")
+                pvalues = univariate_cox_pvalues(X, y).sort_values(kind="stable")
+                keep = pvalues[pvalues < univariate["p_threshold"]].index
+                if len(keep) < univariate["min_features"]:
+                    keep = pvalues.index[: univariate["min_features"]]
+                X = X[[c for c in X.columns if c in set(keep)]]
+                self.univariate_pvalues_ = pvalues
+            elif method == "mrmr":
+                if survival:
+                    raise ValueError("univariate method 'mrmr' needs a binary target")
+                X = X[mrmr(X, y, univariate["k"], univariate["mrmr_score"], self.seed)]
+            else:
+                raise ValueError(f"univariate method must be 'cox' or 'mrmr', not {method!r}")
+            funnel.append((method, X.shape[1]))
+
+        lasso = cfg["lasso"]
+        self.intercept_ = 0.0
+        self.lasso_cv_ = None
+        if lasso["enabled"] and X.shape[1] > 0:
+            options = {key: lasso[key] for key in ("folds", "rule", "n_lambdas")}
+            options.update(
+                lambda_min_ratio=lasso["lambda_min_ratio"],
+                scoring=lasso["scoring"],
+                min_features=lasso["min_features"],
+                seed=self.seed,
+            )
+            if survival:
+                if options["scoring"] == "auc":
+                    options["scoring"] = "cindex"
+                coefficients, self.lasso_cv_ = lasso_cox_cv(X, y, **options)
+            else:
+                if options["scoring"] == "cindex":
+                    options["scoring"] = "auc"
+                coefficients, self.intercept_, self.lasso_cv_ = lasso_logistic_cv(
+                    X, y, class_weight=lasso["class_weight"], **options
+                )
+            coefficients = coefficients[coefficients != 0]
+            funnel.append(("lasso", len(coefficients)))
+        else:
+            coefficients = pd.Series(np.nan, index=X.columns)
+
+        features = list(coefficients.index)
+        self.features_ = features
+        self.selected_features_ = pd.DataFrame(
+            {"feature": features, "coefficient": coefficients.to_numpy(dtype=float)}
+        )
+        self.funnel_ = pd.DataFrame(funnel, columns=["step", "n_features"])
+        self.medians_ = medians[features]
+        self.means_ = means[features]
+        self.sds_ = sds[features]
+        log.info("selection funnel: %s", " -> ".join(str(n) for _, n in funnel))
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in self.features_ if c not in X.columns]
+        if missing:
+            raise KeyError(f"feature table lacks selected features: {missing[:5]}")
+        selected = X[self.features_].astype(float).fillna(self.medians_)
+        return (selected - self.means_) / self.sds_
