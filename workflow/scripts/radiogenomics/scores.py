@@ -69,12 +69,18 @@ def apply_radscore(formula: pd.DataFrame, features: pd.DataFrame) -> pd.Series:
     )
 
 
+def _first_max(youden: np.ndarray) -> int:
+    """First (highest-threshold) index of the maximum, with a tolerance so that equal J values
+    reached by different floating-point sums count as ties."""
+    return int(np.flatnonzero(youden >= np.max(youden) - 1e-12)[0])
+
+
 def youden_cutoff_binary(scores, labels) -> float:
     """Threshold maximising sensitivity + specificity - 1 (ties: the highest threshold)."""
     fpr, tpr, thresholds = roc_curve(
         np.asarray(labels).astype(int), np.asarray(scores), drop_intermediate=False
     )
-    return float(thresholds[int(np.argmax(tpr - fpr))])
+    return float(thresholds[_first_max(tpr - fpr)])
 
 
 def censoring_survival_at(time, event, at) -> np.ndarray:
@@ -117,7 +123,7 @@ def youden_cutoff_survival(scores, time, event, horizon: float) -> float:
     """Threshold maximising J on the time-dependent ROC at ``horizon`` (ties: highest)."""
     roc = time_dependent_roc(scores, time, event, horizon)
     youden = roc["sensitivity"] + roc["specificity"] - 1
-    return float(roc["threshold"].iloc[int(np.argmax(youden.to_numpy()))])
+    return float(roc["threshold"].iloc[_first_max(youden.to_numpy())])
 
 
 def risk_groups(scores, cutoff: float) -> np.ndarray:
