@@ -17,12 +17,13 @@ the learning curve.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
@@ -55,12 +56,23 @@ def _lightgbm(seed: int):
     )
 
 
+def _svm(seed: int):
+    """SVM with Platt-scaled probabilities. sklearn 1.9 deprecates SVC(probability=True) for
+    exactly this: sigmoid calibration on internal CV predictions, one SVC refitted on all rows."""
+    return CalibratedClassifierCV(
+        SVC(class_weight="balanced", random_state=seed),
+        method="sigmoid",
+        ensemble=False,
+        cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=seed),
+    )
+
+
 @dataclass(frozen=True)
 class ClassifierSpec:
     build: Callable[[int], object]
     grid: dict
     sample_weighted: bool = False  # balance with sample weights instead of class_weight
-    notes: str = field(default="")
+    grid_prefix: str = ""  # where the grid's parameters live inside a wrapped estimator
 
 
 CLASSIFIERS: dict[str, ClassifierSpec] = {
@@ -68,10 +80,8 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
         lambda seed: LogisticRegression(class_weight="balanced", max_iter=2000),
         {"C": [0.01, 0.1, 1.0, 10.0]},
     ),
-    "svm": ClassifierSpec(
-        lambda seed: SVC(probability=True, class_weight="balanced", random_state=seed),
-        {"C": [0.1, 1.0, 10.0], "kernel": ["linear", "rbf"]},
-    ),
+    "svm": ClassifierSpec(_svm, {"C": [0.1, 1.0, 10.0], "kernel": ["linear", "rbf"]},
+                          grid_prefix="estimator__"),
     "random_forest": ClassifierSpec(
         lambda seed: RandomForestClassifier(
             n_estimators=200, class_weight="balanced", random_state=seed, n_jobs=1
@@ -100,7 +110,9 @@ def fit_classifier(
     spec = CLASSIFIERS[name]
     y = np.asarray(y).astype(int)
     pipeline = Pipeline([("scale", StandardScaler()), ("model", spec.build(seed))])
-    param_grid = {f"model__{key}": values for key, values in (grid or spec.grid).items()}
+    param_grid = {
+        f"model__{spec.grid_prefix}{key}": values for key, values in (grid or spec.grid).items()
+    }
     search = GridSearchCV(
         pipeline,
         param_grid,
