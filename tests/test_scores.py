@@ -5,6 +5,7 @@ from sksurv.metrics import cumulative_dynamic_auc
 
 from radiogenomics.scores import (
     apply_radscore,
+    fit_radscore,
     formula_string,
     radscore_formula,
     risk_groups,
@@ -104,3 +105,30 @@ def test_scores_table_locks_cutoff():
     table = scores_table(["p1", "p2", "p3"], ["train", "test", "external"], [0.1, 0.5, 0.9], 0.5)
     assert list(table.columns) == ["patient_id", "cohort", "score", "group"]
     assert list(table["group"]) == ["low", "high", "high"]
+
+
+def test_fit_radscore_survival_end_to_end():
+    rng = np.random.default_rng(7)
+    n, p = 220, 30
+    X = pd.DataFrame(rng.normal(size=(n, p)), columns=[f"whole__f{j}" for j in range(p)])
+    risk = X["whole__f0"] - X["whole__f1"]
+    event_time = rng.exponential(24 * np.exp(-risk))
+    censor = rng.uniform(12, 90, n)
+    time, event = np.minimum(event_time, censor), event_time <= censor
+    cohorts = np.where(np.arange(n) < 150, "train", "test")
+    train = cohorts == "train"
+    config = {"redundancy": {"threshold": 0.8}, "lasso": {"folds": 5, "n_lambdas": 15}}
+    result = fit_radscore(X, cohorts, [f"P{j}" for j in range(n)],
+                          survival_target(time[train], event[train]), config, horizon=24.0)
+    assert {"whole__f0", "whole__f1"} <= set(result["selected_features"]["feature"])
+    scores = result["scores"]
+    assert youden_cutoff_survival(scores["score"][train], time[train], event[train], 24.0) == (
+        result["cutoff"]
+    )
+    from lifelines.utils import concordance_index
+
+    test = ~train
+    c_test = concordance_index(time[test], -scores["score"][test], event[test])
+    assert c_test > 0.7
+    assert set(scores["group"]) == {"high", "low"}
+    assert result["formula_text"].startswith("radscore = 0 ")

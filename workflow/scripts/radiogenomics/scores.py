@@ -141,3 +141,48 @@ def scores_table(patient_ids, cohorts, scores, cutoff: float) -> pd.DataFrame:
             "group": risk_groups(scores, cutoff),
         }
     )
+
+
+def fit_radscore(
+    features: pd.DataFrame,
+    cohorts,
+    patient_ids,
+    y_train,
+    chain_config: dict | None = None,
+    horizon: float | None = None,
+    robustness: pd.DataFrame | None = None,
+    seed: int = 0,
+) -> dict:
+    """Selection chain + radscore + locked cutoff for one task.
+
+    ``y_train`` holds the targets of the ``cohort == "train"`` rows only (0/1 labels, or
+    ``selection.survival_target`` for survival, which then needs ``horizon``). Returns a dict
+    with ``formula`` (table), ``formula_text``, ``cutoff``, ``scores`` (scores.tsv rows for
+    every cohort), ``selected_features``, ``funnel``, ``lasso_cv``.
+    """
+    from .selection import SelectionChain, is_survival
+
+    cohorts = np.asarray(cohorts)
+    train = cohorts == "train"
+    chain = SelectionChain(chain_config, seed=seed).fit(
+        features.loc[train], y_train, robustness=robustness
+    )
+    formula = radscore_formula(chain)
+    score = apply_radscore(formula, features).to_numpy()
+    if is_survival(y_train):
+        if horizon is None:
+            raise ValueError("a survival radscore needs a horizon for its Youden cutoff")
+        cutoff = youden_cutoff_survival(
+            score[train], y_train["time"], y_train["event"], horizon
+        )
+    else:
+        cutoff = youden_cutoff_binary(score[train], y_train)
+    return {
+        "formula": formula,
+        "formula_text": formula_string(formula),
+        "cutoff": cutoff,
+        "scores": scores_table(patient_ids, cohorts, score, cutoff),
+        "selected_features": chain.selected_features_,
+        "funnel": chain.funnel_,
+        "lasso_cv": chain.lasso_cv_,
+    }
