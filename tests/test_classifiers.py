@@ -60,16 +60,25 @@ def test_permuted_training_labels_give_chance_test_auc():
     for seed in range(3):
         rng = np.random.default_rng(seed)
         n_train, n_test, p = 150, 200, 40
-        X = pd.DataFrame(rng.normal(size=(n_train + n_test, p)),
-                         columns=[f"f{j}" for j in range(p)])
+        X = pd.DataFrame(
+            rng.normal(size=(n_train + n_test, p)), columns=[f"f{j}" for j in range(p)]
+        )
         y = ((X["f0"] - X["f1"] + 0.5 * rng.normal(size=len(X))) > 0).astype(int).to_numpy()
         train = np.arange(len(X)) < n_train
         y_permuted = rng.permutation(y[train])
-        config = {"univariate": {"method": "mrmr", "k": 10, "mrmr_score": "f"},
-                  "lasso": {"folds": 5, "n_lambdas": 10}}
+        config = {
+            "univariate": {"method": "mrmr", "k": 10, "mrmr_score": "f"},
+            "lasso": {"folds": 5, "n_lambdas": 10},
+        }
         chain = SelectionChain(config, seed=seed).fit(X[train], y_permuted)
-        model = fit_classifier("logistic", chain.transform(X[train]), y_permuted, seed=seed,
-                               folds=3, grid=SMALL_GRIDS["logistic"])
+        model = fit_classifier(
+            "logistic",
+            chain.transform(X[train]),
+            y_permuted,
+            seed=seed,
+            folds=3,
+            grid=SMALL_GRIDS["logistic"],
+        )
         prob = model.predict_proba(chain.transform(X[~train]))[:, 1]
         aucs.append(roc_auc_score(y[~train], prob))
     assert abs(np.mean(aucs) - 0.5) < 0.1, aucs
@@ -88,8 +97,7 @@ def region_features(n=120, seed=0):
 def test_region_sets_pick_best_habitat_and_build_mix():
     features, y = region_features()
     config = {"redundancy": False, "univariate": False, "lasso": {"folds": 3, "n_lambdas": 5}}
-    sets, table = region_sets(features, y, ["habitat1", "habitat2"], chain_config=config,
-                              folds=3)
+    sets, table = region_sets(features, y, ["habitat1", "habitat2"], chain_config=config, folds=3)
     assert sets["mix"] == ["habitat2", "peri"]
     assert set(sets) == {"whole", "habitat1", "habitat2", "peri", "mix"}
     assert table.set_index("habitat")["cv_auc"]["habitat2"] > 0.75
@@ -108,15 +116,28 @@ def test_region_set_models_fit_on_train_rows_only():
     predictions, selected, funnels = region_set_models(
         features, y, cohorts, ids, sets, config, ["logistic"], seed=0, folds=3, grids=grids
     )
-    assert list(predictions.columns) == ["patient_id", "cohort", "model", "region_set",
-                                         "prediction"]
+    assert list(predictions.columns) == [
+        "patient_id",
+        "cohort",
+        "model",
+        "region_set",
+        "prediction",
+    ]
     assert len(predictions) == 2 * 160
     # test labels scrambled: predictions must not change
     y_scrambled = y.copy()
     y_scrambled[110:] = 1 - y_scrambled[110:]
     again, _, _ = region_set_models(
-        features, y_scrambled, cohorts, ids, sets, config, ["logistic"], seed=0, folds=3,
-        grids=grids
+        features,
+        y_scrambled,
+        cohorts,
+        ids,
+        sets,
+        config,
+        ["logistic"],
+        seed=0,
+        folds=3,
+        grids=grids,
     )
     pd.testing.assert_frame_equal(predictions, again)
     mix = predictions[(predictions.region_set == "mix") & (predictions.cohort == "test")]
@@ -126,8 +147,13 @@ def test_region_set_models_fit_on_train_rows_only():
 
 def survival_clinical(n=260, seed=0):
     rng = np.random.default_rng(seed)
-    X = pd.DataFrame({"radscore": rng.normal(size=n), "size_cm": rng.gamma(4, 1.5, n),
-                      "noise": rng.normal(size=n)})
+    X = pd.DataFrame(
+        {
+            "radscore": rng.normal(size=n),
+            "size_cm": rng.gamma(4, 1.5, n),
+            "noise": rng.normal(size=n),
+        }
+    )
     risk = 1.2 * X["radscore"] + 0.2 * (X["size_cm"] - 6)
     event_time = rng.exponential(30 * np.exp(-risk))
     censor = rng.uniform(6, 80, n)
@@ -161,7 +187,6 @@ def test_xgboost_combined_shap_additivity_and_plots(tmp_path):
 
 def test_predictions_table_shape():
     X, y = toy(n=60)
-    models = {"logistic": fit_classifier("logistic", X, y, folds=3,
-                                         grid=SMALL_GRIDS["logistic"])}
+    models = {"logistic": fit_classifier("logistic", X, y, folds=3, grid=SMALL_GRIDS["logistic"])}
     table = predictions_table(models, X.iloc[:4], ["a", "b", "c", "d"], ["test"] * 4, "whole")
     assert table["prediction"].between(0, 1).all() and len(table) == 4

@@ -60,8 +60,9 @@ def test_formula_string_lists_every_term():
         "radscore = 0.5 + 1.25 * (whole__glcm_Contrast - 10) / 2 "
         "- 0.75 * (peri__firstorder_Mean - -3) / 4"
     )
-    score = apply_radscore(formula, pd.DataFrame({"whole__glcm_Contrast": [12.0],
-                                                  "peri__firstorder_Mean": [1.0]}))
+    score = apply_radscore(
+        formula, pd.DataFrame({"whole__glcm_Contrast": [12.0], "peri__firstorder_Mean": [1.0]})
+    )
     assert score.iloc[0] == pytest.approx(0.5 + 1.25 * 1 - 0.75 * 1)
 
 
@@ -118,8 +119,14 @@ def test_fit_radscore_survival_end_to_end():
     cohorts = np.where(np.arange(n) < 150, "train", "test")
     train = cohorts == "train"
     config = {"redundancy": {"threshold": 0.8}, "lasso": {"folds": 5, "n_lambdas": 15}}
-    result = fit_radscore(X, cohorts, [f"P{j}" for j in range(n)],
-                          survival_target(time[train], event[train]), config, horizon=24.0)
+    result = fit_radscore(
+        X,
+        cohorts,
+        [f"P{j}" for j in range(n)],
+        survival_target(time[train], event[train]),
+        config,
+        horizon=24.0,
+    )
     assert {"whole__f0", "whole__f1"} <= set(result["selected_features"]["feature"])
     scores = result["scores"]
     assert youden_cutoff_survival(scores["score"][train], time[train], event[train], 24.0) == (

@@ -80,8 +80,9 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
         lambda seed: LogisticRegression(class_weight="balanced", max_iter=2000),
         {"C": [0.01, 0.1, 1.0, 10.0]},
     ),
-    "svm": ClassifierSpec(_svm, {"C": [0.1, 1.0, 10.0], "kernel": ["linear", "rbf"]},
-                          grid_prefix="estimator__"),
+    "svm": ClassifierSpec(
+        _svm, {"C": [0.1, 1.0, 10.0], "kernel": ["linear", "rbf"]}, grid_prefix="estimator__"
+    ),
     "random_forest": ClassifierSpec(
         lambda seed: RandomForestClassifier(
             n_estimators=200, class_weight="balanced", random_state=seed, n_jobs=1
@@ -174,8 +175,9 @@ def cv_auc_of_chain(
         ]
     )
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return float(np.mean(cross_val_score(pipeline, X, np.asarray(y).astype(int), cv=cv,
-                                         scoring="roc_auc")))
+    return float(
+        np.mean(cross_val_score(pipeline, X, np.asarray(y).astype(int), cv=cv, scoring="roc_auc"))
+    )
 
 
 def region_sets(
@@ -235,8 +237,9 @@ def region_set_models(
     for set_name, regions in sets.items():
         X = features[region_columns(features.columns, regions)]
         chain = SelectionChain(chain_config, seed=seed).fit(X[train], y_train)
-        models = fit_classifiers(chain.transform(X[train]), y_train, classifier_names, seed,
-                                 folds, grids)
+        models = fit_classifiers(
+            chain.transform(X[train]), y_train, classifier_names, seed, folds, grids
+        )
         predictions.append(
             predictions_table(models, chain.transform(X), patient_ids, cohorts, set_name)
         )

@@ -172,9 +172,7 @@ def fit_radscore(
     if is_survival(y_train):
         if horizon is None:
             raise ValueError("a survival radscore needs a horizon for its Youden cutoff")
-        cutoff = youden_cutoff_survival(
-            score[train], y_train["time"], y_train["event"], horizon
-        )
+        cutoff = youden_cutoff_survival(score[train], y_train["time"], y_train["event"], horizon)
     else:
         cutoff = youden_cutoff_binary(score[train], y_train)
     return {

@@ -102,9 +102,7 @@ def univariate_cindex(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per-column Harrell's C with higher value = higher risk (lifelines)."""
     from lifelines.utils import concordance_index
 
-    return np.array(
-        [concordance_index(y["time"], -X[:, j], y["event"]) for j in range(X.shape[1])]
-    )
+    return np.array([concordance_index(y["time"], -X[:, j], y["event"]) for j in range(X.shape[1])])
 
 
 def relevance(X: np.ndarray, y) -> np.ndarray:
