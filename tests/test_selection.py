@@ -12,6 +12,8 @@ from radiogenomics.selection import (
     lasso_cox_cv,
     lasso_logistic_cv,
     mrmr,
+    mutual_information,
+    quantile_bins,
     spearman_matrix,
     survival_target,
     univariate_auc,
@@ -81,6 +83,19 @@ def test_mrmr_skips_redundant_copy():
     for score in ("mi", "f"):
         chosen = mrmr(X, y, k=2, score=score, seed=0)
         assert set(chosen) in ({"a", "b"}, {"a_copy", "b"}), (score, chosen)
+
+
+def test_mutual_information_matches_sklearn():
+    from sklearn.metrics import mutual_info_score
+
+    X, y = binary_data(n=90, p=5)
+    codes = quantile_bins(X.to_numpy(), 4)
+    assert set(np.unique(codes)) == {0, 1, 2, 3}
+    one_hot = np.eye(4)[codes]
+    expected = [mutual_info_score(y, codes[:, j]) for j in range(5)]
+    np.testing.assert_allclose(mutual_information(y, one_hot), expected, atol=1e-12)
+    expected = [mutual_info_score(codes[:, 2], codes[:, j]) for j in range(5)]
+    np.testing.assert_allclose(mutual_information(codes[:, 2], one_hot), expected, atol=1e-12)
 
 
 def test_cox_partial_likelihood_matches_lifelines():
