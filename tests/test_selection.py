@@ -17,6 +17,7 @@ from radiogenomics.selection import (
     spearman_matrix,
     survival_target,
     univariate_auc,
+    univariate_cindex,
     univariate_cox_pvalues,
 )
 
@@ -43,6 +44,15 @@ def test_univariate_auc_matches_sklearn():
     X.iloc[:10, 0] = 0.0  # ties
     expected = [roc_auc_score(y, X[c]) for c in X.columns]
     np.testing.assert_allclose(univariate_auc(X.to_numpy(), y), expected)
+
+
+def test_univariate_cindex_matches_lifelines():
+    from lifelines.utils import concordance_index
+
+    X, y = survival_data(n=70, p=5)
+    X.iloc[:20, 2] = 0.0  # tied values
+    expected = [concordance_index(y["time"], -X[c], y["event"]) for c in X.columns]
+    np.testing.assert_allclose(univariate_cindex(X.to_numpy(), y), expected)
 
 
 def test_spearman_matrix_matches_scipy():

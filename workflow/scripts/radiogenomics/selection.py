@@ -99,11 +99,28 @@ def univariate_auc(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (ranks[y].sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
-def univariate_cindex(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-column Harrell's C with higher value = higher risk (lifelines)."""
-    from lifelines.utils import concordance_index
+def univariate_cindex(X: np.ndarray, y) -> np.ndarray:
+    """Per-column Harrell's C, higher value = higher risk, ties in the value count 1/2.
 
-    return np.array([concordance_index(y["time"], -X[:, j], y["event"]) for j in range(X.shape[1])])
+    Comparable pairs: i had an event and time_i < time_j (pairs tied in time are skipped).
+    Vectorised over columns because lifelines takes 10 ms per feature (35 s for S1's 3566);
+    tested against lifelines' concordance_index.
+    """
+    X = np.asarray(X, dtype=float)
+    time = np.asarray(y["time"], dtype=float)
+    event = np.asarray(y["event"], dtype=bool)
+    concordant = np.zeros(X.shape[1])
+    pairs = 0
+    for i in np.flatnonzero(event):
+        later = time > time[i]
+        if not later.any():
+            continue
+        others = X[later]
+        concordant += (others < X[i]).sum(axis=0) + 0.5 * (others == X[i]).sum(axis=0)
+        pairs += int(later.sum())
+    if pairs == 0:
+        return np.full(X.shape[1], 0.5)
+    return concordant / pairs
 
 
 def relevance(X: np.ndarray, y) -> np.ndarray:
