@@ -139,3 +139,26 @@ def test_fit_radscore_survival_end_to_end():
     assert c_test > 0.7
     assert set(scores["group"]) == {"high", "low"}
     assert result["formula_text"].startswith("radscore = 0 ")
+
+
+def test_permuted_training_survival_gives_chance_test_c():
+    """Leakage check for the survival chain: shuffled training outcomes -> test C near 0.5."""
+    from lifelines.utils import concordance_index
+
+    c_values = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        n, p = 300, 40
+        X = pd.DataFrame(rng.normal(size=(n, p)), columns=[f"f{j}" for j in range(p)])
+        event_time = rng.exponential(24 * np.exp(-(X["f0"] - X["f1"])))
+        censor = rng.uniform(12, 90, n)
+        time, event = np.minimum(event_time, censor), event_time <= censor
+        cohorts = np.where(np.arange(n) < 150, "train", "test")
+        train = cohorts == "train"
+        shuffle = rng.permutation(150)
+        y_permuted = survival_target(time[train][shuffle], event[train][shuffle])
+        config = {"univariate": {"p_threshold": 0.2}, "lasso": {"folds": 5, "n_lambdas": 10}}
+        result = fit_radscore(X, cohorts, np.arange(n), y_permuted, config, horizon=24.0, seed=seed)
+        score = result["scores"]["score"].to_numpy()
+        c_values.append(concordance_index(time[~train], -score[~train], event[~train]))
+    assert abs(np.mean(c_values) - 0.5) < 0.1, c_values
