@@ -183,6 +183,10 @@ def test_xgboost_combined_shap_additivity_and_plots(tmp_path):
     written += plot_shap_importance(values, tmp_path / "shap_importance")
     assert all(path.exists() and path.stat().st_size > 1000 for path in written)
     assert {path.suffix for path in written} == {".png", ".svg"}
+    first = [path.read_bytes() for path in written]
+    plot_shap_summary(values, X, tmp_path / "shap_summary")
+    plot_shap_importance(values, tmp_path / "shap_importance")
+    assert [path.read_bytes() for path in written] == first  # byte-identical reruns
 
 
 def test_predictions_table_shape():

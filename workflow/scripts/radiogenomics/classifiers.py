@@ -324,16 +324,25 @@ def shap_values(model, X: pd.DataFrame) -> tuple[pd.DataFrame, float]:
 
 
 def _save_figure(figure, stem: str | Path) -> list[Path]:
+    """PNG + SVG, without dates and with fixed SVG ids so reruns are byte-identical."""
+    import matplotlib
+
     paths = []
-    for suffix in (".png", ".svg"):
-        path = Path(f"{stem}{suffix}")
-        with atomic_path(path) as tmp:
-            figure.savefig(tmp, format=suffix[1:], dpi=150, bbox_inches="tight")
+    for kind, metadata in (("png", {"Software": None}), ("svg", {"Date": None})):
+        path = Path(f"{stem}.{kind}")
+        with matplotlib.rc_context({"svg.hashsalt": "radiogenomics"}), atomic_path(path) as tmp:
+            figure.savefig(tmp, format=kind, dpi=150, bbox_inches="tight", metadata=metadata)
         paths.append(path)
     return paths
 
 
-def plot_shap_summary(values: pd.DataFrame, X: pd.DataFrame, stem: str | Path) -> list[Path]:
+def plot_shap_summary(
+    values: pd.DataFrame,
+    X: pd.DataFrame,
+    stem: str | Path,
+    outcome: str = "log-odds of death before the horizon",
+    seed: int = 0,
+) -> list[Path]:
     """SHAP beeswarm summary (shap.summary_plot) saved as ``{stem}.png`` and ``{stem}.svg``."""
     import matplotlib
 
@@ -342,9 +351,9 @@ def plot_shap_summary(values: pd.DataFrame, X: pd.DataFrame, stem: str | Path) -
     import shap
 
     plt.close("all")
-    shap.summary_plot(values.to_numpy(), X, show=False, max_display=20)
+    shap.summary_plot(values.to_numpy(), X, show=False, max_display=20, rng=seed)
     figure = plt.gcf()
-    figure.axes[0].set_xlabel("SHAP value (impact on log-odds of death before horizon)")
+    figure.axes[0].set_xlabel(f"SHAP value (impact on {outcome})")
     paths = _save_figure(figure, stem)
     plt.close(figure)
     return paths
