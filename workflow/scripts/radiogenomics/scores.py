@@ -160,8 +160,10 @@ def fit_radscore(
     with ``formula`` (table), ``formula_text``, ``cutoff``, ``scores`` (scores.tsv rows for
     every cohort), ``selected_features``, ``funnel``, ``lasso_cv``.
     """
-    from .selection import SelectionChain, is_survival
+    from .selection import SelectionChain, is_survival, merge_config
 
+    if not merge_config(chain_config)["lasso"]["enabled"]:
+        raise ValueError("a radscore needs the LASSO step: its coefficients are the weights")
     cohorts = np.asarray(cohorts)
     train = cohorts == "train"
     chain = SelectionChain(chain_config, seed=seed).fit(
