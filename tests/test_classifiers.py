@@ -194,3 +194,14 @@ def test_predictions_table_shape():
     models = {"logistic": fit_classifier("logistic", X, y, folds=3, grid=SMALL_GRIDS["logistic"])}
     table = predictions_table(models, X.iloc[:4], ["a", "b", "c", "d"], ["test"] * 4, "whole")
     assert table["prediction"].between(0, 1).all() and len(table) == 4
+
+
+def test_balanced_sample_weights_equal_uniform_priors_for_naive_bayes():
+    """The documented balancing for naive Bayes: balanced weights == equal class priors."""
+    from sklearn.naive_bayes import GaussianNB
+
+    X, y = toy(imbalance=0.8)
+    search = fit_classifier("naive_bayes", X, y, folds=3, grid={"var_smoothing": [1e-9]})
+    scaled = search.best_estimator_.named_steps["scale"].transform(X)
+    reference = GaussianNB(priors=[0.5, 0.5]).fit(scaled, y)
+    np.testing.assert_allclose(search.predict_proba(X), reference.predict_proba(scaled), atol=1e-8)
