@@ -1,0 +1,82 @@
+"""A small three-step fake pipeline with provenance sidecars, shared by the provenance tests.
+
+raw/data.tsv + raw/extra/ (folder)  --normalize-->  results/norm.tsv
+results/norm.tsv                     --summarize-->  results/tables/summary.tsv
+results/tables/summary.tsv           --plot------->  results/figures/fig.png + fig.svg
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
+
+from radiogenomics.figures import save_figure  # noqa: E402
+from radiogenomics.io import read_tsv, write_tsv  # noqa: E402
+from radiogenomics.provenance import write_sidecar  # noqa: E402
+
+CONFIG = {"normalize": {"scale": 2.0}, "plot": {"title": "fake"}, "seed": 7}
+T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def make_scripts(root: Path) -> dict[str, Path]:
+    scripts = {}
+    for rule in ("normalize", "summarize", "plot"):
+        script = root / "workflow" / "scripts" / f"{rule}.py"
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(f"# shim for rule {rule}\n")
+        scripts[rule] = script
+    return scripts
+
+
+def run_pipeline(root: Path, config: dict = CONFIG) -> dict[str, Path]:
+    """Run the three steps in ``root`` (the workdir) and write the config and every sidecar."""
+    scripts = make_scripts(root) if not (root / "workflow").exists() else {
+        rule: root / "workflow" / "scripts" / f"{rule}.py"
+        for rule in ("normalize", "summarize", "plot")
+    }
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    raw = root / "raw"
+    if not raw.exists():
+        (raw / "extra").mkdir(parents=True)
+        write_tsv(pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "g": list("aabb")}), raw / "data.tsv")
+        (raw / "extra" / "b.txt").write_text("second\n")
+        (raw / "extra" / "a.txt").write_text("first\n")
+
+    scale = config["normalize"]["scale"]
+    data = read_tsv(raw / "data.tsv")
+    data["x"] = data["x"] * scale
+    write_tsv(data, root / "results" / "norm.tsv")
+    write_sidecar(
+        "results/norm.tsv", "normalize", {}, {"scale": scale}, ["raw/data.tsv", "raw/extra"],
+        config, {}, T0, T0 + dt.timedelta(seconds=1), log=["logs/normalize.log"],
+        script=scripts["normalize"], param_sources={"scale": "normalize.scale"}, root=root,
+    )
+
+    summary = read_tsv(root / "results" / "norm.tsv").groupby("g", as_index=False)["x"].mean()
+    write_tsv(summary, root / "results" / "tables" / "summary.tsv")
+    write_sidecar(
+        "results/tables/summary.tsv", "summarize", {}, {}, ["results/norm.tsv"],
+        config, {}, T0, T0, script=scripts["summarize"], root=root,
+    )
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.bar(summary["g"], summary["x"])
+    ax.set_title(config["plot"]["title"])
+    figures = root / "results" / "figures"
+    save_figure(fig, figures / "fig.png")
+    save_figure(fig, figures / "fig.svg")
+    plt.close(fig)
+    write_sidecar(
+        ["results/figures/fig.png", "results/figures/fig.svg"], "plot", {"name": "fig"},
+        {"title": config["plot"]["title"]}, ["results/tables/summary.tsv"], config,
+        {"seed": config["seed"]}, T0, T0, script=scripts["plot"],
+        param_sources={"title": "plot.title"}, root=root,
+    )
+    return scripts
