@@ -80,3 +80,63 @@ def run_pipeline(root: Path, config: dict = CONFIG) -> dict[str, Path]:
         param_sources={"title": "plot.title"}, root=root,
     )
     return scripts
+
+
+REPORT_CONFIG = {
+    "cohort": {"source": "synthetic", "n_patients": 14},
+    "imaging": {"spacing_mm": [1, 1, 1], "interpolator": "bspline", "phase": "venous"},
+    "regions": {"shell_mm": 3, "habitats": {"k_min": 2, "k_max": 4}},
+    "features": {"bin_width": 25},
+    "seed": 42,
+}
+
+
+def make_fake_results(root: Path) -> None:
+    """A small results tree like a finished synthetic study (cohort, regions, models, figures)."""
+    import json
+
+    import numpy as np
+
+    run_pipeline(root)  # results/figures/fig.png with a full lineage
+    rng = np.random.default_rng(0)
+    n = 12
+    clinical = pd.DataFrame({
+        "patient_id": [f"P{i:03d}" for i in range(n)],
+        "cohort": ["train"] * 6 + ["test"] * 3 + ["external"] * 3,
+        "site": ["A"] * 6 + ["B"] * 3 + ["C"] * 3,
+        "age": rng.normal(60, 10, n).round(1),
+        "size_cm": rng.gamma(4, 1.2, n).round(2),
+        "sex": rng.choice(["F", "M"], n),
+        "t_stage": rng.choice(["T1", "T2", "T3"], n),
+        "grade": rng.choice([1, 2, 3, 4], n),
+    })
+    write_tsv(clinical, root / "results/cohort/clinical.tsv")
+    exclusions = pd.DataFrame({
+        "patient_id": ["P100", "P101"],
+        "stage": ["inspect", "segment"],
+        "reason": ["missing venous phase", "empty mask"],
+        "file": ["raw/P100", "raw/P101"],
+        "fix": ["add the phase", "redraw the mask"],
+    })
+    write_tsv(exclusions, root / "results/cohort/exclusions.tsv")
+    (root / "results/truth").mkdir(parents=True, exist_ok=True)
+    (root / "results/regions").mkdir(parents=True, exist_ok=True)
+    (root / "results/regions/habitat_model.json").write_text(
+        json.dumps({"k": 2, "bic": {"2": 1000.5, "3": 1010.2, "4": 1022.0}}))
+
+    metrics = pd.DataFrame({"model": ["radscore"], "cohort": ["test"], "metric": ["auc"],
+                            "value": [0.81], "ci_low": [0.7], "ci_high": [0.9]})
+    write_tsv(metrics, root / "results/models/s2/metrics.tsv")
+    write_sidecar("results/models/s2/metrics.tsv", "evaluate", {"task": "s2"}, {},
+                  ["results/cohort/clinical.tsv"], REPORT_CONFIG, {}, T0, T0, root=root)
+    for name in ("habitat_bic", "km_os"):
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.plot([2, 3, 4] if name == "habitat_bic" else [0, 1, 2], [3, 1, 2])
+        ax.set_title(name)
+        save_figure(fig, root / "results/figures" / f"{name}.png")
+        plt.close(fig)
+        write_sidecar(f"results/figures/{name}.png", "plot_" + name, {}, {},
+                      ["results/cohort/clinical.tsv"], REPORT_CONFIG, {}, T0, T0, root=root)
+    captions = root / "workflow/report"
+    captions.mkdir(parents=True, exist_ok=True)
+    (captions / "km_os.rst").write_text("Kaplan-Meier curves of **overall survival** by group.\n")
