@@ -71,12 +71,18 @@ def test_one_param_changed(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "CHANGED params: results/norm.tsv (rule normalize): param scale (config " \
            "normalize.scale) was 2.0, config now gives 3.0" in out
-    # Without param_sources (rule summarize) a changed config names the keys that changed.
-    report = audit(FIGURE, root=tmp_path, config={**CONFIG, "seed": 8})
+    # A config key no rule takes as a param does not fail the audit.
+    assert audit(FIGURE, root=tmp_path, config={**CONFIG, "seed": 8}).ok
+
+
+def test_params_traced_to_config_by_value(tmp_path):
+    run_pipeline(tmp_path)
+    report = audit(FIGURE, root=tmp_path, config={**CONFIG, "plot": {"title": "other"}})
     assert [str(f) for f in report.findings] == [
-        "CHANGED params: results/tables/summary.tsv (rule summarize): "
-        "config keys changed since this rule ran: seed"
+        "CHANGED params: results/figures/fig.png (rule plot): param title (config plot.title) "
+        'was "fake", config now gives "other"'
     ]
+    assert "results/figures/fig.png  [rule plot]  PARAMS CHANGED" in report.render()
 
 
 def test_one_script_changed(tmp_path):

@@ -122,6 +122,15 @@ def test_workflow_version_reports_dirty_tree(tmp_path):
     assert dirty["tree_sha256"] == expected
 
 
+def test_infer_param_sources():
+    config = {"a": {"b": 2, "c": [1, 2]}, "c": 2, "d": "x", "e": {"b": 2, "c": [1, 2]}}
+    params = {"p": "x", "q": 2, "r": {"b": 2, "c": [1, 2]}, "s": [1, 2], "t": "nowhere"}
+    # q (2) and r (two equal subtrees) are ambiguous; s matches a.c and e.c.
+    assert prov.infer_param_sources(params, config) == {"p": "d"}
+    assert prov.infer_param_sources({"shell": 3}, {"regions": {"shell_mm": 3}}) == {
+        "shell": "regions.shell_mm"}
+
+
 class _NamedList(list):
     """Stands in for Snakemake's Namedlist: a list with named items."""
 
@@ -157,3 +166,81 @@ def test_from_snakemake(tmp_path, monkeypatch):
     assert [o["path"] for o in record["outputs"]] == ["out.tsv", "out.png"]
     assert record["code"]["script"]["path"] == __file__
     assert record["started"] is not None
+
+
+SNAKEFILE = '''
+configfile: "config.yaml"
+
+rule all:
+    input: "results/figures/fig.png"
+
+rule double:
+    input: "raw/data.txt"
+    output: "results/double.txt"
+    params: factor=config["factor"]
+    log: "logs/double.log"
+    script: "scripts/double.py"
+
+rule plot:
+    input: "results/double.txt"
+    output: "results/figures/fig.png", "results/figures/fig.svg"
+    script: "scripts/plot.py"
+'''
+
+DOUBLE = '''
+from radiogenomics.provenance import from_snakemake
+text = open(snakemake.input[0]).read()
+with open(snakemake.output[0], "w") as handle:
+    handle.write(text * snakemake.params.factor)
+from_snakemake(snakemake, seeds={"seed": snakemake.config["seed"]},
+               param_sources={"factor": "factor"})
+'''
+
+PLOT = '''
+from radiogenomics.provenance import from_snakemake
+for path in snakemake.output:
+    with open(path, "w") as handle:
+        handle.write(open(snakemake.input[0]).read().upper())
+from_snakemake(snakemake)
+'''
+
+
+@pytest.mark.slow
+def test_real_snakemake_run_is_auditable(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from radiogenomics.audit import audit
+
+    (tmp_path / "Snakefile").write_text(SNAKEFILE)
+    (tmp_path / "config.yaml").write_text("factor: 2\nseed: 5\n")
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts/double.py").write_text(DOUBLE)
+    (tmp_path / "scripts/plot.py").write_text(PLOT)
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw/data.txt").write_text("ab\n")
+    library = Path(prov.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(library)}
+    snakemake = Path(sys.executable).with_name("snakemake")
+    done = subprocess.run([str(snakemake), "--cores", "1", "--quiet", "all"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+    record = prov.read_sidecar(tmp_path / "results/double.prov.json")
+    assert record["rule"] == "double"
+    assert record["params"] == {"factor": 2}
+    assert record["seeds"] == {"seed": 5}
+    assert record["log"] == ["logs/double.log"]
+    assert record["code"]["script"]["path"] == str((tmp_path / "scripts/double.py").resolve())
+    assert record["started"] <= record["finished"]
+    figure = prov.read_sidecar(tmp_path / "results/figures/fig.prov.json")
+    assert [o["path"] for o in figure["outputs"]] == ["results/figures/fig.png",
+                                                      "results/figures/fig.svg"]
+
+    config = {"factor": 2, "seed": 5}
+    assert audit("results/figures/fig.png", root=tmp_path, config=config).ok
+    report = audit("results/figures/fig.png", root=tmp_path, config={"factor": 3, "seed": 5})
+    assert [(f.kind, f.rule) for f in report.findings] == [("params", "double")]
+    assert "param factor (config factor) was 2, config now gives 3" in str(report.findings[0])

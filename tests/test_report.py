@@ -128,7 +128,7 @@ def test_build_report_is_self_contained(tmp_path):
     assert "Kaplan-Meier curves of overall survival by group." in page
     assert "Table 1. Baseline characteristics by cohort" in page
     assert "14 patients assessed, 2 excluded, 12 included (train: 6, test: 3, external: 3)" in page
-    assert "Habitat model: BIC per K" in page and "results/models/s2/metrics.tsv" in page
+    assert "Habitat model: BIC per K" in page and "1000.5" in page and "results/models/s2/metrics.tsv" in page
     assert "a 3 mm peritumoral shell" in page
     # The report's own tables and flow figure have sidecars; a rebuild gives the same page.
     assert (tmp_path / "results/report/assets/table1.prov.json").is_file()

@@ -26,10 +26,10 @@ from radiogenomics import report
 websocket = pytest.importorskip("websocket", reason="websocket-client is not installed")
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     CHROMIUM is None,
     reason="chromium not found: install Debian's package with `apt-get install -y chromium`",
-)
+)]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 STARTUP_LIMIT_S = 60
 EVENT_LIMIT_S = 60

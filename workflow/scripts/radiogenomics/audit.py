@@ -5,8 +5,9 @@
 Starting from the output's sidecar, each recorded input is re-hashed and, when the input has a
 sidecar of its own that lists it as an output, followed further back until the raw inputs. For
 every step the audit checks the output bytes, the input bytes, the rule's script and the library
-modules it imported against the current code, and (with ``--config``) the params against the
-current config. It prints the chain as a tree and exits 1 naming what changed, 0 when all holds.
+modules it imported against the current code, and (with ``--config``) each param against the
+config key it came from (``provenance.infer_param_sources``). It prints the chain as a tree and
+exits 1 naming what changed, 0 when all holds.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Node:
     rule: str | None = None
     problems: list[str] = field(default_factory=list)
     children: list[Node] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)  # params not traceable to a config key
     repeated: bool = False
 
 
@@ -77,6 +79,8 @@ def _label(node: Node) -> str:
     kind = f"[rule {node.rule}]" if node.rule else "[raw input]"
     state = "ok" if not node.problems else "; ".join(node.problems)
     suffix = " (lineage shown above)" if node.repeated else ""
+    if node.unchecked:
+        suffix += f" (params not traceable to config: {', '.join(node.unchecked)})"
     return f"{node.path}  {kind}  {state}{suffix}"
 
 
@@ -98,16 +102,6 @@ def _dotted_get(config: dict, key: str):
             return _MISSING
         value = value[part]
     return value
-
-
-def _changed_keys(old, new, prefix: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        keys = []
-        for key in sorted(set(old) | set(new), key=str):
-            path = f"{prefix}.{key}" if prefix else str(key)
-            keys.extend(_changed_keys(old.get(key, _MISSING), new.get(key, _MISSING), path))
-        return keys
-    return [] if _json_equal(old, new) else [prefix or "<root>"]
 
 
 def _json_equal(a, b) -> bool:
@@ -212,24 +206,26 @@ class _Auditor:
                           f"now {_short(sha256_file(current))})")
 
     def check_params(self, node: Node, record: dict) -> None:
+        """Params are a rule's only sanctioned view of the config (shims read snakemake.params).
+
+        A param whose config key is known is compared with the current config; one computed
+        from the config in the Snakefile cannot be traced and is listed as unchecked.
+        """
         if self.config is None:
             return
         sources = record.get("param_sources") or {}
         params = record.get("params", {})
-        if sources:
-            for name, key in sorted(sources.items()):
-                now = _dotted_get(self.config, key)
-                was = params.get(name, _MISSING)
-                if not _json_equal(was, now):
-                    shown_now = "absent" if now is _MISSING else json.dumps(now)
-                    self.note(node, "params", node.path,
-                              f"param {name} (config {key}) was {json.dumps(was)}, "
-                              f"config now gives {shown_now}")
-            return
-        changed = _changed_keys(record.get("config", {}), self.config)
-        if changed:
-            self.note(node, "params", node.path,
-                      "config keys changed since this rule ran: " + ", ".join(changed))
+        for name in sorted(params):
+            if name not in sources:
+                node.unchecked.append(name)
+                continue
+            now = _dotted_get(self.config, sources[name])
+            was = params[name]
+            if not _json_equal(was, now):
+                shown_now = "absent" if now is _MISSING else json.dumps(now)
+                self.note(node, "params", node.path,
+                          f"param {name} (config {sources[name]}) was {json.dumps(was)}, "
+                          f"config now gives {shown_now}")
 
 
 def audit(path: str, root: str | Path = ".", config: dict | None = None) -> AuditReport:

@@ -244,6 +244,30 @@ def _json_fallback(value):
     return str(value)
 
 
+def infer_param_sources(params: Mapping | None, config: Mapping | None) -> dict[str, str]:
+    """Map each param to the one config key that holds an equal value (ambiguous: left out).
+
+    Shims get config values through params, so this lets the audit check params against a
+    changed config without every rule declaring where its params came from.
+    """
+    locations: dict[str, list[str]] = {}
+
+    def walk(node, prefix):
+        if prefix:
+            locations.setdefault(canonical_json(node), []).append(prefix)
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                walk(value, f"{prefix}.{key}" if prefix else str(key))
+
+    walk(_plain(dict(config or {})), "")
+    sources = {}
+    for name, value in _plain(dict(params or {})).items():
+        keys = locations.get(canonical_json(value), [])
+        if len(keys) == 1:
+            sources[name] = keys[0]
+    return sources
+
+
 def build_record(
     outputs,
     rule: str,
@@ -268,7 +292,7 @@ def build_record(
         "rule": rule,
         "wildcards": _plain(dict(wildcards or {})),
         "params": _plain(dict(params or {})),
-        "param_sources": dict(param_sources or {}),
+        "param_sources": {**infer_param_sources(params, config), **dict(param_sources or {})},
         "inputs": [
             {"path": _relative(p, root), "sha256": sha256_path(root / p)} for p in input_paths
         ],
@@ -313,7 +337,8 @@ def write_sidecar(
 
     ``output_path`` is a path or a list of paths; outputs that share a stem share a sidecar.
     ``param_sources`` maps a param name to the dotted config key it came from (e.g.
-    ``{"shell_mm": "regions.shell_mm"}``) so the audit can name the param that changed.
+    ``{"shell_mm": "regions.shell_mm"}``) so the audit can name the param that changed; params
+    not declared there are matched to config keys by value (``infer_param_sources``).
     ``root`` is the Snakemake workdir (default: the current directory); relative paths are
     resolved against it and stored relative to it.
     """

@@ -238,9 +238,9 @@ def draw_patient_flow(counts: Mapping):
     """A CONSORT-style box diagram (matplotlib figure)."""
     reasons = counts["excluded_by_reason"]
     cohorts = counts["by_cohort"]
-    fig, ax = plt.subplots(figsize=(8, 5.2))
+    fig, ax = plt.subplots(figsize=(8, 4.8))
     ax.set_xlim(0, 10)
-    ax.set_ylim(0, 10)
+    ax.set_ylim(1.3, 9.7)
     ax.axis("off")
 
     def box(x, y, text, width=3.6, height=1.0, color="#e8eef7"):
@@ -573,13 +573,16 @@ def _render_item(item, root: Path, report_dir: Path) -> str:
         if len(table) > MAX_TABLE_ROWS:
             note = f"<p>First {MAX_TABLE_ROWS} of {len(table)} rows.</p>"
             table = table.head(MAX_TABLE_ROWS)
-        body = table.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}",
-                             border=0)
+        body = table.to_html(index=False, na_rep="", float_format=_format_number, border=0)
         prov = provenance_html(item.source, root, report_dir) if item.source else ""
         caption = f"<p>{html.escape(item.caption)}</p>" if item.caption else ""
         return (f'<div class="tablewrap"><h3>{html.escape(item.title)}</h3>{caption}{body}'
                 f"{note}{prov}</div>")
     raise TypeError(f"unknown report item {type(item).__name__}")
+
+
+def _format_number(value: float) -> str:
+    return f"{value:.1f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def render_html(sections: Sequence[Section], root: Path, title: str, synthetic: bool,
