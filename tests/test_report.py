@@ -115,7 +115,8 @@ def test_caption_lookup(tmp_path):
 
 def test_build_report_is_self_contained(tmp_path):
     make_fake_results(tmp_path)
-    out = report.build_report(tmp_path, REPORT_CONFIG, captions_dir=tmp_path / "workflow/report")
+    out, shown = report.build_report(tmp_path, REPORT_CONFIG,
+                                     captions_dir=tmp_path / "workflow/report")
     assert out == tmp_path / "results/report/index.html"
     page = out.read_text()
     assert 'id="synthetic-banner"' in page
@@ -134,12 +135,16 @@ def test_build_report_is_self_contained(tmp_path):
     assert (tmp_path / "results/report/assets/table1.prov.json").is_file()
     assert (tmp_path / "results/report/assets/patient_flow.prov.json").is_file()
     assert report.build_report(tmp_path, REPORT_CONFIG,
-                               captions_dir=tmp_path / "workflow/report").read_text() == page
+                               captions_dir=tmp_path / "workflow/report")[0].read_text() == page
+    assert [p.as_posix() for p in shown] == [
+        "results/report/assets/patient_flow.png", "results/report/assets/table1.tsv",
+        "results/regions/habitat_model.json", "results/figures/habitat_bic.png",
+        "results/figures/km_os.png", "results/models/s2/metrics.tsv", "results/figures/fig.png"]
     # Not synthetic: no banner.
     real = {**REPORT_CONFIG, "cohort": {"source": "tcia"}}
     import shutil
     shutil.rmtree(tmp_path / "results/truth")
-    assert "synthetic-banner" not in report.build_report(tmp_path, real).read_text()
+    assert "synthetic-banner" not in report.build_report(tmp_path, real)[0].read_text()
 
 
 def test_custom_sections(tmp_path):
@@ -149,5 +154,5 @@ def test_custom_sections(tmp_path):
         report.FigureItem(__import__("pathlib").Path("results/figures/km_os.png"), "custom"),
     ])
     sections = report.default_sections(tmp_path, REPORT_CONFIG) + [extra]
-    page = report.build_report(tmp_path, REPORT_CONFIG, sections=sections).read_text()
+    page = report.build_report(tmp_path, REPORT_CONFIG, sections=sections)[0].read_text()
     assert '<section id="extra"><h2>Extra stage</h2><p>hello</p>' in page

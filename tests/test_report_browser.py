@@ -148,7 +148,8 @@ def load(browser: DevTools, path: Path) -> dict:
 
 def test_report_renders_in_chromium(browser, tmp_path):
     make_fake_results(tmp_path)
-    page = report.build_report(tmp_path, REPORT_CONFIG, captions_dir=tmp_path / "workflow/report")
+    page, _ = report.build_report(tmp_path, REPORT_CONFIG,
+                                 captions_dir=tmp_path / "workflow/report")
     state = load(browser, page)
 
     assert state["problems"] == []

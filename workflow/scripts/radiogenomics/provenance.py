@@ -34,6 +34,7 @@ SCHEMA_VERSION = 1
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 LIBRARY_PACKAGE = "radiogenomics"
 LIBRARY_DIR = Path(__file__).resolve().parent
+PROVENANCE_MODULES = {f"{LIBRARY_PACKAGE}.provenance", f"{LIBRARY_PACKAGE}.audit"}
 
 # Distribution names (as pip knows them) whose versions every sidecar records.
 TRACKED_PACKAGES = (
@@ -162,11 +163,14 @@ def loaded_library_modules() -> dict[str, str]:
     """sha256 of every library module this process has imported, keyed by path in the library.
 
     The shims are thin; the logic that made an output lives in these modules, so the audit can
-    name the exact module whose code changed.
+    name the exact module whose code changed. The provenance machinery itself only writes
+    sidecars, never outputs, so editing it does not count as a change to any result.
     """
     hashes = {}
     for name, module in list(sys.modules.items()):
         if name != LIBRARY_PACKAGE and not name.startswith(LIBRARY_PACKAGE + "."):
+            continue
+        if name in PROVENANCE_MODULES:
             continue
         file = getattr(module, "__file__", None)
         if not file or not Path(file).is_file():
@@ -371,10 +375,12 @@ def from_snakemake(
     started=None,
     param_sources: Mapping[str, str] | None = None,
     script: str | os.PathLike | None = None,
+    inputs=None,
 ) -> list[Path]:
     """Sidecars for a Snakemake script job; call it last in a shim, after the outputs exist.
 
-    ``outputs`` defaults to every output of the job. ``started`` defaults to this process's start
+    ``outputs`` defaults to every output of the job, ``inputs`` to every input (pass more when
+    the job also read files it found itself, like the report). ``started`` defaults to this process's start
     time (the job's script runs in its own process). ``script`` defaults to the calling shim,
     whose ``__file__`` Snakemake sets to the real script path.
     """
@@ -388,7 +394,7 @@ def from_snakemake(
         rule=snakemake.rule,
         wildcards=dict(snakemake.wildcards.items()),
         params=dict(snakemake.params.items()),
-        inputs=list(snakemake.input),
+        inputs=inputs if inputs is not None else list(snakemake.input),
         config=snakemake.config,
         seeds=seeds,
         started=started,

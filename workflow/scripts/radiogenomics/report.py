@@ -606,6 +606,17 @@ def render_html(sections: Sequence[Section], root: Path, title: str, synthetic: 
     )
 
 
+def embedded_files(sections: Sequence[Section]) -> list[Path]:
+    """Every file the sections show (figures and tables with a source), in page order."""
+    files = []
+    for section in sections:
+        for item in section.items:
+            path = item.path if isinstance(item, FigureItem) else getattr(item, "source", None)
+            if path is not None and Path(path) not in files:
+                files.append(Path(path))
+    return files
+
+
 def build_report(
     root: str | Path,
     config: Mapping,
@@ -613,11 +624,12 @@ def build_report(
     out_path: str | Path | None = None,
     captions_dir: str | Path | None = None,
     title: str = "ccRCC CT radiomics and radiogenomics study report",
-) -> Path:
-    """Write ``results/report/index.html`` (or ``out_path``) and return its path.
+) -> tuple[Path, list[Path]]:
+    """Write ``results/report/index.html`` (or ``out_path``); return it and the files it shows.
 
     ``sections`` defaults to ``default_sections(root, config, captions_dir)``; pass your own
-    list (e.g. the defaults plus extra ``Section`` objects) to change the page.
+    list (e.g. the defaults plus extra ``Section`` objects) to change the page. The shown files
+    (relative to ``root``) belong in the page's provenance sidecar as inputs.
     """
     root = Path(root)
     out = Path(out_path) if out_path else root / REPORT_DIR / "index.html"
@@ -627,4 +639,4 @@ def build_report(
                        report_dir=out.parent.relative_to(root) if out.is_relative_to(root)
                        else out.parent)
     write_text(page, out)
-    return out
+    return out, embedded_files(sections)

@@ -158,9 +158,11 @@ def export_crate(
 
     raw_inputs = [builder.data_entity(p, h) for p, h in sorted(consumed.items())
                   if p not in produced]
-    if config_path is not None:
+    if config_path is not None and _inside(Path(config_path), root):
         config_rel = Path(config_path).resolve().relative_to(root.resolve()).as_posix()
         raw_inputs.append(builder.data_entity(config_rel, None))
+    elif config_path is not None and copy_data:
+        raw_inputs.append(crate.add_file(config_path, dest_path=f"config/{Path(config_path).name}"))
     run_properties = {"name": f"Run of {name}"}
     if starts:
         run_properties["startTime"] = min(starts)
