@@ -112,3 +112,14 @@ def test_missing_sidecar_and_missing_input(tmp_path):
     (tmp_path / "results/norm.tsv").unlink()
     kinds = _kinds(audit(FIGURE, root=tmp_path))
     assert ("missing", "results/norm.tsv") in kinds
+
+
+def test_all_figures_mode(tmp_path, capsys):
+    run_pipeline(tmp_path)
+    assert main(["--all-figures", "--root", str(tmp_path)]) == 0
+    assert "2 figure(s) audited, 0 problem(s)" in capsys.readouterr().out
+    (tmp_path / "results/figures/orphan.png").write_bytes(b"not really a png")
+    assert main(["--all-figures", "--root", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "NO PROVENANCE: results/figures/orphan.png has no sidecar listing it" in out
+    assert "2 figure(s) audited, 1 problem(s)" in out

@@ -6,13 +6,29 @@ import os
 
 rule study_report:
     input:
-        lambda wildcards: globals().get("REPORT_INPUTS", ["results/cohort/clinical.tsv"]),
+        clinical="results/cohort/clinical.tsv",
+        exclusions="results/cohort/exclusions.tsv",
+        stages=lambda wildcards: globals().get("REPORT_INPUTS", []),
     output:
-        html="results/report/index.html",
-    params:
-        captions_dir=os.path.join(workflow.current_basedir, "..", "report"),
+        html=report(
+            "results/report/index.html",
+            caption="../report/study_report.rst",
+            category="Report",
+        ),
+        flow=report(
+            "results/report/assets/patient_flow.png",
+            caption="../report/patient_flow.rst",
+            category="Report",
+        ),
+        table1=report(
+            "results/report/assets/table1.tsv",
+            caption="../report/table1.rst",
+            category="Report",
+        ),
     log:
         "logs/report/study_report.log",
+    params:
+        captions_dir=os.path.join(workflow.current_basedir, "..", "report"),
     script:
         "../scripts/study_report.py"
 
@@ -24,13 +40,13 @@ rule ro_crate:
         rules.study_report.output.html,
     output:
         "ro-crate-metadata.json",
+    log:
+        "logs/report/ro_crate.log",
     params:
         snakefile=workflow.main_snakefile,
         # --configfile given on the command line wins over the Snakefile's configfile
         configfile=lambda wildcards: (
             list(workflow.overwrite_configfiles) or workflow.configfiles or [None]
         )[-1],
-    log:
-        "logs/report/ro_crate.log",
     script:
         "../scripts/ro_crate.py"

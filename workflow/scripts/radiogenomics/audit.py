@@ -1,6 +1,7 @@
 """Audit a figure or table: walk its lineage through provenance sidecars and verify every hash.
 
     python -m radiogenomics.audit results/figures/km_os.png [--root WORKDIR] [--config CONFIG]
+    python -m radiogenomics.audit --all-figures [--root WORKDIR] [--config CONFIG]
 
 Starting from the output's sidecar, each recorded input is re-hashed and, when the input has a
 sidecar of its own that lists it as an output, followed further back until the raw inputs. For
@@ -22,6 +23,7 @@ import yaml
 
 from radiogenomics.provenance import (
     LIBRARY_DIR,
+    SIDECAR_SUFFIX,
     read_sidecar,
     sha256_file,
     sha256_path,
@@ -246,6 +248,34 @@ def audit(path: str, root: str | Path = ".", config: dict | None = None) -> Audi
     return AuditReport(tree, auditor.findings)
 
 
+def figures_without_provenance(root: str | Path, folder: str = "results/figures") -> list[str]:
+    """Files in ``folder`` that no sidecar lists as an output (the contract wants none)."""
+    root = Path(root)
+    missing = []
+    for file in sorted(p for p in (root / folder).rglob("*") if p.is_file()):
+        if file.name.endswith(SIDECAR_SUFFIX):
+            continue
+        relative = file.relative_to(root).as_posix()
+        sidecar = sidecar_path(file)
+        listed = sidecar.is_file() and relative in {
+            o["path"] for o in read_sidecar(sidecar).get("outputs", [])}
+        if not listed:
+            missing.append(relative)
+    return missing
+
+
+def audit_all_figures(root: str | Path = ".", config: dict | None = None,
+                      folder: str = "results/figures") -> tuple[list[str], list[AuditReport]]:
+    """Audit every figure in ``folder``; returns the files lacking a sidecar and the reports."""
+    root = Path(root)
+    missing = figures_without_provenance(root, folder)
+    reports = [audit(p.relative_to(root).as_posix(), root, config)
+               for p in sorted((root / folder).rglob("*"))
+               if p.is_file() and not p.name.endswith(SIDECAR_SUFFIX)
+               and p.relative_to(root).as_posix() not in missing]
+    return missing, reports
+
+
 def load_config(path: str | Path) -> dict:
     with open(path) as handle:
         return yaml.safe_load(handle) or {}
@@ -256,11 +286,25 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m radiogenomics.audit",
         description="Verify a figure's or table's lineage through its provenance sidecars.",
     )
-    parser.add_argument("path", help="figure or table to audit (relative to --root)")
+    parser.add_argument("path", nargs="?",
+                        help="figure or table to audit (relative to --root)")
+    parser.add_argument("--all-figures", action="store_true",
+                        help="audit every file in results/figures and check each has a sidecar")
     parser.add_argument("--root", default=".", help="Snakemake workdir (default: .)")
     parser.add_argument("--config", help="current config (YAML/JSON) to check params against")
     args = parser.parse_args(argv)
     config = load_config(args.config) if args.config else None
+    if args.all_figures:
+        missing, reports = audit_all_figures(args.root, config)
+        for report in reports:
+            print(report.render() + "\n")
+        for path in missing:
+            print(f"NO PROVENANCE: {path} has no sidecar listing it")
+        failed = len(missing) + sum(not r.ok for r in reports)
+        print(f"{len(reports)} figure(s) audited, {failed} problem(s)")
+        return 0 if failed == 0 else 1
+    if args.path is None:
+        parser.error("give a PATH or --all-figures")
     report = audit(args.path, root=args.root, config=config)
     print(report.render())
     return 0 if report.ok else 1

@@ -39,6 +39,7 @@ from radiogenomics.provenance import (  # noqa: E402
 )
 
 REPORT_DIR = "results/report"
+REPORT_RULE = "study_report"  # the Snakemake rule that builds the page (names its sidecars)
 FIGURES_DIR = "results/figures"
 MAX_TABLE_ROWS = 40
 COHORT_ORDER = ("train", "test", "external")
@@ -511,7 +512,7 @@ def _cohort_sections(root: Path, clinical: pd.DataFrame, config: Mapping) -> lis
     write_tsv(table1, table1_path)
     now = dt.datetime.now(dt.timezone.utc)
     for output in (flow_png, table1_path):
-        write_sidecar(output.relative_to(root), "report", {}, {}, inputs, config, {}, now, now,
+        write_sidecar(output.relative_to(root), REPORT_RULE, {}, {}, inputs, config, {}, now, now,
                       root=root)
     flow_caption = (f"{counts['assessed']} patients assessed, {counts['excluded']} excluded, "
                     f"{counts['included']} included (" + ", ".join(
