@@ -37,10 +37,14 @@ def make_scripts(root: Path) -> dict[str, Path]:
 
 def run_pipeline(root: Path, config: dict = CONFIG) -> dict[str, Path]:
     """Run the three steps in ``root`` (the workdir) and write the config and every sidecar."""
-    scripts = make_scripts(root) if not (root / "workflow").exists() else {
-        rule: root / "workflow" / "scripts" / f"{rule}.py"
-        for rule in ("normalize", "summarize", "plot")
-    }
+    scripts = (
+        make_scripts(root)
+        if not (root / "workflow").exists()
+        else {
+            rule: root / "workflow" / "scripts" / f"{rule}.py"
+            for rule in ("normalize", "summarize", "plot")
+        }
+    )
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     raw = root / "raw"
     if not raw.exists():
@@ -54,16 +58,35 @@ def run_pipeline(root: Path, config: dict = CONFIG) -> dict[str, Path]:
     data["x"] = data["x"] * scale
     write_tsv(data, root / "results" / "norm.tsv")
     write_sidecar(
-        "results/norm.tsv", "normalize", {}, {"scale": scale}, ["raw/data.tsv", "raw/extra"],
-        config, {}, T0, T0 + dt.timedelta(seconds=1), log=["logs/normalize.log"],
-        script=scripts["normalize"], param_sources={"scale": "normalize.scale"}, root=root,
+        "results/norm.tsv",
+        "normalize",
+        {},
+        {"scale": scale},
+        ["raw/data.tsv", "raw/extra"],
+        config,
+        {},
+        T0,
+        T0 + dt.timedelta(seconds=1),
+        log=["logs/normalize.log"],
+        script=scripts["normalize"],
+        param_sources={"scale": "normalize.scale"},
+        root=root,
     )
 
     summary = read_tsv(root / "results" / "norm.tsv").groupby("g", as_index=False)["x"].mean()
     write_tsv(summary, root / "results" / "tables" / "summary.tsv")
     write_sidecar(
-        "results/tables/summary.tsv", "summarize", {}, {}, ["results/norm.tsv"],
-        config, {}, T0, T0, script=scripts["summarize"], root=root,
+        "results/tables/summary.tsv",
+        "summarize",
+        {},
+        {},
+        ["results/norm.tsv"],
+        config,
+        {},
+        T0,
+        T0,
+        script=scripts["summarize"],
+        root=root,
     )
 
     fig, ax = plt.subplots(figsize=(3, 2))
@@ -74,20 +97,39 @@ def run_pipeline(root: Path, config: dict = CONFIG) -> dict[str, Path]:
     save_figure(fig, figures / "fig.svg")
     plt.close(fig)
     write_sidecar(
-        ["results/figures/fig.png", "results/figures/fig.svg"], "plot", {"name": "fig"},
-        {"title": config["plot"]["title"]}, ["results/tables/summary.tsv"], config,
-        {"seed": config["seed"]}, T0, T0, script=scripts["plot"],
-        param_sources={"title": "plot.title"}, root=root,
+        ["results/figures/fig.png", "results/figures/fig.svg"],
+        "plot",
+        {"name": "fig"},
+        {"title": config["plot"]["title"]},
+        ["results/tables/summary.tsv"],
+        config,
+        {"seed": config["seed"]},
+        T0,
+        T0,
+        script=scripts["plot"],
+        param_sources={"title": "plot.title"},
+        root=root,
     )
     return scripts
 
 
-REPORT_CONFIG = {
-    "cohort": {"source": "synthetic", "n_patients": 14},
-    "imaging": {"spacing_mm": [1, 1, 1], "interpolator": "bspline", "phase": "venous"},
-    "regions": {"shell_mm": 3, "habitats": {"k_min": 2, "k_max": 4}},
-    "features": {"bin_width": 25},
-    "seed": 42,
+REPORT_CONFIG = {  # the shape of config/config.yaml
+    "study": {"seed": 42, "synthetic_banner": True},
+    "cohort": {"source": "synthetic"},
+    "synthetic": {"n_internal": 9, "n_external": 5},
+    "imaging": {
+        "analysis_phase": "venous",
+        "spacing_mm": [1.0, 1.0, 1.0],
+        "interpolator": "bspline",
+        "window": {"level": 50, "width": 350},
+    },
+    "regions": {"habitats": {"k_range": [2, 3, 4]}, "peri": {"margin_mm": 3.0}},
+    "features": {
+        "radiomics": {
+            "params": "resources/radiomics_params.yaml",
+            "regions": ["whole", "habitats", "peri"],
+        }
+    },
 }
 
 
@@ -100,43 +142,78 @@ def make_fake_results(root: Path) -> None:
     run_pipeline(root)  # results/figures/fig.png with a full lineage
     rng = np.random.default_rng(0)
     n = 12
-    clinical = pd.DataFrame({
-        "patient_id": [f"P{i:03d}" for i in range(n)],
-        "cohort": ["train"] * 6 + ["test"] * 3 + ["external"] * 3,
-        "site": ["A"] * 6 + ["B"] * 3 + ["C"] * 3,
-        "age": rng.normal(60, 10, n).round(1),
-        "size_cm": rng.gamma(4, 1.2, n).round(2),
-        "sex": rng.choice(["F", "M"], n),
-        "t_stage": rng.choice(["T1", "T2", "T3"], n),
-        "grade": rng.choice([1, 2, 3, 4], n),
-    })
+    clinical = pd.DataFrame(
+        {
+            "patient_id": [f"P{i:03d}" for i in range(n)],
+            "cohort": ["train"] * 6 + ["test"] * 3 + ["external"] * 3,
+            "site": ["A"] * 6 + ["B"] * 3 + ["C"] * 3,
+            "age": rng.normal(60, 10, n).round(1),
+            "size_cm": rng.gamma(4, 1.2, n).round(2),
+            "sex": rng.choice(["F", "M"], n),
+            "t_stage": rng.choice(["T1", "T2", "T3"], n),
+            "grade": rng.choice([1, 2, 3, 4], n),
+        }
+    )
     write_tsv(clinical, root / "results/cohort/clinical.tsv")
-    exclusions = pd.DataFrame({
-        "patient_id": ["P100", "P101"],
-        "stage": ["inspect", "segment"],
-        "reason": ["missing venous phase", "empty mask"],
-        "file": ["raw/P100", "raw/P101"],
-        "fix": ["add the phase", "redraw the mask"],
-    })
+    exclusions = pd.DataFrame(
+        {
+            "patient_id": ["P100", "P101"],
+            "stage": ["inspect", "segment"],
+            "reason": ["missing venous phase", "empty mask"],
+            "file": ["raw/P100", "raw/P101"],
+            "fix": ["add the phase", "redraw the mask"],
+        }
+    )
     write_tsv(exclusions, root / "results/cohort/exclusions.tsv")
     (root / "results/truth").mkdir(parents=True, exist_ok=True)
     (root / "results/regions").mkdir(parents=True, exist_ok=True)
     (root / "results/regions/habitat_model.json").write_text(
-        json.dumps({"k": 2, "bic": {"2": 1000.5, "3": 1010.2, "4": 1022.0}}))
+        json.dumps({"k": 2, "bic": {"2": 1000.5, "3": 1010.2, "4": 1022.0}})
+    )
 
-    metrics = pd.DataFrame({"model": ["radscore"], "cohort": ["test"], "metric": ["auc"],
-                            "value": [0.81], "ci_low": [0.7], "ci_high": [0.9]})
+    metrics = pd.DataFrame(
+        {
+            "model": ["radscore"],
+            "cohort": ["test"],
+            "metric": ["auc"],
+            "value": [0.81],
+            "ci_low": [0.7],
+            "ci_high": [0.9],
+        }
+    )
     write_tsv(metrics, root / "results/models/s2/metrics.tsv")
-    write_sidecar("results/models/s2/metrics.tsv", "evaluate", {"task": "s2"}, {},
-                  ["results/cohort/clinical.tsv"], REPORT_CONFIG, {}, T0, T0, root=root)
+    write_sidecar(
+        "results/models/s2/metrics.tsv",
+        "evaluate",
+        {"task": "s2"},
+        {},
+        ["results/cohort/clinical.tsv"],
+        REPORT_CONFIG,
+        {},
+        T0,
+        T0,
+        root=root,
+    )
     for name in ("habitat_bic", "km_os"):
         fig, ax = plt.subplots(figsize=(3, 2))
         ax.plot([2, 3, 4] if name == "habitat_bic" else [0, 1, 2], [3, 1, 2])
         ax.set_title(name)
         save_figure(fig, root / "results/figures" / f"{name}.png")
         plt.close(fig)
-        write_sidecar(f"results/figures/{name}.png", "plot_" + name, {}, {},
-                      ["results/cohort/clinical.tsv"], REPORT_CONFIG, {}, T0, T0, root=root)
+        write_sidecar(
+            f"results/figures/{name}.png",
+            "plot_" + name,
+            {},
+            {},
+            ["results/cohort/clinical.tsv"],
+            REPORT_CONFIG,
+            {},
+            T0,
+            T0,
+            root=root,
+        )
+    (root / "resources").mkdir(exist_ok=True)
+    (root / "resources/radiomics_params.yaml").write_text("setting:\n  binWidth: 25\n")
     captions = root / "workflow/report"
     captions.mkdir(parents=True, exist_ok=True)
     (captions / "km_os.rst").write_text("Kaplan-Meier curves of **overall survival** by group.\n")

@@ -69,8 +69,10 @@ def test_one_param_changed(tmp_path, capsys):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(changed))
     assert main([FIGURE, "--root", str(tmp_path), "--config", str(tmp_path / "config.yaml")]) == 1
     out = capsys.readouterr().out
-    assert "CHANGED params: results/norm.tsv (rule normalize): param scale (config " \
-           "normalize.scale) was 2.0, config now gives 3.0" in out
+    assert (
+        "CHANGED params: results/norm.tsv (rule normalize): param scale (config "
+        "normalize.scale) was 2.0, config now gives 3.0" in out
+    )
     # A config key no rule takes as a param does not fail the audit.
     assert audit(FIGURE, root=tmp_path, config={**CONFIG, "seed": 8}).ok
 

@@ -41,9 +41,7 @@ def test_file_and_folder_hashes(tmp_path):
     (tmp_path / "d2" / "a").write_text("A")
     assert prov.sha256_path(tmp_path / "d1") != prov.sha256_path(tmp_path / "d2")
     # Independent computation of the folder rule.
-    lines = "".join(
-        f"{rel}\0{hashlib.sha256(rel.encode()).hexdigest()}\n" for rel in ["a", "b/c"]
-    )
+    lines = "".join(f"{rel}\0{hashlib.sha256(rel.encode()).hexdigest()}\n" for rel in ["a", "b/c"])
     assert prov.sha256_path(tmp_path / "d1") == "dir:" + hashlib.sha256(lines.encode()).hexdigest()
 
 
@@ -84,7 +82,8 @@ def test_sidecar_records_everything(tmp_path):
 
     figure = json.loads((tmp_path / "results/figures/fig.prov.json").read_text())
     assert [o["path"] for o in figure["outputs"]] == [
-        "results/figures/fig.png", "results/figures/fig.svg"
+        "results/figures/fig.png",
+        "results/figures/fig.svg",
     ]
     assert figure["seeds"] == {"seed": 7}
     assert figure["wildcards"] == {"name": "fig"}
@@ -129,7 +128,8 @@ def test_infer_param_sources():
     # q (2) and r (two equal subtrees) are ambiguous; s matches a.c and e.c.
     assert prov.infer_param_sources(params, config) == {"p": "d"}
     assert prov.infer_param_sources({"shell": 3}, {"regions": {"shell_mm": 3}}) == {
-        "shell": "regions.shell_mm"}
+        "shell": "regions.shell_mm"
+    }
 
 
 class _NamedList(list):
@@ -169,7 +169,7 @@ def test_from_snakemake(tmp_path, monkeypatch):
     assert record["started"] is not None
 
 
-SNAKEFILE = '''
+SNAKEFILE = """
 configfile: "config.yaml"
 
 rule all:
@@ -186,24 +186,24 @@ rule plot:
     input: "results/double.txt"
     output: "results/figures/fig.png", "results/figures/fig.svg"
     script: "scripts/plot.py"
-'''
+"""
 
-DOUBLE = '''
+DOUBLE = """
 from radiogenomics.provenance import from_snakemake
 text = open(snakemake.input[0]).read()
 with open(snakemake.output[0], "w") as handle:
     handle.write(text * snakemake.params.factor)
 from_snakemake(snakemake, seeds={"seed": snakemake.config["seed"]},
                param_sources={"factor": "factor"})
-'''
+"""
 
-PLOT = '''
+PLOT = """
 from radiogenomics.provenance import from_snakemake
 for path in snakemake.output:
     with open(path, "w") as handle:
         handle.write(open(snakemake.input[0]).read().upper())
 from_snakemake(snakemake)
-'''
+"""
 
 
 @pytest.mark.slow
@@ -225,8 +225,13 @@ def test_real_snakemake_run_is_auditable(tmp_path):
     library = Path(prov.__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(library)}
     snakemake = Path(sys.executable).with_name("snakemake")
-    done = subprocess.run([str(snakemake), "--cores", "1", "all"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [str(snakemake), "--cores", "1", "all"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
 
     record = prov.read_sidecar(tmp_path / "results/double.prov.json")
@@ -237,8 +242,10 @@ def test_real_snakemake_run_is_auditable(tmp_path):
     assert record["code"]["script"]["path"] == str((tmp_path / "scripts/double.py").resolve())
     assert record["started"] <= record["finished"]
     figure = prov.read_sidecar(tmp_path / "results/figures/fig.prov.json")
-    assert [o["path"] for o in figure["outputs"]] == ["results/figures/fig.png",
-                                                      "results/figures/fig.svg"]
+    assert [o["path"] for o in figure["outputs"]] == [
+        "results/figures/fig.png",
+        "results/figures/fig.svg",
+    ]
 
     config = {"factor": 2, "seed": 5}
     assert audit("results/figures/fig.png", root=tmp_path, config=config).ok

@@ -11,21 +11,24 @@ from radiogenomics import report
 def clinical():
     rng = np.random.default_rng(3)
     n = 60
-    return pd.DataFrame({
-        "patient_id": [f"P{i}" for i in range(n)],
-        "cohort": np.repeat(["train", "test", "external"], [30, 18, 12]),
-        "age": rng.normal(60, 9, n),
-        "size_cm": np.where(np.arange(n) == 5, np.nan, rng.gamma(3, 1.5, n)),
-        "sex": rng.choice(["F", "M"], n),
-        "t_stage": rng.choice(["T1", "T2", "T3", "T4"], n, p=[0.4, 0.3, 0.2, 0.1]),
-    })
+    return pd.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(n)],
+            "cohort": np.repeat(["train", "test", "external"], [30, 18, 12]),
+            "age": rng.normal(60, 9, n),
+            "size_cm": np.where(np.arange(n) == 5, np.nan, rng.gamma(3, 1.5, n)),
+            "sex": rng.choice(["F", "M"], n),
+            "t_stage": rng.choice(["T1", "T2", "T3", "T4"], n, p=[0.4, 0.3, 0.2, 0.1]),
+        }
+    )
 
 
 def test_table1_continuous_matches_scipy_and_hand_anova(clinical):
     table = report.baseline_table(clinical)
     row = table[table["variable"] == "age"].iloc[0]
-    groups = [clinical.loc[clinical.cohort == g, "age"].to_numpy()
-              for g in ("train", "test", "external")]
+    groups = [
+        clinical.loc[clinical.cohort == g, "age"].to_numpy() for g in ("train", "test", "external")
+    ]
     assert row["p"] == f"{stats.f_oneway(*groups).pvalue:.3f}"
     assert row["test"] == "ANOVA"
     # One-way ANOVA by hand: F = (SSB / (k-1)) / (SSW / (N-k)).
@@ -47,10 +50,16 @@ def test_table1_continuous_matches_scipy_and_hand_anova(clinical):
 
 def test_table1_two_groups_welch():
     rng = np.random.default_rng(1)
-    two = pd.DataFrame({"patient_id": range(40), "cohort": ["train"] * 25 + ["test"] * 15,
-                        "age": rng.normal(0, 1, 40)})
+    two = pd.DataFrame(
+        {
+            "patient_id": range(40),
+            "cohort": ["train"] * 25 + ["test"] * 15,
+            "age": rng.normal(0, 1, 40),
+        }
+    )
     p, test = report.continuous_test(
-        [two.age[:25].to_numpy(), two.age[25:].to_numpy()], parametric=True)
+        [two.age[:25].to_numpy(), two.age[25:].to_numpy()], parametric=True
+    )
     # Welch's t-test by hand (Welch-Satterthwaite degrees of freedom).
     a, b = two.age[:25], two.age[25:]
     va, vb = a.var() / len(a), b.var() / len(b)
@@ -62,8 +71,9 @@ def test_table1_two_groups_welch():
 
 def test_table1_categorical_chi_square_by_hand(clinical):
     table = report.baseline_table(clinical)
-    block = table[table["variable"].eq("t_stage").cumsum().astype(bool)
-                  & table["level"].str.startswith("T")]
+    block = table[
+        table["variable"].eq("t_stage").cumsum().astype(bool) & table["level"].str.startswith("T")
+    ]
     assert block["level"].tolist() == ["T1", "T2", "T3", "T4"]
     observed = pd.crosstab(clinical["t_stage"], clinical["cohort"])[["train", "test", "external"]]
     expected = np.outer(observed.sum(1), observed.sum(0)) / observed.to_numpy().sum()
@@ -75,36 +85,62 @@ def test_table1_categorical_chi_square_by_hand(clinical):
 
 
 def test_patient_flow_counts():
-    clinical = pd.DataFrame({"patient_id": ["a", "b", "c", "d"],
-                             "cohort": ["train", "train", "test", "external"]})
-    exclusions = pd.DataFrame({"patient_id": ["x", "y", "x"],
-                               "stage": ["inspect", "segment", "segment"],
-                               "reason": ["no venous phase", "empty mask", "empty mask"]})
+    clinical = pd.DataFrame(
+        {"patient_id": ["a", "b", "c", "d"], "cohort": ["train", "train", "test", "external"]}
+    )
+    exclusions = pd.DataFrame(
+        {
+            "patient_id": ["x", "y", "x"],
+            "stage": ["inspect", "segment", "segment"],
+            "reason": ["no venous phase", "empty mask", "empty mask"],
+        }
+    )
     counts = report.patient_flow_counts(clinical, exclusions)
     assert counts == {
-        "assessed": 6, "excluded": 2,
+        "assessed": 6,
+        "excluded": 2,
         "excluded_by_reason": [("inspect", "no venous phase", 1), ("segment", "empty mask", 1)],
-        "included": 4, "by_cohort": {"train": 2, "test": 1, "external": 1}, "unaccounted": 0,
+        "included": 4,
+        "by_cohort": {"train": 2, "test": 1, "external": 1},
+        "unaccounted": 0,
     }
     raw = pd.DataFrame({"patient_id": list("abcdxyz")})
     assert report.patient_flow_counts(clinical, exclusions, raw)["unaccounted"] == 1
 
 
-def test_methods_text_follows_config():
-    default = report.methods_text(REPORT_CONFIG)
+def test_methods_text_follows_config(tmp_path):
+    (tmp_path / "params.yaml").write_text("setting:\n  binWidth: 25\n")
+    config = {
+        **REPORT_CONFIG,
+        "features": {
+            "radiomics": {"params": "params.yaml", "regions": ["whole", "habitats", "peri"]}
+        },
+    }
+    default = report.methods_text(config, tmp_path)
     assert "resampled to 1 x 1 x 1 mm with B-spline interpolation" in default
+    assert "the venous phase was analysed; a soft-tissue window of W350/L50 HU" in default
     assert "a 3 mm peritumoral shell" in default
     assert "K = 2 to 4" in default
-    assert "simulated" in default and "(seed 42)" in default
-    changed = {**REPORT_CONFIG, "regions": {"shell_mm": 2, "habitats": {"k_min": 2, "k_max": 6}},
-               "imaging": {"spacing_mm": [0.8, 0.8, 1.5], "interpolator": "linear",
-                           "window": {"width": 350, "level": 50}},
-               "cohort": {"source": "TCIA TCGA-KIRC"}}
-    text = report.methods_text(changed)
+    assert "simulated" in default and "9 internal and 5 external patients" in default
+    assert "from the whole tumour, each habitat and the peritumoral shell" in default
+    assert "fixed bin width of 25 HU" in default and "(42)" in default
+
+    changed = {
+        **REPORT_CONFIG,
+        "regions": {"habitats": {"k_range": [2, 6]}, "peri": {"margin_mm": 2.0}},
+        "imaging": {
+            "spacing_mm": [0.8, 0.8, 1.5],
+            "interpolator": "linear",
+            "analysis_phase": "arterial",
+        },
+        "cohort": {"source": "manifest"},
+    }
+    text = report.methods_text(changed, tmp_path)
     assert "a 2 mm peritumoral shell" in text and "3 mm" not in text
-    assert "0.8 x 0.8 x 1.5 mm with linear interpolation, and intensities were windowed at " \
-           "W350/L50 HU" in text
-    assert "drawn from TCIA TCGA-KIRC" in text and "K = 2 to 6" in text
+    assert "0.8 x 0.8 x 1.5 mm with linear interpolation" in text
+    assert "arterial phase" in text and "W350" not in text
+    assert "manifest cohort" in text and "K = 2 to 6" in text
+    assert "bin width" not in text  # unknown params file: the fact is left out, not guessed
 
 
 def test_caption_lookup(tmp_path):
@@ -115,8 +151,9 @@ def test_caption_lookup(tmp_path):
 
 def test_build_report_is_self_contained(tmp_path):
     make_fake_results(tmp_path)
-    out, shown = report.build_report(tmp_path, REPORT_CONFIG,
-                                     captions_dir=tmp_path / "workflow/report")
+    out, shown = report.build_report(
+        tmp_path, REPORT_CONFIG, captions_dir=tmp_path / "workflow/report"
+    )
     assert out == tmp_path / "results/report/index.html"
     page = out.read_text()
     assert 'id="synthetic-banner"' in page
@@ -128,31 +165,54 @@ def test_build_report_is_self_contained(tmp_path):
     assert 'href="../figures/km_os.prov.json"' in page
     assert "Kaplan-Meier curves of overall survival by group." in page
     assert "Table 1. Baseline characteristics by cohort" in page
+    assert "fixed bin width of 25 HU" in page
     assert "14 patients assessed, 2 excluded, 12 included (train: 6, test: 3, external: 3)" in page
-    assert "Habitat model: BIC per K" in page and "1000.5" in page and "results/models/s2/metrics.tsv" in page
+    assert (
+        "Habitat model: BIC per K" in page
+        and "1000.5" in page
+        and "results/models/s2/metrics.tsv" in page
+    )
     assert "a 3 mm peritumoral shell" in page
     # The report's own tables and flow figure have sidecars; a rebuild gives the same page.
     assert (tmp_path / "results/report/assets/table1.prov.json").is_file()
     assert (tmp_path / "results/report/assets/patient_flow.prov.json").is_file()
-    assert report.build_report(tmp_path, REPORT_CONFIG,
-                               captions_dir=tmp_path / "workflow/report")[0].read_text() == page
+    assert (
+        report.build_report(tmp_path, REPORT_CONFIG, captions_dir=tmp_path / "workflow/report")[
+            0
+        ].read_text()
+        == page
+    )
     assert [p.as_posix() for p in shown] == [
-        "results/report/assets/patient_flow.png", "results/report/assets/table1.tsv",
-        "results/regions/habitat_model.json", "results/figures/habitat_bic.png",
-        "results/figures/km_os.png", "results/models/s2/metrics.tsv", "results/figures/fig.png"]
+        "results/report/assets/patient_flow.png",
+        "results/report/assets/table1.tsv",
+        "results/regions/habitat_model.json",
+        "results/figures/habitat_bic.png",
+        "results/figures/km_os.png",
+        "results/models/s2/metrics.tsv",
+        "results/figures/fig.png",
+    ]
     # Not synthetic: no banner.
-    real = {**REPORT_CONFIG, "cohort": {"source": "tcia"}}
+    real = {
+        **REPORT_CONFIG,
+        "cohort": {"source": "manifest"},
+        "study": {"seed": 42, "synthetic_banner": False},
+    }
     import shutil
+
     shutil.rmtree(tmp_path / "results/truth")
     assert "synthetic-banner" not in report.build_report(tmp_path, real)[0].read_text()
 
 
 def test_custom_sections(tmp_path):
     make_fake_results(tmp_path)
-    extra = report.Section("extra", "Extra stage", [
-        report.TextItem("<p>hello</p>"),
-        report.FigureItem(__import__("pathlib").Path("results/figures/km_os.png"), "custom"),
-    ])
+    extra = report.Section(
+        "extra",
+        "Extra stage",
+        [
+            report.TextItem("<p>hello</p>"),
+            report.FigureItem(__import__("pathlib").Path("results/figures/km_os.png"), "custom"),
+        ],
+    )
     sections = report.default_sections(tmp_path, REPORT_CONFIG) + [extra]
     page = report.build_report(tmp_path, REPORT_CONFIG, sections=sections)[0].read_text()
     assert '<section id="extra"><h2>Extra stage</h2><p>hello</p>' in page

@@ -26,10 +26,13 @@ from radiogenomics import report
 websocket = pytest.importorskip("websocket", reason="websocket-client is not installed")
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="chromium not found: install Debian's package with `apt-get install -y chromium`",
-)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="chromium not found: install Debian's package with `apt-get install -y chromium`",
+    ),
+]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 STARTUP_LIMIT_S = 60
 EVENT_LIMIT_S = 60
@@ -87,11 +90,22 @@ class DevTools:
 def browser(tmp_path_factory):
     profile = tmp_path_factory.mktemp("chromium-profile")
     process = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", f"--user-data-dir={profile}", "--remote-debugging-port=0",
-         "--window-size=1280,900", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-port=0",
+            "--window-size=1280,900",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         port_file = profile / "DevToolsActivePort"
@@ -107,8 +121,13 @@ def browser(tmp_path_factory):
         session = DevTools(page["webSocketDebuggerUrl"])
         for domain in ("Page", "Runtime", "Log", "Network"):
             session.call(f"{domain}.enable")
-        session.call("Emulation.setDeviceMetricsOverride", width=1280, height=900,
-                     deviceScaleFactor=1, mobile=False)
+        session.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=1280,
+            height=900,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         yield session
         session.close()
     finally:
@@ -125,8 +144,11 @@ def load(browser: DevTools, path: Path) -> dict:
     browser.events.clear()
     browser.call("Page.navigate", url=path.resolve().as_uri())
     browser.wait_for("Page.loadEventFired")
-    state = json.loads(browser.call("Runtime.evaluate", expression=PAGE_STATE,
-                                    returnByValue=True)["result"]["value"])
+    state = json.loads(
+        browser.call("Runtime.evaluate", expression=PAGE_STATE, returnByValue=True)["result"][
+            "value"
+        ]
+    )
     problems = []
     for event in browser.events:
         method, params = event.get("method"), event.get("params", {})
@@ -148,8 +170,9 @@ def load(browser: DevTools, path: Path) -> dict:
 
 def test_report_renders_in_chromium(browser, tmp_path):
     make_fake_results(tmp_path)
-    page, _ = report.build_report(tmp_path, REPORT_CONFIG,
-                                 captions_dir=tmp_path / "workflow/report")
+    page, _ = report.build_report(
+        tmp_path, REPORT_CONFIG, captions_dir=tmp_path / "workflow/report"
+    )
     state = load(browser, page)
 
     assert state["problems"] == []

@@ -19,14 +19,21 @@ def _ids(value):
 def test_standalone_crate_has_the_run(tmp_path):
     run_pipeline(tmp_path)
     (tmp_path / "Snakefile").write_text("rule all:\n    input: 'results/figures/fig.png'\n")
-    metadata = export_crate(tmp_path, tmp_path / "Snakefile", out_dir=tmp_path / "crate",
-                            config_path=tmp_path / "config.yaml")
+    metadata = export_crate(
+        tmp_path,
+        tmp_path / "Snakefile",
+        out_dir=tmp_path / "crate",
+        config_path=tmp_path / "config.yaml",
+    )
     graph = _graph(metadata)
 
     root = graph["./"]
     assert root["mainEntity"] == {"@id": "Snakefile"}
-    assert {"https://w3id.org/ro/wfrun/process/0.5", "https://w3id.org/ro/wfrun/workflow/0.5",
-            "https://w3id.org/workflowhub/workflow-ro-crate/1.1"} <= _ids(root["conformsTo"])
+    assert {
+        "https://w3id.org/ro/wfrun/process/0.5",
+        "https://w3id.org/ro/wfrun/workflow/0.5",
+        "https://w3id.org/workflowhub/workflow-ro-crate/1.1",
+    } <= _ids(root["conformsTo"])
     assert "ComputationalWorkflow" in graph["Snakefile"]["@type"]
 
     actions = {k: v for k, v in graph.items() if v.get("@type") == "CreateAction"}
@@ -34,8 +41,12 @@ def test_standalone_crate_has_the_run(tmp_path):
     run = actions["#workflow-run"]
     assert run["instrument"] == {"@id": "Snakefile"}
     assert _ids(run["object"]) == {"raw/data.tsv", "raw/extra/", "config.yaml"}
-    assert _ids(run["result"]) == {"results/norm.tsv", "results/tables/summary.tsv",
-                                   "results/figures/fig.png", "results/figures/fig.svg"}
+    assert _ids(run["result"]) == {
+        "results/norm.tsv",
+        "results/tables/summary.tsv",
+        "results/figures/fig.png",
+        "results/figures/fig.svg",
+    }
 
     normalize = next(a for a in actions.values() if a["name"].startswith("rule normalize"))
     assert normalize["instrument"] == {"@id": "#rule-normalize"}

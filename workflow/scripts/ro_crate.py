@@ -8,5 +8,6 @@ from radiogenomics.rocrate_export import export_crate  # noqa: E402
 
 with open(snakemake.log[0], "w") as log:  # noqa: F821
     sys.stderr = log
-    export_crate(".", snakemake.params.snakefile,  # noqa: F821
-                 config_path=snakemake.params.configfile)  # noqa: F821
+    export_crate(
+        ".", snakemake.params.snakefile, config_path=snakemake.params.configfile  # noqa: F821
+    )  # noqa: F821

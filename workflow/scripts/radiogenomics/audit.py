@@ -125,8 +125,9 @@ class _Auditor:
         return p if p.is_absolute() else self.root / p
 
     def note(self, node: Node, kind: str, path: str, detail: str) -> None:
-        node.problems.append(f"{kind.upper()} CHANGED" if kind not in {"missing", "sidecar"}
-                             else kind.upper())
+        node.problems.append(
+            f"{kind.upper()} CHANGED" if kind not in {"missing", "sidecar"} else kind.upper()
+        )
         self.findings.append(Finding(kind, path, node.rule, detail))
 
     def visit(self, path: str) -> Node:
@@ -158,9 +159,13 @@ class _Auditor:
             return
         now = sha256_path(target)
         if now != recorded:
-            self.note(node, "output", path,
-                      f"file differs from what the rule wrote (recorded sha256 "
-                      f"{_short(recorded)}, now {_short(now)})")
+            self.note(
+                node,
+                "output",
+                path,
+                f"file differs from what the rule wrote (recorded sha256 "
+                f"{_short(recorded)}, now {_short(now)})",
+            )
 
     def check_input(self, consumer: Node, entry: dict) -> Node:
         path, recorded = entry["path"], entry["sha256"]
@@ -172,11 +177,15 @@ class _Auditor:
         child = self.visit(path)
         if now != recorded:
             child.problems.append("INPUT CHANGED")
-            self.findings.append(Finding(
-                "input", path, consumer.rule,
-                f"input file differs from the one used (recorded sha256 {_short(recorded)}, "
-                f"now {_short(now)})",
-            ))
+            self.findings.append(
+                Finding(
+                    "input",
+                    path,
+                    consumer.rule,
+                    f"input file differs from the one used (recorded sha256 {_short(recorded)}, "
+                    f"now {_short(now)})",
+                )
+            )
         return child
 
     def current_script(self, script: dict) -> Path:
@@ -195,17 +204,25 @@ class _Auditor:
             if not current.is_file():
                 self.note(node, "code", shown, "script no longer exists")
             elif sha256_file(current) != script["sha256"]:
-                self.note(node, "code", shown,
-                          f"script differs (recorded sha256 {_short(script['sha256'])}, "
-                          f"now {_short(sha256_file(current))})")
+                self.note(
+                    node,
+                    "code",
+                    shown,
+                    f"script differs (recorded sha256 {_short(script['sha256'])}, "
+                    f"now {_short(sha256_file(current))})",
+                )
         for module, recorded in code.get("library_modules", {}).items():
             current = LIBRARY_DIR.parent / module
             if not current.is_file():
                 self.note(node, "code", module, "library module no longer exists")
             elif sha256_file(current) != recorded:
-                self.note(node, "code", module,
-                          f"library module differs (recorded sha256 {_short(recorded)}, "
-                          f"now {_short(sha256_file(current))})")
+                self.note(
+                    node,
+                    "code",
+                    module,
+                    f"library module differs (recorded sha256 {_short(recorded)}, "
+                    f"now {_short(sha256_file(current))})",
+                )
 
     def check_params(self, node: Node, record: dict) -> None:
         """Params are a rule's only sanctioned view of the config (shims read snakemake.params).
@@ -225,9 +242,13 @@ class _Auditor:
             was = params[name]
             if not _json_equal(was, now):
                 shown_now = "absent" if now is _MISSING else json.dumps(now)
-                self.note(node, "params", node.path,
-                          f"param {name} (config {sources[name]}) was {json.dumps(was)}, "
-                          f"config now gives {shown_now}")
+                self.note(
+                    node,
+                    "params",
+                    node.path,
+                    f"param {name} (config {sources[name]}) was {json.dumps(was)}, "
+                    f"config now gives {shown_now}",
+                )
 
 
 def audit(path: str, root: str | Path = ".", config: dict | None = None) -> AuditReport:
@@ -242,8 +263,11 @@ def audit(path: str, root: str | Path = ".", config: dict | None = None) -> Audi
             path = target.as_posix()
     tree = auditor.visit(path)
     if tree.rule is None:
-        reason = ("file does not exist" if not auditor.resolve(path).exists()
-                  else f"no sidecar {sidecar_path(path)} lists this file as an output")
+        reason = (
+            "file does not exist"
+            if not auditor.resolve(path).exists()
+            else f"no sidecar {sidecar_path(path)} lists this file as an output"
+        )
         auditor.note(tree, "sidecar", path, reason)
     return AuditReport(tree, auditor.findings)
 
@@ -258,21 +282,26 @@ def figures_without_provenance(root: str | Path, folder: str = "results/figures"
         relative = file.relative_to(root).as_posix()
         sidecar = sidecar_path(file)
         listed = sidecar.is_file() and relative in {
-            o["path"] for o in read_sidecar(sidecar).get("outputs", [])}
+            o["path"] for o in read_sidecar(sidecar).get("outputs", [])
+        }
         if not listed:
             missing.append(relative)
     return missing
 
 
-def audit_all_figures(root: str | Path = ".", config: dict | None = None,
-                      folder: str = "results/figures") -> tuple[list[str], list[AuditReport]]:
+def audit_all_figures(
+    root: str | Path = ".", config: dict | None = None, folder: str = "results/figures"
+) -> tuple[list[str], list[AuditReport]]:
     """Audit every figure in ``folder``; returns the files lacking a sidecar and the reports."""
     root = Path(root)
     missing = figures_without_provenance(root, folder)
-    reports = [audit(p.relative_to(root).as_posix(), root, config)
-               for p in sorted((root / folder).rglob("*"))
-               if p.is_file() and not p.name.endswith(SIDECAR_SUFFIX)
-               and p.relative_to(root).as_posix() not in missing]
+    reports = [
+        audit(p.relative_to(root).as_posix(), root, config)
+        for p in sorted((root / folder).rglob("*"))
+        if p.is_file()
+        and not p.name.endswith(SIDECAR_SUFFIX)
+        and p.relative_to(root).as_posix() not in missing
+    ]
     return missing, reports
 
 
@@ -286,10 +315,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m radiogenomics.audit",
         description="Verify a figure's or table's lineage through its provenance sidecars.",
     )
-    parser.add_argument("path", nargs="?",
-                        help="figure or table to audit (relative to --root)")
-    parser.add_argument("--all-figures", action="store_true",
-                        help="audit every file in results/figures and check each has a sidecar")
+    parser.add_argument("path", nargs="?", help="figure or table to audit (relative to --root)")
+    parser.add_argument(
+        "--all-figures",
+        action="store_true",
+        help="audit every file in results/figures and check each has a sidecar",
+    )
     parser.add_argument("--root", default=".", help="Snakemake workdir (default: .)")
     parser.add_argument("--config", help="current config (YAML/JSON) to check params against")
     args = parser.parse_args(argv)

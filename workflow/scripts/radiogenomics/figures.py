@@ -29,6 +29,11 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 150) -> Path:
     suffix = path.suffix.lower()
     with plt.rc_context({"svg.hashsalt": "radiogenomics", "svg.fonttype": "none"}):
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, format=suffix.lstrip("."),
-                        metadata=_METADATA.get(suffix), bbox_inches="tight")
+            fig.savefig(
+                tmp,
+                dpi=dpi,
+                format=suffix.lstrip("."),
+                metadata=_METADATA.get(suffix),
+                bbox_inches="tight",
+            )
     return path

@@ -124,9 +124,7 @@ def package_versions(packages: Iterable[str] = TRACKED_PACKAGES) -> dict[str, st
 
 def _git(args: list[str], cwd: Path) -> str | None:
     try:
-        done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, check=True, timeout=60
-        )
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.decode()
@@ -300,9 +298,7 @@ def build_record(
         "inputs": [
             {"path": _relative(p, root), "sha256": sha256_path(root / p)} for p in input_paths
         ],
-        "outputs": [
-            {"path": _relative(p, root), "sha256": sha256_path(root / p)} for p in outputs
-        ],
+        "outputs": [{"path": _relative(p, root), "sha256": sha256_path(root / p)} for p in outputs],
         "log": [_relative(p, root) for p in _flatten_paths(log)],
         "code": {
             "workflow": workflow_version(Path(script).resolve().parent if script else LIBRARY_DIR),
@@ -355,8 +351,19 @@ def write_sidecar(
     written = []
     for sidecar, outputs in groups.items():
         record = build_record(
-            outputs, rule, wildcards, params, inputs, config, seeds, started, finished, log,
-            script=script, param_sources=param_sources, root=root,
+            outputs,
+            rule,
+            wildcards,
+            params,
+            inputs,
+            config,
+            seeds,
+            started,
+            finished,
+            log,
+            script=script,
+            param_sources=param_sources,
+            root=root,
         )
         target = sidecar if sidecar.is_absolute() else root / sidecar
         write_json(record, target)
@@ -387,7 +394,7 @@ def from_snakemake(
     if started is None:
         started = _process_start_time()
     if script is None:
-        caller = inspect.stack()[1].frame.f_globals.get("__file__")
+        caller = inspect.currentframe().f_back.f_globals.get("__file__")
         script = caller if caller and Path(caller).is_file() else None
     return write_sidecar(
         outputs if outputs is not None else list(snakemake.output),

@@ -15,6 +15,7 @@ import base64
 import datetime as dt
 import html
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from scipy import stats  # noqa: E402
 
@@ -44,8 +46,16 @@ FIGURES_DIR = "results/figures"
 MAX_TABLE_ROWS = 40
 COHORT_ORDER = ("train", "test", "external")
 CONTINUOUS_VARIABLES = ("age", "size_cm", "os_months", "dfs_months")
-CATEGORICAL_VARIABLES = ("sex", "site", "t_stage", "t_group", "grade", "necrosis", "os_event",
-                         "dfs_event")
+CATEGORICAL_VARIABLES = (
+    "sex",
+    "site",
+    "t_stage",
+    "t_group",
+    "grade",
+    "necrosis",
+    "os_event",
+    "dfs_event",
+)
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -88,28 +98,63 @@ class StageSpec:
 
 
 STAGE_SPECS: list[StageSpec] = [
-    StageSpec("regions", "Habitats and peritumoral shell",
-              figures=("results/figures/habitat_bic*.png", "results/figures/habitat_overlay*.png",
-                       "results/figures/*shell*.png", "results/figures/*overlay*.png"),
-              intro="Number of habitats chosen by BIC on training voxels; example overlays."),
-    StageSpec("features", "Features and robustness",
-              figures=("results/figures/*icc*.png", "results/figures/*robustness*.png"),
-              tables=("results/features/robustness.tsv",)),
-    StageSpec("selection", "Feature selection",
-              figures=("results/figures/*funnel*.png",),
-              tables=("results/models/*/funnel.tsv", "results/models/*/selected_features.tsv")),
-    StageSpec("models", "Models and evaluation",
-              figures=("results/figures/*roc*.png", "results/figures/*km*.png",
-                       "results/figures/*calibration*.png", "results/figures/*dca*.png",
-                       "results/figures/*forest*.png", "results/figures/*shap*.png"),
-              tables=("results/models/*/metrics.tsv",)),
-    StageSpec("genomics", "Radiogenomics",
-              figures=("results/figures/*volcano*.png", "results/figures/*pca*.png",
-                       "results/figures/*enrich*.png", "results/figures/*gsea*.png",
-                       "results/figures/*wgcna*.png", "results/figures/*deconv*.png",
-                       "results/figures/*estimate*.png", "results/figures/*tmb*.png"),
-              tables=("results/genomics/deg.tsv", "results/genomics/enrichment.tsv",
-                      "results/genomics/estimate.tsv")),
+    StageSpec(
+        "regions",
+        "Habitats and peritumoral shell",
+        figures=(
+            "results/regions/habitat_bic.png",
+            "results/figures/habitat_bic*.png",
+            "results/figures/habitat_overlay*.png",
+            "results/figures/*shell*.png",
+            "results/figures/*overlay*.png",
+        ),
+        tables=("results/regions/habitat_bic.tsv",),
+        intro="Number of habitats chosen by BIC on training voxels; example overlays.",
+    ),
+    StageSpec(
+        "features",
+        "Features and robustness",
+        figures=("results/figures/*icc*.png", "results/figures/*robustness*.png"),
+        tables=("results/features/robustness.tsv",),
+    ),
+    StageSpec(
+        "selection",
+        "Feature selection",
+        figures=("results/figures/*funnel*.png",),
+        tables=("results/models/*/funnel.tsv", "results/models/*/selected_features.tsv"),
+    ),
+    StageSpec(
+        "models",
+        "Models and evaluation",
+        figures=(
+            "results/figures/*roc*.png",
+            "results/figures/*km*.png",
+            "results/figures/*calibration*.png",
+            "results/figures/*dca*.png",
+            "results/figures/*forest*.png",
+            "results/figures/*shap*.png",
+        ),
+        tables=("results/models/*/metrics.tsv",),
+    ),
+    StageSpec(
+        "genomics",
+        "Radiogenomics",
+        figures=(
+            "results/figures/*volcano*.png",
+            "results/figures/*pca*.png",
+            "results/figures/*enrich*.png",
+            "results/figures/*gsea*.png",
+            "results/figures/*wgcna*.png",
+            "results/figures/*deconv*.png",
+            "results/figures/*estimate*.png",
+            "results/figures/*tmb*.png",
+        ),
+        tables=(
+            "results/genomics/deg.tsv",
+            "results/genomics/enrichment.tsv",
+            "results/genomics/estimate.tsv",
+        ),
+    ),
 ]
 
 
@@ -156,9 +201,11 @@ def baseline_table(
     """
     present = [g for g in COHORT_ORDER if g in set(clinical[group])]
     levels = present + sorted(set(clinical[group].dropna()) - set(present), key=str)
-    columns = ["variable", "level", f"overall (n={len(clinical)})"] + [
-        f"{g} (n={(clinical[group] == g).sum()})" for g in levels
-    ] + ["p", "test"]
+    columns = (
+        ["variable", "level", f"overall (n={len(clinical)})"]
+        + [f"{g} (n={(clinical[group] == g).sum()})" for g in levels]
+        + ["p", "test"]
+    )
     rows = []
     for var in [v for v in continuous if v in clinical]:
         values = pd.to_numeric(clinical[var], errors="coerce")
@@ -178,8 +225,15 @@ def baseline_table(
             cells = [_n_pct(total[level], total.sum())] + [
                 _n_pct(counts.loc[level, g], counts[g].sum()) for g in levels
             ]
-            rows.append([var if i == 0 else "", level, *cells,
-                         _format_p(p) if i == 0 else "", test if i == 0 else ""])
+            rows.append(
+                [
+                    var if i == 0 else "",
+                    level,
+                    *cells,
+                    _format_p(p) if i == 0 else "",
+                    test if i == 0 else "",
+                ]
+            )
         rows.extend(_missing_row(var, ~known, clinical[group], levels))
     return pd.DataFrame(rows, columns=columns)
 
@@ -203,8 +257,9 @@ def _missing_row(var, missing: pd.Series, groups: pd.Series, levels) -> list:
 
 
 def _natural_sorted(values) -> list:
-    return sorted(values, key=lambda v: [int(t) if t.isdigit() else t
-                                         for t in re.split(r"(\d+)", str(v))])
+    return sorted(
+        values, key=lambda v: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(v))]
+    )
 
 
 # --------------------------------------------------------------------------- patient flow
@@ -218,13 +273,21 @@ def patient_flow_counts(
     if exclusions is not None and len(exclusions):
         excluded = exclusions.drop_duplicates("patient_id", keep="first")
     included = clinical["patient_id"].nunique()
-    assessed = (raw_clinical["patient_id"].nunique() if raw_clinical is not None
-                else included + len(excluded))
-    reasons = (excluded.groupby(["stage", "reason"], sort=False).size()
-               .reset_index(name="n").itertuples(index=False))
+    assessed = (
+        raw_clinical["patient_id"].nunique()
+        if raw_clinical is not None
+        else included + len(excluded)
+    )
+    reasons = (
+        excluded.groupby(["stage", "reason"], sort=False)
+        .size()
+        .reset_index(name="n")
+        .itertuples(index=False)
+    )
     by_cohort = clinical.groupby("cohort")["patient_id"].nunique()
     ordered = [c for c in COHORT_ORDER if c in by_cohort] + sorted(
-        set(by_cohort.index) - set(COHORT_ORDER))
+        set(by_cohort.index) - set(COHORT_ORDER)
+    )
     return {
         "assessed": int(assessed),
         "excluded": int(len(excluded)),
@@ -245,21 +308,36 @@ def draw_patient_flow(counts: Mapping):
     ax.axis("off")
 
     def box(x, y, text, width=3.6, height=1.0, color="#e8eef7"):
-        ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
-                                    boxstyle="round,pad=0.05", fc=color, ec="#33415c"))
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - width / 2, y - height / 2),
+                width,
+                height,
+                boxstyle="round,pad=0.05",
+                fc=color,
+                ec="#33415c",
+            )
+        )
         ax.text(x, y, text, ha="center", va="center", fontsize=9, wrap=True)
 
     def arrow(x0, y0, x1, y1):
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                    arrowprops={"arrowstyle": "->", "color": "#33415c"})
+        ax.annotate(
+            "", xy=(x1, y1), xytext=(x0, y0), arrowprops={"arrowstyle": "->", "color": "#33415c"}
+        )
 
     box(3, 9, f"Patients assessed\nn = {counts['assessed']}")
     detail = "\n".join(f"{stage}: {reason} (n = {n})" for stage, reason, n in reasons[:8])
     if len(reasons) > 8:
         detail += f"\n... {len(reasons) - 8} more reasons"
     excl_height = 0.8 + 0.32 * max(1, min(len(reasons), 9))
-    box(7.6, 6.9, f"Excluded n = {counts['excluded']}\n{detail}".strip(), width=4.4,
-        height=excl_height, color="#fbe9e7")
+    box(
+        7.6,
+        6.9,
+        f"Excluded n = {counts['excluded']}\n{detail}".strip(),
+        width=4.4,
+        height=excl_height,
+        color="#fbe9e7",
+    )
     arrow(3, 8.5, 3, 5.5)
     arrow(3, 6.9, 5.4, 6.9)
     text = f"Included\nn = {counts['included']}"
@@ -295,70 +373,128 @@ def _spacing(value) -> str:
     return " x ".join(_num(v) for v in values)
 
 
-_INTERPOLATORS = {"bspline": "B-spline", "linear": "linear", "nearest": "nearest-neighbour",
-                  "bicubic": "bicubic", "lanczos": "Lanczos"}
-_SEGMENTERS = {"reference": "the reference (expert) masks supplied with the data",
-               "nnunet": "nnU-Net v2", "totalsegmentator": "TotalSegmentator"}
+_INTERPOLATORS = {
+    "bspline": "B-spline",
+    "linear": "linear",
+    "nearest": "nearest-neighbour",
+    "bicubic": "bicubic",
+    "lanczos": "Lanczos",
+}
+_SEGMENTERS = {
+    "reference": "the reference (expert) masks supplied with the data",
+    "nnunet": "nnU-Net v2",
+    "totalsegmentator": "TotalSegmentator",
+}
 
-# The config keys the methods text reads, with the defaults it assumes when a key is absent.
+# The config keys the methods text reads (config/config.yaml on main), with the defaults it
+# assumes when a key is absent; a sentence whose facts are unknown is left out, not guessed.
 METHODS_KEYS = {
     "cohort.source": "synthetic",
-    "cohort.n_patients": None,
-    "seed": None,
-    "imaging.phase": "venous",
+    "synthetic.n_internal": None,
+    "synthetic.n_external": None,
+    "study.seed": None,
+    "imaging.analysis_phase": "venous",
     "imaging.spacing_mm": [1.0, 1.0, 1.0],
     "imaging.interpolator": "bspline",
     "imaging.window.width": None,
     "imaging.window.level": None,
-    "segment.method": "reference",
-    "regions.habitats.k_min": 2,
-    "regions.habitats.k_max": 4,
-    "regions.shell_mm": 3,
-    "features.bin_width": 25,
-    "features.icc_threshold": None,
+    "segment.method": None,
+    "regions.habitats.k_range": [2, 3, 4],
+    "regions.peri.margin_mm": 3.0,
+    "features.radiomics.params": None,
+    "features.radiomics.regions": None,
+    "features.robustness.icc_threshold": None,
     "features.deep.backbone": None,
+}
+_REGION_NAMES = {
+    "whole": "the whole tumour",
+    "habitats": "each habitat",
+    "peri": "the peritumoral shell",
 }
 
 
-def methods_text(config: Mapping) -> str:
+def radiomics_bin_width(params_file, root: Path | None = None):
+    """binWidth from a PyRadiomics parameter file (setting.binWidth), None when unreadable."""
+    if not params_file:
+        return None
+    for candidate in (Path(params_file), Path(root or ".") / params_file):
+        if candidate.is_file():
+            settings = (yaml.safe_load(candidate.read_text()) or {}).get("setting", {})
+            return settings.get("binWidth")
+    return None
+
+
+def methods_text(config: Mapping, root: Path | None = None) -> str:
     """A methods paragraph generated from the resolved config (see METHODS_KEYS)."""
     c = {key: _get(config, key, default) for key, default in METHODS_KEYS.items()}
     sentences = []
     if c["cohort.source"] == "synthetic":
-        n = f" of {c['cohort.n_patients']} patients" if c["cohort.n_patients"] else ""
-        sentences.append(f"The cohort{n} was simulated by the workflow's synthetic generator "
-                         "(latent aggressiveness driving image, clinical and expression data).")
+        n_int, n_ext = c["synthetic.n_internal"], c["synthetic.n_external"]
+        n = (
+            f" of {n_int} internal and {n_ext} external patients"
+            if n_int is not None and n_ext is not None
+            else ""
+        )
+        sentences.append(
+            f"The cohort{n} was simulated by the workflow's synthetic generator "
+            "(latent aggressiveness driving image, clinical and expression data)."
+        )
     else:
-        sentences.append(f"The cohort was drawn from {c['cohort.source']}.")
+        sentences.append(f"Patients were read from the {c['cohort.source']} cohort definition.")
     window = ""
     if c["imaging.window.width"] is not None and c["imaging.window.level"] is not None:
-        window = (f", and intensities were windowed at W{_num(c['imaging.window.width'])}"
-                  f"/L{_num(c['imaging.window.level'])} HU")
-    interpolator = _INTERPOLATORS.get(str(c["imaging.interpolator"]).lower(),
-                                      str(c["imaging.interpolator"]))
+        window = (
+            f"; a soft-tissue window of W{_num(c['imaging.window.width'])}"
+            f"/L{_num(c['imaging.window.level'])} HU was used for figures and deep features"
+        )
+    interpolator = _INTERPOLATORS.get(
+        str(c["imaging.interpolator"]).lower(), str(c["imaging.interpolator"])
+    )
     sentences.append(
-        f"The {c['imaging.phase']}-phase CT images were resampled to "
-        f"{_spacing(c['imaging.spacing_mm'])} mm with {interpolator} interpolation{window}.")
-    segmenter = _SEGMENTERS.get(str(c["segment.method"]).lower(), str(c["segment.method"]))
-    sentences.append(f"Tumours were delineated with {segmenter}.")
+        f"Images were resampled to {_spacing(c['imaging.spacing_mm'])} mm with {interpolator} "
+        f"interpolation (masks: nearest neighbour) and the {c['imaging.analysis_phase']} phase "
+        f"was analysed{window}."
+    )
+    if c["segment.method"]:
+        segmenter = _SEGMENTERS.get(str(c["segment.method"]).lower(), str(c["segment.method"]))
+        sentences.append(f"Tumours were delineated with {segmenter}.")
+    ks = sorted(int(k) for k in c["regions.habitats.k_range"])
     sentences.append(
         "Intratumoral habitats were defined by a Gaussian mixture model fitted on training-cohort "
-        f"voxels, with the number of habitats chosen by BIC among K = {c['regions.habitats.k_min']}"
-        f" to {c['regions.habitats.k_max']}, and a {_num(c['regions.shell_mm'])} mm peritumoral "
-        "shell was grown outside the tumour.")
+        f"voxels, with the number of habitats chosen by BIC among K = {ks[0]} to {ks[-1]}, and a "
+        f"{_num(c['regions.peri.margin_mm'])} mm peritumoral shell was grown outside the tumour."
+    )
     radiomics = package_versions(["pyradiomics"])["pyradiomics"]
-    icc = (f"; features with an ICC below {_num(c['features.icc_threshold'])} were discarded"
-           if c["features.icc_threshold"] is not None else "")
+    regions = c["features.radiomics.regions"]
+    where = (
+        " from " + _join([_REGION_NAMES.get(r, r) for r in regions]) if regions else " per region"
+    )
+    bin_width = radiomics_bin_width(c["features.radiomics.params"], root)
+    binning = f" with a fixed bin width of {_num(bin_width)} HU" if bin_width else ""
+    icc = (
+        f"; features with an ICC below {_num(c['features.robustness.icc_threshold'])} were "
+        "discarded"
+        if c["features.robustness.icc_threshold"] is not None
+        else ""
+    )
     sentences.append(
-        f"Handcrafted features were extracted per region with PyRadiomics"
-        f"{' ' + radiomics if radiomics else ''} using a fixed bin width of "
-        f"{_num(c['features.bin_width'])} HU{icc}.")
+        f"Handcrafted features were extracted{where} with PyRadiomics"
+        f"{' ' + radiomics if radiomics else ''}{binning}{icc}."
+    )
     if c["features.deep.backbone"]:
-        sentences.append(f"Deep features were taken from a {c['features.deep.backbone']} network "
-                         "applied to the largest tumour slice.")
-    if c["seed"] is not None:
-        sentences.append(f"Every random step was seeded from the configuration (seed {c['seed']}).")
+        sentences.append(
+            f"Deep features were taken from a {c['features.deep.backbone']} network "
+            "applied to the largest tumour slice."
+        )
+    if c["study.seed"] is not None:
+        sentences.append(
+            "Every random step derives its seed from the study seed " f"({c['study.seed']})."
+        )
     return " ".join(sentences)
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 # --------------------------------------------------------------------------- captions, provenance
@@ -397,9 +533,11 @@ def provenance_html(output: Path, root: Path, report_dir: Path) -> str:
     version = (workflow.get("git_commit") or "unknown")[:12]
     if workflow.get("dirty"):
         version += f" + local edits {(workflow.get('tree_sha256') or '')[:12]}"
-    inputs = "".join(f"<li><code>{html.escape(i['path'])}</code> "
-                     f"sha256 {html.escape(i['sha256'].removeprefix('dir:')[:16])}</li>"
-                     for i in record.get("inputs", []))
+    inputs = "".join(
+        f"<li><code>{html.escape(i['path'])}</code> "
+        f"sha256 {html.escape(i['sha256'].removeprefix('dir:')[:16])}</li>"
+        for i in record.get("inputs", [])
+    )
     # Times stay in the sidecar only, so the page is identical when nothing else changed.
     return (
         f'<details class="prov"><summary>provenance: rule <code>{html.escape(record["rule"])}'
@@ -411,13 +549,15 @@ def provenance_html(output: Path, root: Path, report_dir: Path) -> str:
 
 
 def _relpath(target: Path, start: Path) -> str:
-    import os
-
     return os.path.relpath(target, start)
 
 
 # --------------------------------------------------------------------------- sections
 def is_synthetic(config: Mapping, root: Path) -> bool:
+    """study.synthetic_banner decides when set; otherwise a synthetic source or truth tables."""
+    banner = _get(config, "study.synthetic_banner")
+    if banner is not None:
+        return bool(banner)
     return _get(config, "cohort.source") == "synthetic" or (root / "results/truth").is_dir()
 
 
@@ -441,8 +581,9 @@ def _habitat_bic_table(path: Path) -> pd.DataFrame | None:
     return table
 
 
-def stage_sections(root: Path, specs: Sequence[StageSpec], captions_dir: Path | None,
-                   shown: set[Path]) -> list[Section]:
+def stage_sections(
+    root: Path, specs: Sequence[StageSpec], captions_dir: Path | None, shown: set[Path]
+) -> list[Section]:
     sections = []
     for spec in specs:
         items = []
@@ -457,9 +598,20 @@ def stage_sections(root: Path, specs: Sequence[StageSpec], captions_dir: Path | 
                 rel = path.relative_to(root)
                 if rel not in shown:
                     shown.add(rel)
-                    items.append(TableItem(rel.as_posix(), _read_table(path),
-                                           caption_for(path.stem, captions_dir), source=rel))
-        if spec.id == "regions" and (root / "results/regions/habitat_model.json").is_file():
+                    items.append(
+                        TableItem(
+                            rel.as_posix(),
+                            _read_table(path),
+                            caption_for(path.stem, captions_dir),
+                            source=rel,
+                        )
+                    )
+        bic_table_shown = Path("results/regions/habitat_bic.tsv") in shown
+        if (
+            spec.id == "regions"
+            and not bic_table_shown
+            and (root / "results/regions/habitat_model.json").is_file()
+        ):
             rel = Path("results/regions/habitat_model.json")
             table = _habitat_bic_table(root / rel)
             if table is not None:
@@ -479,19 +631,28 @@ def default_sections(
     """Methods, patient flow, Table 1, the stage sections and every remaining figure."""
     root = Path(root)
     captions_dir = Path(captions_dir) if captions_dir else None
-    sections = [Section("methods", "Methods", [TextItem(f"<p>{html.escape(methods_text(config))}"
-                                                        "</p>")])]
+    methods = html.escape(methods_text(config, root))
+    sections = [Section("methods", "Methods", [TextItem(f"<p>{methods}</p>")])]
     clinical_path = root / "results/cohort/clinical.tsv"
     if clinical_path.is_file():
         sections.extend(_cohort_sections(root, read_tsv(clinical_path), config))
     shown: set[Path] = set()
-    sections.extend(stage_sections(root, STAGE_SPECS if specs is None else specs,
-                                   captions_dir, shown))
-    rest = [p.relative_to(root) for p in sorted((root / FIGURES_DIR).glob("*.png"))
-            if p.relative_to(root) not in shown]
+    sections.extend(
+        stage_sections(root, STAGE_SPECS if specs is None else specs, captions_dir, shown)
+    )
+    rest = [
+        p.relative_to(root)
+        for p in sorted((root / FIGURES_DIR).glob("*.png"))
+        if p.relative_to(root) not in shown
+    ]
     if rest:
-        sections.append(Section("figures", "Other figures",
-                                [FigureItem(p, caption_for(p.stem, captions_dir)) for p in rest]))
+        sections.append(
+            Section(
+                "figures",
+                "Other figures",
+                [FigureItem(p, caption_for(p.stem, captions_dir)) for p in rest],
+            )
+        )
     return sections
 
 
@@ -500,8 +661,11 @@ def _cohort_sections(root: Path, clinical: pd.DataFrame, config: Mapping) -> lis
     raw_path = root / "results/raw/clinical.tsv"
     exclusions = read_tsv(exclusions_path) if exclusions_path.is_file() else None
     raw = read_tsv(raw_path) if raw_path.is_file() else None
-    inputs = [p.relative_to(root) for p in (root / "results/cohort/clinical.tsv",
-                                             exclusions_path, raw_path) if p.is_file()]
+    inputs = [
+        p.relative_to(root)
+        for p in (root / "results/cohort/clinical.tsv", exclusions_path, raw_path)
+        if p.is_file()
+    ]
     assets = root / REPORT_DIR / "assets"
     counts = patient_flow_counts(clinical, exclusions, raw)
     fig = draw_patient_flow(counts)
@@ -512,17 +676,30 @@ def _cohort_sections(root: Path, clinical: pd.DataFrame, config: Mapping) -> lis
     write_tsv(table1, table1_path)
     now = dt.datetime.now(dt.timezone.utc)
     for output in (flow_png, table1_path):
-        write_sidecar(output.relative_to(root), REPORT_RULE, {}, {}, inputs, config, {}, now, now,
-                      root=root)
-    flow_caption = (f"{counts['assessed']} patients assessed, {counts['excluded']} excluded, "
-                    f"{counts['included']} included (" + ", ".join(
-                        f"{k}: {v}" for k, v in counts["by_cohort"].items()) + ").")
+        write_sidecar(
+            output.relative_to(root), REPORT_RULE, {}, {}, inputs, config, {}, now, now, root=root
+        )
+    flow_caption = (
+        f"{counts['assessed']} patients assessed, {counts['excluded']} excluded, "
+        f"{counts['included']} included ("
+        + ", ".join(f"{k}: {v}" for k, v in counts["by_cohort"].items())
+        + ")."
+    )
     return [
         Section("flow", "Patient flow", [FigureItem(flow_png.relative_to(root), flow_caption)]),
-        Section("table1", "Baseline characteristics", [TableItem(
-            "Table 1. Baseline characteristics by cohort", table1,
-            "Continuous: mean (SD), Welch t-test (2 groups) or one-way ANOVA; categorical: "
-            "n (%), chi-square test.", source=table1_path.relative_to(root))]),
+        Section(
+            "table1",
+            "Baseline characteristics",
+            [
+                TableItem(
+                    "Table 1. Baseline characteristics by cohort",
+                    table1,
+                    "Continuous: mean (SD), Welch t-test (2 groups) or one-way ANOVA; categorical: "
+                    "n (%), chi-square test.",
+                    source=table1_path.relative_to(root),
+                )
+            ],
+        ),
     ]
 
 
@@ -553,8 +730,12 @@ SYNTHETIC_BANNER = (
 
 
 def _data_uri(path: Path) -> str:
-    mime = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg",
-            ".jpeg": "image/jpeg"}[path.suffix.lower()]
+    mime = {
+        ".png": "image/png",
+        ".svg": "image/svg+xml",
+        ".jpg": "image/jpeg",
+        ".jpeg": "image/jpeg",
+    }[path.suffix.lower()]
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
@@ -564,10 +745,12 @@ def _render_item(item, root: Path, report_dir: Path) -> str:
     if isinstance(item, FigureItem):
         title = item.title or item.path.stem.replace("_", " ")
         caption = html.escape(item.caption) if item.caption else ""
-        return (f'<figure id="fig-{html.escape(item.path.stem)}"><img src="'
-                f'{_data_uri(root / item.path)}" alt="{html.escape(title)}">'
-                f"<figcaption><b>{html.escape(title)}.</b> {caption}"
-                f"{provenance_html(item.path, root, report_dir)}</figcaption></figure>")
+        return (
+            f'<figure id="fig-{html.escape(item.path.stem)}"><img src="'
+            f'{_data_uri(root / item.path)}" alt="{html.escape(title)}">'
+            f"<figcaption><b>{html.escape(title)}.</b> {caption}"
+            f"{provenance_html(item.path, root, report_dir)}</figcaption></figure>"
+        )
     if isinstance(item, TableItem):
         table = item.table
         note = ""
@@ -577,8 +760,10 @@ def _render_item(item, root: Path, report_dir: Path) -> str:
         body = table.to_html(index=False, na_rep="", float_format=_format_number, border=0)
         prov = provenance_html(item.source, root, report_dir) if item.source else ""
         caption = f"<p>{html.escape(item.caption)}</p>" if item.caption else ""
-        return (f'<div class="tablewrap"><h3>{html.escape(item.title)}</h3>{caption}{body}'
-                f"{note}{prov}</div>")
+        return (
+            f'<div class="tablewrap"><h3>{html.escape(item.title)}</h3>{caption}{body}'
+            f"{note}{prov}</div>"
+        )
     raise TypeError(f"unknown report item {type(item).__name__}")
 
 
@@ -586,13 +771,20 @@ def _format_number(value: float) -> str:
     return f"{value:.1f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
-def render_html(sections: Sequence[Section], root: Path, title: str, synthetic: bool,
-                report_dir: Path = Path(REPORT_DIR)) -> str:
-    nav = "".join(f'<li><a href="#{html.escape(s.id)}">{html.escape(s.title)}</a></li>'
-                  for s in sections)
+def render_html(
+    sections: Sequence[Section],
+    root: Path,
+    title: str,
+    synthetic: bool,
+    report_dir: Path = Path(REPORT_DIR),
+) -> str:
+    nav = "".join(
+        f'<li><a href="#{html.escape(s.id)}">{html.escape(s.title)}</a></li>' for s in sections
+    )
     body = "".join(
         f'<section id="{html.escape(s.id)}"><h2>{html.escape(s.title)}</h2>'
-        + "".join(_render_item(item, root, report_dir) for item in s.items) + "</section>"
+        + "".join(_render_item(item, root, report_dir) for item in s.items)
+        + "</section>"
         for s in sections
     )
     return (
@@ -636,8 +828,12 @@ def build_report(
     out = Path(out_path) if out_path else root / REPORT_DIR / "index.html"
     if sections is None:
         sections = default_sections(root, config, captions_dir)
-    page = render_html(sections, root, title, is_synthetic(config, root),
-                       report_dir=out.parent.relative_to(root) if out.is_relative_to(root)
-                       else out.parent)
+    page = render_html(
+        sections,
+        root,
+        title,
+        is_synthetic(config, root),
+        report_dir=out.parent.relative_to(root) if out.is_relative_to(root) else out.parent,
+    )
     write_text(page, out)
     return out, embedded_files(sections)

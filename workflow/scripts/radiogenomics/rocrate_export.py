@@ -66,7 +66,8 @@ class _CrateBuilder:
             else:
                 entity = self.crate.add_file(
                     source if self.copy_data and source.exists() else None,
-                    dest_path=path, properties=properties,
+                    dest_path=path,
+                    properties=properties,
                 )
         self.entities[path] = entity
         return entity
@@ -85,11 +86,19 @@ class _CrateBuilder:
     def param_entities(self, job_id: str, params: dict) -> list:
         values = []
         for name, value in sorted(params.items()):
-            values.append(self.crate.add(ContextEntity(
-                self.crate, _entity_id(f"{job_id}-param-{name}"),
-                properties={"@type": "PropertyValue", "name": name,
-                            "value": json.dumps(value, sort_keys=True)},
-            )))
+            values.append(
+                self.crate.add(
+                    ContextEntity(
+                        self.crate,
+                        _entity_id(f"{job_id}-param-{name}"),
+                        properties={
+                            "@type": "PropertyValue",
+                            "name": name,
+                            "value": json.dumps(value, sort_keys=True),
+                        },
+                    )
+                )
+            )
         return values
 
 
@@ -116,13 +125,22 @@ def export_crate(
     inside_root = _inside(snakefile, root)
     workflow = crate.add_workflow(
         source=snakefile if copy_data or not inside_root else None,
-        dest_path=snakefile.resolve().relative_to(root.resolve()).as_posix()
-        if inside_root else snakefile.name,
-        main=True, lang="snakemake",
+        dest_path=(
+            snakefile.resolve().relative_to(root.resolve()).as_posix()
+            if inside_root
+            else snakefile.name
+        ),
+        main=True,
+        lang="snakemake",
     )
     for profile, title in WROC_RUN_PROFILES.items():
-        entity = crate.add(ContextEntity(crate, profile, properties={
-            "@type": ["CreativeWork", "Profile"], "name": title, "version": "0.5"}))
+        entity = crate.add(
+            ContextEntity(
+                crate,
+                profile,
+                properties={"@type": ["CreativeWork", "Profile"], "name": title, "version": "0.5"},
+            )
+        )
         crate.root_dataset.append_to("conformsTo", entity)
     if WROC_RUN_CONTEXT not in crate.metadata.extra_contexts:
         crate.metadata.extra_contexts.append(WROC_RUN_CONTEXT)
@@ -150,14 +168,18 @@ def export_crate(
             ends.append(record["finished"])
         crate.add_action(
             builder.rule_entity(record["rule"], record.get("code", {}).get("script")),
-            identifier=job_id, object=inputs + params, result=outputs, properties=properties,
+            identifier=job_id,
+            object=inputs + params,
+            result=outputs,
+            properties=properties,
         )
         produced.update(o["path"] for o in record["outputs"])
         consumed.update({i["path"]: i["sha256"] for i in record["inputs"]})
         all_results.extend(outputs)
 
-    raw_inputs = [builder.data_entity(p, h) for p, h in sorted(consumed.items())
-                  if p not in produced]
+    raw_inputs = [
+        builder.data_entity(p, h) for p, h in sorted(consumed.items()) if p not in produced
+    ]
     if config_path is not None and _inside(Path(config_path), root):
         config_rel = Path(config_path).resolve().relative_to(root.resolve()).as_posix()
         raw_inputs.append(builder.data_entity(config_rel, None))
@@ -169,8 +191,13 @@ def export_crate(
     if ends:
         run_properties["endTime"] = max(ends)
         crate.datePublished = max(ends)  # a rerun of the export gives the same metadata
-    crate.add_action(workflow, identifier="#workflow-run", object=raw_inputs,
-                     result=list(dict.fromkeys(all_results)), properties=run_properties)
+    crate.add_action(
+        workflow,
+        identifier="#workflow-run",
+        object=raw_inputs,
+        result=list(dict.fromkeys(all_results)),
+        properties=run_properties,
+    )
 
     crate_dir.mkdir(parents=True, exist_ok=True)
     if copy_data:
@@ -189,8 +216,10 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m radiogenomics.rocrate_export",
-                                     description="Export the run as a Workflow Run RO-Crate.")
+    parser = argparse.ArgumentParser(
+        prog="python -m radiogenomics.rocrate_export",
+        description="Export the run as a Workflow Run RO-Crate.",
+    )
     parser.add_argument("--root", default=".", help="Snakemake workdir")
     parser.add_argument("--snakefile", default="Snakefile")
     parser.add_argument("--config", help="config file used for the run")
