@@ -1,13 +1,9 @@
-"""Shim for rule ro_crate: the finished run as a Workflow Run RO-Crate, written in place."""
+"""The finished run as a Workflow Run RO-Crate, written in place (ro-crate-metadata.json)."""
 
-import sys
+import logging
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821 (injected by Snakemake)
+from radiogenomics.rocrate_export import export_crate
 
-from radiogenomics.rocrate_export import export_crate  # noqa: E402
-
-with open(snakemake.log[0], "w") as log:  # noqa: F821
-    sys.stderr = log
-    export_crate(
-        ".", snakemake.params.snakefile, config_path=snakemake.params.configfile  # noqa: F821
-    )  # noqa: F821
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+metadata = export_crate(".", snakemake.params.snakefile, config_path=snakemake.params.configfile)
+logging.info("wrote %s", metadata)
