@@ -212,8 +212,31 @@ def make_fake_results(root: Path) -> None:
             T0,
             root=root,
         )
+    write_fake_regions(root, "P000")
     (root / "resources").mkdir(exist_ok=True)
     (root / "resources/radiomics_params.yaml").write_text("setting:\n  binWidth: 25\n")
     captions = root / "workflow/report"
     captions.mkdir(parents=True, exist_ok=True)
     (captions / "km_os.rst").write_text("Kaplan-Meier curves of **overall survival** by group.\n")
+
+
+def write_fake_regions(root: Path, patient: str) -> None:
+    """CT, two-habitat tumour (core 2, rim 1) and a 3-voxel shell; the tumour peaks at z = 6."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    z, y, x = np.mgrid[:12, :48, :48]
+    distance = np.sqrt(((z - 6) * 2.0) ** 2 + (y - 24) ** 2 + (x - 24) ** 2)
+    habitats = np.where(distance <= 5, 2, np.where(distance <= 10, 1, 0)).astype(np.uint8)
+    peri = ((distance > 10) & (distance <= 13)).astype(np.uint8)
+    ct = (np.random.default_rng(1).normal(0, 15, z.shape) + 40 + 60 * (habitats == 1)).astype(
+        np.int16
+    )
+    for name, array, folder in (
+        ("ct", ct, "imaging"),
+        ("habitats", habitats, "regions"),
+        ("peri", peri, "regions"),
+    ):
+        path = root / "results" / folder / patient / f"{name}.nii.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sitk.WriteImage(sitk.GetImageFromArray(array), str(path))

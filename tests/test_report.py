@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -143,6 +145,32 @@ def test_methods_text_follows_config(tmp_path):
     assert "bin width" not in text  # unknown params file: the fact is left out, not guessed
 
 
+def test_largest_slice_and_overlay(tmp_path):
+    import SimpleITK as sitk
+
+    from fakepipe import write_fake_regions
+
+    write_fake_regions(tmp_path, "P9")
+    habitats = sitk.GetArrayFromImage(
+        sitk.ReadImage(str(tmp_path / "results/regions/P9/habitats.nii.gz"))
+    )
+    brute = max(range(habitats.shape[0]), key=lambda z: (np.count_nonzero(habitats[z]), -z))
+    assert report.largest_slice(habitats) == brute == 6
+    with pytest.raises(ValueError):
+        report.largest_slice(np.zeros((2, 3, 3)))
+    items = report.overlay_items(tmp_path, REPORT_CONFIG)
+    assert [i.path.as_posix() for i in items] == ["results/report/assets/habitat_overlay_P9.png"]
+    record = json.loads(
+        (tmp_path / "results/report/assets/habitat_overlay_P9.prov.json").read_text()
+    )
+    assert [i["path"] for i in record["inputs"]] == [
+        "results/imaging/P9/ct.nii.gz",
+        "results/regions/P9/habitats.nii.gz",
+        "results/regions/P9/peri.nii.gz",
+    ]
+    assert record["params"] == {"window": [50.0, 350.0]}
+
+
 def test_caption_lookup(tmp_path):
     (tmp_path / "habitat_overlay.rst").write_text("Habitats on the `largest` slice.\n")
     assert report.caption_for("habitat_overlay_P001", tmp_path) == "Habitats on the largest slice."
@@ -159,8 +187,9 @@ def test_build_report_is_self_contained(tmp_path):
     assert 'id="synthetic-banner"' in page
     assert "http://" not in page.replace('xmlns="http://', "") and "https://" not in page
     assert "<script" not in page and "<link" not in page
-    assert page.count('src="data:image/png;base64,') == 4  # flow + 3 figures under results/figures
-    for name in ("fig", "habitat_bic", "km_os"):
+    # flow, one habitat overlay, 3 figures under results/figures
+    assert page.count('src="data:image/png;base64,') == 5
+    for name in ("fig", "habitat_bic", "km_os", "habitat_overlay_P000"):
         assert f'id="fig-{name}"' in page
     assert 'href="../figures/km_os.prov.json"' in page
     assert "Kaplan-Meier curves of overall survival by group." in page
@@ -187,6 +216,7 @@ def test_build_report_is_self_contained(tmp_path):
         "results/report/assets/table1.tsv",
         "results/regions/habitat_model.json",
         "results/figures/habitat_bic.png",
+        "results/report/assets/habitat_overlay_P000.png",
         "results/figures/km_os.png",
         "results/models/s2/metrics.tsv",
         "results/figures/fig.png",

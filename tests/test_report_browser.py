@@ -176,7 +176,7 @@ def test_report_renders_in_chromium(browser, tmp_path):
     state = load(browser, page)
 
     assert state["problems"] == []
-    assert len(state["images"]) == 4
+    assert len(state["images"]) == 5
     assert all(image["complete"] and image["width"] > 0 for image in state["images"]), state
     assert state["banner"]["visible"] and state["banner"]["top"] < 900  # on the first screen
     assert "SYNTHETIC COHORT" in state["banner"]["text"]

@@ -353,6 +353,101 @@ def draw_patient_flow(counts: Mapping):
     return fig
 
 
+# --------------------------------------------------------------------------- overlays
+def largest_slice(labels: np.ndarray) -> int:
+    """Axial index (numpy axis 0 of a SimpleITK array) with the most labelled voxels."""
+    counts = (labels > 0).reshape(labels.shape[0], -1).sum(axis=1)
+    if counts.max() == 0:
+        raise ValueError("label map is empty")
+    return int(np.argmax(counts))
+
+
+def overlay_figure(
+    ct: np.ndarray,
+    habitats: np.ndarray,
+    peri: np.ndarray | None,
+    window=(50.0, 350.0),
+    title: str = "",
+):
+    """CT (soft-tissue window) on the largest tumour slice, habitats in colour, shell outlined."""
+    z = largest_slice(habitats)
+    level, width = window
+    image = np.clip((ct[z] - (level - width / 2)) / width, 0, 1)
+    rows, cols = np.nonzero(habitats[z] > 0)
+    pad = 25
+    r0, r1 = max(rows.min() - pad, 0), min(rows.max() + pad + 1, image.shape[0])
+    c0, c1 = max(cols.min() - pad, 0), min(cols.max() + pad + 1, image.shape[1])
+    k = int(habitats.max())
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3.6))
+    for ax in axes:
+        ax.imshow(image[r0:r1, c0:c1], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.axis("off")
+    masked = np.ma.masked_equal(habitats[z, r0:r1, c0:c1], 0)
+    axes[1].imshow(
+        masked,
+        cmap=plt.get_cmap("viridis", k),
+        vmin=0.5,
+        vmax=k + 0.5,
+        alpha=0.6,
+        interpolation="nearest",
+    )
+    if peri is not None and peri[z].any():
+        axes[1].contour(peri[z, r0:r1, c0:c1] > 0, levels=[0.5], colors="#ff6f00", linewidths=1.0)
+    axes[0].set_title("CT")
+    axes[1].set_title(f"{k} habitats" + (" + shell" if peri is not None else ""))
+    fig.suptitle(f"{title} (slice {z})".strip())
+    fig.tight_layout()
+    return fig
+
+
+def overlay_items(root: Path, config: Mapping, n_examples: int = 2) -> list:
+    """Overlays for the first ``n_examples`` patients that have CT, habitats and shell."""
+    import SimpleITK as sitk
+
+    items = []
+    window = (
+        float(_get(config, "imaging.window.level", 50)),
+        float(_get(config, "imaging.window.width", 350)),
+    )
+    for habitat_file in sorted((root / "results/regions").glob("*/habitats.nii.gz")):
+        patient = habitat_file.parent.name
+        ct_file = root / "results/imaging" / patient / "ct.nii.gz"
+        peri_file = habitat_file.with_name("peri.nii.gz")
+        if not ct_file.is_file() or len(items) >= n_examples:
+            continue
+        arrays = [sitk.GetArrayFromImage(sitk.ReadImage(str(f))) for f in (ct_file, habitat_file)]
+        peri = (
+            sitk.GetArrayFromImage(sitk.ReadImage(str(peri_file))) if peri_file.is_file() else None
+        )
+        if not arrays[1].any():
+            continue
+        fig = overlay_figure(arrays[0], arrays[1], peri, window, title=patient)
+        out = save_figure(fig, root / REPORT_DIR / "assets" / f"habitat_overlay_{patient}.png")
+        plt.close(fig)
+        inputs = [p.relative_to(root) for p in (ct_file, habitat_file, peri_file) if p.is_file()]
+        now = dt.datetime.now(dt.timezone.utc)
+        write_sidecar(
+            out.relative_to(root),
+            REPORT_RULE,
+            {"patient": patient},
+            {"window": list(window)},
+            inputs,
+            config,
+            {},
+            now,
+            now,
+            root=root,
+        )
+        items.append(
+            FigureItem(
+                out.relative_to(root),
+                f"Patient {patient}: habitats on the largest tumour slice "
+                "(right, colours) and the peritumoral shell (orange outline).",
+            )
+        )
+    return items
+
+
 # --------------------------------------------------------------------------- methods text
 def _get(config: Mapping, key: str, default=None):
     value = config
@@ -582,7 +677,11 @@ def _habitat_bic_table(path: Path) -> pd.DataFrame | None:
 
 
 def stage_sections(
-    root: Path, specs: Sequence[StageSpec], captions_dir: Path | None, shown: set[Path]
+    root: Path,
+    specs: Sequence[StageSpec],
+    captions_dir: Path | None,
+    shown: set[Path],
+    config: Mapping | None = None,
 ) -> list[Section]:
     sections = []
     for spec in specs:
@@ -616,6 +715,10 @@ def stage_sections(
             table = _habitat_bic_table(root / rel)
             if table is not None:
                 items.insert(0, TableItem("Habitat model: BIC per K", table, source=rel))
+        if spec.id == "regions" and not any(
+            "overlay" in str(i.path) for i in items if isinstance(i, FigureItem)
+        ):
+            items.extend(overlay_items(root, config or {}))
         if items:
             intro = [TextItem(f"<p>{html.escape(spec.intro)}</p>")] if spec.intro else []
             sections.append(Section(spec.id, spec.title, intro + items))
@@ -638,7 +741,7 @@ def default_sections(
         sections.extend(_cohort_sections(root, read_tsv(clinical_path), config))
     shown: set[Path] = set()
     sections.extend(
-        stage_sections(root, STAGE_SPECS if specs is None else specs, captions_dir, shown)
+        stage_sections(root, STAGE_SPECS if specs is None else specs, captions_dir, shown, config)
     )
     rest = [
         p.relative_to(root)
