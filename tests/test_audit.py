@@ -30,6 +30,7 @@ def test_audit_passes_and_prints_the_chain(tmp_path, capsys):
     assert "audit passed" in capsys.readouterr().out
     # The svg shares the sidecar and audits the same way; an absolute path works too.
     assert audit(str(tmp_path / "results/figures/fig.svg"), root=tmp_path).ok
+    assert audit("./results/figures/../figures/fig.svg", root=tmp_path).ok
 
 
 def test_one_input_byte_changed(tmp_path, capsys):

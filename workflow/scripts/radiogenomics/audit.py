@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,6 +262,10 @@ def audit(path: str, root: str | Path = ".", config: dict | None = None) -> Audi
             path = target.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
             path = target.as_posix()
+    else:
+        path = Path(
+            os.path.normpath(path)
+        ).as_posix()  # sidecars store "results/x", not "./results/x"
     tree = auditor.visit(path)
     if tree.rule is None:
         reason = (
