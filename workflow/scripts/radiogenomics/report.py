@@ -623,7 +623,7 @@ def provenance_html(output: Path, root: Path, report_dir: Path) -> str:
     if not sidecar.is_file():
         return '<p class="prov missing">no provenance sidecar</p>'
     record = read_sidecar(sidecar)
-    href = Path(_relpath(sidecar, root / report_dir)).as_posix()
+    href = Path(os.path.relpath(sidecar, root / report_dir)).as_posix()
     workflow = record.get("code", {}).get("workflow", {})
     version = (workflow.get("git_commit") or "unknown")[:12]
     if workflow.get("dirty"):
@@ -641,10 +641,6 @@ def provenance_html(output: Path, root: Path, report_dir: Path) -> str:
         f"{html.escape(record.get('config_sha256', '')[:12])}</p>"
         f"<p>inputs:</p><ul>{inputs}</ul></details>"
     )
-
-
-def _relpath(target: Path, start: Path) -> str:
-    return os.path.relpath(target, start)
 
 
 # --------------------------------------------------------------------------- sections
