@@ -1,0 +1,52 @@
+# Study report (results/report/index.html) and, on request, the run as an RO-Crate.
+# Stages add what the report should wait for to REPORT_INPUTS (a list defined in common.smk);
+# the report itself finds every figure and table that exists (radiogenomics.report.STAGE_SPECS).
+import os
+
+
+rule study_report:
+    input:
+        clinical="results/cohort/clinical.tsv",
+        exclusions="results/cohort/exclusions.tsv",
+        stages=lambda wildcards: globals().get("REPORT_INPUTS", []),
+    output:
+        html=report(
+            "results/report/index.html",
+            caption="../report/study_report.rst",
+            category="Report",
+        ),
+        flow=report(
+            "results/report/assets/patient_flow.png",
+            caption="../report/patient_flow.rst",
+            category="Report",
+        ),
+        table1=report(
+            "results/report/assets/table1.tsv",
+            caption="../report/table1.rst",
+            category="Report",
+        ),
+    log:
+        "logs/report/study_report.log",
+    params:
+        captions_dir=os.path.join(workflow.current_basedir, "..", "report"),
+    script:
+        "../scripts/study_report.py"
+
+
+# Not part of `all`: run `snakemake ro_crate` after a study to get ro-crate-metadata.json in
+# the workdir (data referenced in place, not copied).
+rule ro_crate:
+    input:
+        rules.study_report.output.html,
+    output:
+        "ro-crate-metadata.json",
+    log:
+        "logs/report/ro_crate.log",
+    params:
+        snakefile=workflow.main_snakefile,
+        # --configfile given on the command line wins over the Snakefile's configfile
+        configfile=lambda wildcards: (
+            list(workflow.overwrite_configfiles) or workflow.configfiles or [None]
+        )[-1],
+    script:
+        "../scripts/ro_crate.py"
