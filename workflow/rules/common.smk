@@ -89,7 +89,7 @@ def training_patients():
 
 
 def feature_targets():
-    return ["results/features/radiomics.parquet", "results/regions/habitat_bic.png"]
+    return ["results/features/radiomics.parquet", "results/figures/habitat_bic.png"]
 
 
 def all_targets():

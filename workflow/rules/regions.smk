@@ -42,11 +42,11 @@ rule fit_habitats:
         model="results/regions/habitat_model.json",
         bic="results/regions/habitat_bic.tsv",
         png=report(
-            "results/regions/habitat_bic.png",
+            "results/figures/habitat_bic.png",
             caption="../report/habitat_bic.rst",
             category="Regions",
         ),
-        svg="results/regions/habitat_bic.svg",
+        svg="results/figures/habitat_bic.svg",
     log:
         "logs/regions/fit_habitats.log",
     conda:

@@ -4,6 +4,7 @@ import logging
 
 from radiogenomics.cohort import assemble_cohort
 from radiogenomics.io import write_tsv
+from radiogenomics.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 clinical, exclusions = assemble_cohort(
@@ -18,3 +19,4 @@ clinical, exclusions = assemble_cohort(
 logging.info("included %d patients, excluded %d", len(clinical), len(exclusions))
 write_tsv(clinical, snakemake.output.clinical)
 write_tsv(exclusions, snakemake.output.exclusions)
+from_snakemake(snakemake)

@@ -4,6 +4,7 @@ import logging
 
 from radiogenomics.io import write_json, write_tsv
 from radiogenomics.regions import bic_figure, fit_habitat_model
+from radiogenomics.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 model = fit_habitat_model(list(snakemake.input), snakemake.params.k_range, snakemake.params.seed)
@@ -12,3 +13,4 @@ write_json(description, snakemake.output.model)
 write_tsv(model.bic_table(), snakemake.output.bic)
 bic_figure(description, snakemake.output.png, snakemake.output.svg)
 logging.info("chose K=%d", description["k"])
+from_snakemake(snakemake)

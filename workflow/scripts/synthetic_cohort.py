@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 
 from radiogenomics.synthetic import write_cohort_tables
+from radiogenomics.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 params = {**snakemake.params.synthetic, "seed": snakemake.params.seed}
@@ -12,3 +13,4 @@ write_cohort_tables(
     raw_dir=Path(snakemake.output.clinical).parent,
     truth_dir=Path(snakemake.output.truth_patients).parent,
 )
+from_snakemake(snakemake)

@@ -21,8 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from . import survival  # noqa: E402
-from .io import atomic_path  # noqa: E402
+from . import figures, survival  # noqa: E402
 
 STYLE = {
     "svg.hashsalt": "radiogenomics",
@@ -35,17 +34,13 @@ PNG_DPI = 150
 
 
 def save_figure(fig, stem: str | os.PathLike) -> list[Path]:
-    """Write the figure as PNG and SVG beside each other, atomically, without timestamps."""
+    """Write the figure as ``{stem}.png`` and ``{stem}.svg``, atomically, without timestamps."""
     stem = Path(stem)
-    paths = []
     with plt.rc_context(STYLE):
-        for suffix, metadata in ((".png", {"Software": None}), (".svg", {"Date": None})):
-            path = stem.with_name(stem.name + suffix)
-            with atomic_path(path) as tmp:
-                fig.savefig(
-                    tmp, format=suffix[1:], dpi=PNG_DPI, metadata=metadata, bbox_inches="tight"
-                )
-            paths.append(path)
+        paths = [
+            figures.save_figure(fig, stem.with_name(stem.name + suffix), dpi=PNG_DPI)
+            for suffix in (".png", ".svg")
+        ]
     plt.close(fig)
     return paths
 
