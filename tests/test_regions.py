@@ -182,7 +182,8 @@ def _features(patient):
 def toy_model(toy_cohort):
     names = regions.voxel_feature_names(["arterial", "venous"])
     return regions.HabitatModel().fit([_features(p) for p in toy_cohort[:6]], k_range=(2, 3, 4),
-                                      seed=1, max_voxels_per_patient=1000, feature_names=names)
+                                      seed=1, max_voxels_per_patient=1000, feature_names=names,
+                                      feature_settings={"texture": "local_std"})
 
 
 def test_habitat_model_recovers_three_planted_habitats(toy_cohort, toy_model):
@@ -257,3 +258,18 @@ def test_choose_k_elbow_rule_by_hand():
     assert regions.choose_k(bic, 10959.0, 0.15) == 3
     assert regions.choose_k(bic, 10959.0, 0.0) == 4  # plain BIC minimum
     assert regions.choose_k(bic, 10959.0, 0.5) == 2
+
+
+def test_patient_regions_partition_the_tumour_and_surround_it(toy_cohort, toy_model):
+    images, tumor, truth, _ = toy_cohort[7]
+    sitk_images = {phase: _image(array.astype(np.int16)) for phase, array in images.items()}
+    habitats, parts = regions.patient_regions(sitk_images, tumor, toy_model, margin_mm=3.0)
+    assert list(parts) == ["whole", "sub1", "sub2", "sub3", "peri"]
+    np.testing.assert_array_equal(habitats > 0, tumor)
+    stacked = np.stack([parts[f"sub{k}"] for k in (1, 2, 3)])
+    np.testing.assert_array_equal(stacked.sum(0), tumor.astype(int))  # disjoint, covering
+    assert not (parts["peri"] & tumor).any() and parts["peri"].any()
+    # same labels as predicting the frozen model on features computed directly
+    direct = toy_model.predict(regions.voxel_features(
+        {p: a.astype(np.int16) for p, a in images.items()}, tumor, (1.0, 1.0, 1.0)))
+    np.testing.assert_array_equal(habitats[tumor], direct)

@@ -23,12 +23,13 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+import radiomics
+from radiomics import featureextractor, generalinfo, imageoperations
+
 from radiogenomics.cases import BadCase
 
-# PyRadiomics logs every feature class at INFO; keep our logs readable.
-logging.getLogger("radiomics").setLevel(logging.ERROR)
-
-from radiomics import featureextractor, generalinfo, imageoperations  # noqa: E402
+# PyRadiomics logs each feature class and a warning per GLCM; keep the rule logs readable.
+radiomics.setVerbosity(logging.ERROR)
 
 # Margin (mm) beyond the regions that a filtered image needs to be exact inside them.
 # LoG: ITK's recursive Gaussian has exponentially decaying tails; 14 sigma brings the boundary

@@ -194,7 +194,11 @@ class HabitatModel:
         seed: int = 0,
         max_voxels_per_patient: int = 1000,
         feature_names=None,
+        feature_settings: dict | None = None,
     ) -> "HabitatModel":
+        """``feature_settings``: the voxel_features keyword arguments used (stored in the model so
+        that every patient is described the same way by :func:`patient_regions`)."""
+        self.feature_settings = dict(feature_settings or {})
         rng = np.random.default_rng(seed)
         samples = [
             subsample_voxels(np.asarray(f, dtype=float), max_voxels_per_patient, rng)
@@ -245,6 +249,7 @@ class HabitatModel:
             "k": int(self.k_),
             "bic": {str(k): v for k, v in self.bic_.items()},
             "feature_names": self.feature_names,
+            "feature_settings": self.feature_settings,
             "ordering": ORDERING_RULE,
             "scaler": {"mean": self.scaler_.mean_.tolist(), "scale": self.scaler_.scale_.tolist()},
             "means_scaled": mixture.means_.tolist(),
@@ -272,6 +277,7 @@ class HabitatModel:
         model.k_ = int(data["k"])
         model.bic_ = {int(k): float(v) for k, v in data["bic"].items()}
         model.feature_names = list(data["feature_names"])
+        model.feature_settings = dict(data.get("feature_settings", {}))
         model.seed_ = int(data["seed"])
         model.max_voxels_per_patient_ = int(data["max_voxels_per_patient"])
         model.n_voxels_fit_ = int(data["n_voxels_fit"])
@@ -286,6 +292,35 @@ class HabitatModel:
             np.asarray(data["covariances_scaled"], dtype=float),
         )
         return model
+
+
+def patient_regions(
+    images: dict, tumor: np.ndarray, model: HabitatModel, margin_mm: float = 3.0,
+    body_phase: str | None = None, body_threshold_hu: float = -500,
+) -> tuple[np.ndarray, dict]:
+    """Habitat map (0 outside, 1..K inside the tumour) and the feature regions of one patient:
+    ``whole``, ``sub1..subK`` (a habitat absent in this tumour gives an empty mask) and ``peri``.
+
+    images: phase -> sitk.Image on the tumour's grid; the body mask comes from ``body_phase``
+    (default: the first phase in sorted order).
+    """
+    tumor = np.asarray(tumor, dtype=bool)
+    phases = sorted(images)
+    reference = images[body_phase or phases[0]]
+    spacing_zyx = reference.GetSpacing()[::-1]
+    arrays = {phase: sitk.GetArrayFromImage(images[phase]) for phase in phases}
+    settings = model.feature_settings
+    names = voxel_feature_names(phases, settings.get("texture", "local_std"))
+    if names != model.feature_names:
+        raise ValueError(f"habitat model was fit on features {model.feature_names}, patient gives {names}")
+    features = voxel_features(arrays, tumor, spacing_zyx, **settings)
+    habitats = model.label_volume(features, tumor)
+    body = body_mask(reference, body_threshold_hu)
+    regions = {"whole": tumor}
+    for label in range(1, model.k_ + 1):
+        regions[f"sub{label}"] = habitats == label
+    regions["peri"] = peritumoral_shell(tumor, spacing_zyx, body, margin_mm)
+    return habitats, regions
 
 
 def choose_k(bic: dict, bic_single_gaussian: float, tolerance: float) -> int:
