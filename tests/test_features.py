@@ -1,3 +1,4 @@
+import ast
 import math
 
 import numpy as np
@@ -37,19 +38,25 @@ def direct(image, region, params):
     mask = sitk.GetImageFromArray(region.astype(np.uint8))
     mask.CopyInformation(image)
     result = featureextractor.RadiomicsFeatureExtractor(str(params)).execute(image, mask)
-    return {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
+    values = {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
+    return values, {k: v for k, v in result.items() if k.startswith("diagnostics_Mask-original")}
 
 
 def assert_parity(image, regions, params):
     values, diagnostics = features.extract_patient({"venous": image}, regions, params)
     for region, mask in regions.items():
-        expected = direct(image, mask, params)
+        expected, expected_diagnostics = direct(image, mask, params)
         got = {k.split("__venous_", 1)[1]: v for k, v in values.items()
                if k.startswith(f"{region}__venous_")}
         assert list(got) == list(expected)
         np.testing.assert_allclose(list(got.values()), list(expected.values()), rtol=1e-6,
                                    atol=1e-12, err_msg=region)
         assert diagnostics[f"{region}__venous_diagnostics_status"] == "ok"
+        for key in ("VoxelNum", "VolumeNum", "BoundingBox", "CenterOfMass"):
+            name = f"diagnostics_Mask-original_{key}"
+            got_value = diagnostics[f"{region}__venous_{name}"]
+            got_value = ast.literal_eval(got_value) if isinstance(got_value, str) else got_value
+            np.testing.assert_allclose(got_value, np.asarray(expected_diagnostics[name], float))
     return values
 
 

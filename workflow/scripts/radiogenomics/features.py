@@ -74,7 +74,8 @@ def _mask_image(region: np.ndarray, reference: sitk.Image, label: int) -> sitk.I
 
 
 def _crop(image: sitk.Image, masks: dict, margin_mm: float):
-    """Crop image and masks to the union bounding box of the masks plus ``margin_mm``."""
+    """Crop image and masks to the union bounding box of the masks plus ``margin_mm``.
+    Returns the cropped image, cropped masks and the crop's start index (x, y, z)."""
     size = np.array(image.GetSize())
     spacing = np.array(image.GetSpacing())
     union = np.zeros(size[::-1], dtype=bool)
@@ -89,7 +90,24 @@ def _crop(image: sitk.Image, masks: dict, margin_mm: float):
     extent = [int(u - l + 1) for l, u in zip(lower, upper)]
     start = [int(v) for v in lower]
     cropped = sitk.RegionOfInterest(image, extent, start)
-    return cropped, {name: sitk.RegionOfInterest(m, extent, start) for name, m in masks.items()}
+    cropped_masks = {name: sitk.RegionOfInterest(m, extent, start) for name, m in masks.items()}
+    return cropped, cropped_masks, np.array(start)
+
+
+def _mask_diagnostics(image: sitk.Image, mask: sitk.Image, label: int, offset_xyz) -> dict:
+    """PyRadiomics' mask diagnostics, computed on the union crop; the bounding box is shifted
+    back to full-image indices and the crop-relative centre-of-mass index is dropped."""
+    info = generalinfo.GeneralInfo()
+    info.addMaskElements(image, mask, label)
+    diagnostics = {}
+    for key, value in info.getGeneralInfo().items():
+        if "Mask-original" not in key or key.endswith("CenterOfMassIndex"):
+            continue
+        if key.endswith("BoundingBox"):
+            value = tuple(int(v) for v in np.asarray(value[:3]) + offset_xyz) + tuple(
+                int(v) for v in value[3:])
+        diagnostics[key] = value
+    return diagnostics
 
 
 def _phase_features(extractor, image: sitk.Image, regions: dict) -> tuple[dict, dict]:
@@ -101,42 +119,44 @@ def _phase_features(extractor, image: sitk.Image, regions: dict) -> tuple[dict, 
     general.addEnabledImageTypes(extractor.enabledImagetypes)
     general.addImageElements(image)
     shared_diagnostics = general.getGeneralInfo()
+    image_shape = sitk.GetArrayViewFromImage(image).shape
 
-    masks, values, diagnostics = {}, {}, {}
+    values, diagnostics, full_masks = {}, {}, {}
     for name, region in regions.items():
         region = np.asarray(region)
+        if region.shape != image_shape:
+            raise ValueError(f"region {name}: shape {region.shape} differs from the image {image_shape}")
         diagnostics[name] = dict(shared_diagnostics)
-        if region.shape != sitk.GetArrayViewFromImage(image).shape:
-            raise ValueError(f"region {name}: shape {region.shape} differs from the image")
+        values[name] = None
         if not region.any():
             diagnostics[name]["diagnostics_Mask-original_VoxelNum"] = 0
             diagnostics[name]["diagnostics_status"] = "no features: region is empty (label not present)"
-            values[name] = None
-            continue
-        mask = _mask_image(region, image, label)
-        region_info = generalinfo.GeneralInfo()
-        region_info.addMaskElements(image, mask, label)
-        diagnostics[name].update(
-            {k: v for k, v in region_info.getGeneralInfo().items() if "Mask-original" in k}
-        )
+        else:
+            full_masks[name] = _mask_image(region, image, label)
+    if not full_masks:
+        return values, diagnostics
+
+    # Mask checks and shape need no filter: run them on the regions' union box (cheap).
+    base_image, base_masks, offset = _crop(image, full_masks, 0.0)
+    for name, mask in base_masks.items():
+        diagnostics[name].update(_mask_diagnostics(base_image, mask, label, offset))
         try:
-            bounding_box, corrected = imageoperations.checkMask(image, mask, **settings)
+            bounding_box, corrected = imageoperations.checkMask(base_image, mask, **settings)
         except ValueError as error:
             diagnostics[name]["diagnostics_status"] = f"no features: {error}"
-            values[name] = None
+            del full_masks[name]
             continue
         mask = corrected if corrected is not None else mask
-        masks[name] = mask
         diagnostics[name]["diagnostics_status"] = "ok"
-        values[name] = dict(extractor.computeShape(image, mask, bounding_box, **settings))
-
-    if not masks:
+        values[name] = dict(extractor.computeShape(base_image, mask, bounding_box, **settings))
+    if not full_masks:
         return values, diagnostics
+
     for image_type, custom in extractor.enabledImagetypes.items():
         args = settings.copy()
         args.update(custom)
         margin = _filter_margin_mm(image_type, args, image.GetSpacing())
-        cropped_image, cropped_masks = _crop(image, masks, margin)
+        cropped_image, cropped_masks, _ = _crop(image, full_masks, margin)
         boxes = {
             name: imageoperations.checkMask(cropped_image, m, **settings)[0]
             for name, m in cropped_masks.items()
