@@ -67,6 +67,18 @@ def test_peritumoral_shell_matches_brute_force_on_anisotropic_grid(spacing):
     assert shell.sum() > 0
 
 
+def test_peritumoral_shell_of_a_compact_tumour_in_a_large_volume():
+    """The shell is computed on a crop around the tumour; it must still equal brute force."""
+    spacing = (2.5, 0.9, 0.7)
+    tumor = np.zeros((12, 30, 26), dtype=bool)
+    tumor[3:5, 4:9, 18:23] = True
+    tumor[5, 6, 20] = True
+    body = np.ones_like(tumor)
+    shell = regions.peritumoral_shell(tumor, spacing, body, margin_mm=3.0)
+    expected = ~tumor & (_brute_force_distance(tumor, spacing) <= 3.0 + 1e-9)
+    np.testing.assert_array_equal(shell, expected)
+
+
 def test_peritumoral_shell_of_empty_tumour_is_empty():
     empty = np.zeros((4, 5, 6), dtype=bool)
     assert not regions.peritumoral_shell(empty, (1, 1, 1), ~empty).any()

@@ -4,9 +4,9 @@ Arrays are numpy views of SimpleITK images, i.e. indexed (z, y, x); every spacin
 is therefore in (z, y, x) order (``ct.GetSpacing()[::-1]``).
 
 Habitat model in short: per-voxel features (intensity per phase after light in-tumour smoothing,
-plus local standard deviation per phase) from TRAINING tumours are z-scored and clustered with a
-full-covariance Gaussian mixture; K is chosen by BIC on a fixed-size, per-patient-balanced voxel
-sample; components are ordered by their mean of the first feature (ascending), so ``sub1`` is
+plus log local standard deviation of the high-pass residual per phase) from TRAINING tumours are z-scored and clustered with a
+full-covariance Gaussian mixture; K is chosen by BIC (with an elbow tolerance, see
+HabitatModel) on a fixed-size, per-patient-balanced voxel sample; components are ordered by their mean of the first feature (ascending), so ``sub1`` is
 always the lowest-attenuation habitat of the first phase (alphabetically: arterial before venous).
 """
 
@@ -49,9 +49,20 @@ def peritumoral_shell(
         raise ValueError(f"tumour shape {tumor.shape} differs from body shape {body.shape}")
     if not tumor.any():
         return np.zeros_like(tumor)
-    distance = ndimage.distance_transform_edt(~tumor, sampling=[float(s) for s in spacing_zyx])
+    spacing = np.asarray(spacing_zyx, dtype=float)
+    # Only the tumour's bounding box plus the margin can hold shell voxels; the distance
+    # transform on that box is exact because every tumour voxel lies inside it.
+    pad = np.ceil(margin_mm / spacing).astype(int) + 1
+    nonzero = np.nonzero(tumor)
+    box = tuple(
+        slice(max(0, int(idx.min()) - p), min(n, int(idx.max()) + p + 1))
+        for idx, p, n in zip(nonzero, pad, tumor.shape)
+    )
+    distance = ndimage.distance_transform_edt(~tumor[box], sampling=spacing)
+    shell = np.zeros_like(tumor)
     # A tiny tolerance keeps voxels at exactly margin_mm despite floating-point rounding.
-    return (~tumor) & body & (distance <= margin_mm + 1e-9)
+    shell[box] = (~tumor[box]) & body[box] & (distance <= margin_mm + 1e-9)
+    return shell
 
 
 def ball_footprint(radius_mm: float, spacing_zyx) -> np.ndarray:
