@@ -121,3 +121,26 @@ def test_features_table_orders_rows_and_columns():
     assert list(table["patient_id"]) == ["P1", "P2"]
     pd.testing.assert_series_equal(table["peri__venous_a"], pd.Series([3.0, 1.0]),
                                    check_names=False)
+
+
+@pytest.mark.parametrize("image_type, settings", [("LoG", {"sigma": [3.0]}), ("Wavelet", {})])
+def test_filter_margin_makes_cropped_filtering_exact_inside_the_regions(image_type, settings):
+    """The widest filters of the project params: on the crop (regions' box + margin) the filtered
+    values inside the regions equal those filtered on the full image."""
+    from radiomics import imageoperations
+
+    image, regions = phantom(shape=(100, 104, 108), radius=8.0)
+    masks = {name: features._mask_image(region, image, 1) for name, region in regions.items()}
+    margin = features._filter_margin_mm(image_type, settings, image.GetSpacing())
+    cropped, _, start = features._crop(image, masks, margin)
+    assert np.prod(cropped.GetSize()) < np.prod(image.GetSize())  # really a crop
+    get = getattr(imageoperations, f"get{image_type}Image")
+    union = np.any(list(regions.values()), axis=0)
+    z, y, x = start[::-1]
+    dz, dy, dx = cropped.GetSize()[::-1]
+    for full, part in zip(get(image, None, **settings), get(cropped, None, **settings)):
+        assert full[1] == part[1]
+        full_values = sitk.GetArrayFromImage(full[0])[z:z + dz, y:y + dy, x:x + dx]
+        inside = union[z:z + dz, y:y + dy, x:x + dx]
+        np.testing.assert_allclose(sitk.GetArrayFromImage(part[0])[inside], full_values[inside],
+                                   rtol=1e-6, atol=1e-6 * np.abs(full_values).max())
