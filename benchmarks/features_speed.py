@@ -54,9 +54,11 @@ def main():
         extractor.execute(image, mask)
     direct_wall, direct_cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(f"image {size} voxels, tumour ~4 cm, 5 regions, {len(shared)} features")
-    print(f"extract_patient: {shared_wall:.1f} s wall / {shared_cpu:.1f} s CPU; "
-          f"direct execute x5: {direct_wall:.1f} s wall / {direct_cpu:.1f} s CPU; "
-          f"speed-up {direct_wall / shared_wall:.1f}x wall, {direct_cpu / shared_cpu:.1f}x CPU")
+    print(
+        f"extract_patient: {shared_wall:.1f} s wall / {shared_cpu:.1f} s CPU; "
+        f"direct execute x5: {direct_wall:.1f} s wall / {direct_cpu:.1f} s CPU; "
+        f"speed-up {direct_wall / shared_wall:.1f}x wall, {direct_cpu / shared_cpu:.1f}x CPU"
+    )
 
 
 if __name__ == "__main__":

@@ -46,11 +46,15 @@ def assert_parity(image, regions, params):
     values, diagnostics = features.extract_patient({"venous": image}, regions, params)
     for region, mask in regions.items():
         expected, expected_diagnostics = direct(image, mask, params)
-        got = {k.split("__venous_", 1)[1]: v for k, v in values.items()
-               if k.startswith(f"{region}__venous_")}
+        got = {
+            k.split("__venous_", 1)[1]: v
+            for k, v in values.items()
+            if k.startswith(f"{region}__venous_")
+        }
         assert list(got) == list(expected)
-        np.testing.assert_allclose(list(got.values()), list(expected.values()), rtol=1e-6,
-                                   atol=1e-12, err_msg=region)
+        np.testing.assert_allclose(
+            list(got.values()), list(expected.values()), rtol=1e-6, atol=1e-12, err_msg=region
+        )
         assert diagnostics[f"{region}__venous_diagnostics_status"] == "ok"
         for key in ("VoxelNum", "VolumeNum", "BoundingBox", "CenterOfMass"):
             name = f"diagnostics_Mask-original_{key}"
@@ -99,28 +103,42 @@ def test_empty_or_tiny_region_gives_nan_and_a_reason():
         assert len(own) == 1130 and all(math.isnan(v) for v in own)
         assert diagnostics[f"{region}__venous_diagnostics_status"].startswith("no features")
     assert "not present" in diagnostics["sub3__venous_diagnostics_status"]
-    assert "minimumROISize" in diagnostics["tiny__venous_diagnostics_status"] or \
-        "Size" in diagnostics["tiny__venous_diagnostics_status"]
+    assert (
+        "minimumROISize" in diagnostics["tiny__venous_diagnostics_status"]
+        or "Size" in diagnostics["tiny__venous_diagnostics_status"]
+    )
     assert not any(math.isnan(v) for k, v in values.items() if k.startswith("whole__"))
     assert values["whole__venous_original_shape_VoxelVolume"] == pytest.approx(
-        regions["whole"].sum())
+        regions["whole"].sum()
+    )
 
 
 def test_missing_phase_is_a_bad_case():
     image, regions = phantom(shape=(24, 26, 28), radius=6.0)
     with pytest.raises(BadCase, match="arterial"):
-        features.extract_patient({"venous": image}, regions, PARAMS, phases=("arterial",),
-                                 patient_id="P001")
+        features.extract_patient(
+            {"venous": image}, regions, PARAMS, phases=("arterial",), patient_id="P001"
+        )
+
+
+def test_region_off_the_image_grid_is_a_bad_case():
+    image, regions = phantom(shape=(24, 26, 28), radius=6.0)
+    regions["peri"] = regions["peri"][:, :, :-1]
+    with pytest.raises(BadCase, match="P007.*differs from the image"):
+        features.extract_patient({"venous": image}, regions, PARAMS, patient_id="P007")
 
 
 def test_features_table_orders_rows_and_columns():
-    rows = [{"patient_id": "P2", "whole__venous_b": 2.0, "peri__venous_a": 1.0},
-            {"peri__venous_a": 3.0, "patient_id": "P1", "whole__venous_b": np.nan}]
+    rows = [
+        {"patient_id": "P2", "whole__venous_b": 2.0, "peri__venous_a": 1.0},
+        {"peri__venous_a": 3.0, "patient_id": "P1", "whole__venous_b": np.nan},
+    ]
     table = features.features_table(rows)
     assert list(table.columns) == ["patient_id", "peri__venous_a", "whole__venous_b"]
     assert list(table["patient_id"]) == ["P1", "P2"]
-    pd.testing.assert_series_equal(table["peri__venous_a"], pd.Series([3.0, 1.0]),
-                                   check_names=False)
+    pd.testing.assert_series_equal(
+        table["peri__venous_a"], pd.Series([3.0, 1.0]), check_names=False
+    )
 
 
 @pytest.mark.parametrize("image_type, settings", [("LoG", {"sigma": [3.0]}), ("Wavelet", {})])
@@ -140,7 +158,11 @@ def test_filter_margin_makes_cropped_filtering_exact_inside_the_regions(image_ty
     dz, dy, dx = cropped.GetSize()[::-1]
     for full, part in zip(get(image, None, **settings), get(cropped, None, **settings)):
         assert full[1] == part[1]
-        full_values = sitk.GetArrayFromImage(full[0])[z:z + dz, y:y + dy, x:x + dx]
-        inside = union[z:z + dz, y:y + dy, x:x + dx]
-        np.testing.assert_allclose(sitk.GetArrayFromImage(part[0])[inside], full_values[inside],
-                                   rtol=1e-6, atol=1e-6 * np.abs(full_values).max())
+        full_values = sitk.GetArrayFromImage(full[0])[z : z + dz, y : y + dy, x : x + dx]
+        inside = union[z : z + dz, y : y + dy, x : x + dx]
+        np.testing.assert_allclose(
+            sitk.GetArrayFromImage(part[0])[inside],
+            full_values[inside],
+            rtol=1e-6,
+            atol=1e-6 * np.abs(full_values).max(),
+        )

@@ -8,7 +8,6 @@ from sklearn.metrics import adjusted_rand_score
 
 from radiogenomics import regions
 
-
 # --- body mask -------------------------------------------------------------------------------
 
 
@@ -115,13 +114,20 @@ def test_voxel_features_match_brute_force_neighbourhoods():
     tumor[2:6, 3:13, 2:11] = True
     tumor &= rng.random(shape) > 0.15  # irregular: holes exercise the in-tumour normalisation
     images = {"venous": rng.normal(100, 20, shape), "arterial": rng.normal(150, 30, shape)}
-    features = regions.voxel_features(images, tumor, spacing, texture_radius_mm=2.0,
-                                      smooth_sigma_mm=1.2, highpass_sigma_mm=0.9)
+    features = regions.voxel_features(
+        images, tumor, spacing, texture_radius_mm=2.0, smooth_sigma_mm=1.2, highpass_sigma_mm=0.9
+    )
     assert regions.voxel_feature_names(images) == [
-        "arterial_intensity", "venous_intensity", "arterial_local_std", "venous_local_std"]
+        "arterial_intensity",
+        "venous_intensity",
+        "arterial_local_std",
+        "venous_local_std",
+    ]
     assert features.shape == (tumor.sum(), 4)
     for column, phase in enumerate(["arterial", "venous"]):
-        smoothed, texture = _brute_force_voxel_features(images[phase], tumor, spacing, 2.0, 1.2, 0.9)
+        smoothed, texture = _brute_force_voxel_features(
+            images[phase], tumor, spacing, 2.0, 1.2, 0.9
+        )
         np.testing.assert_allclose(features[:, column], smoothed, rtol=1e-9)
         np.testing.assert_allclose(features[:, 2 + column], texture, rtol=1e-7)
     unsmoothed = regions.voxel_features(images, tumor, spacing, texture="none", smooth_sigma_mm=0)
@@ -132,8 +138,9 @@ def test_voxel_features_smoothing_uses_only_tumour_voxels():
     tumor = np.zeros((10, 10, 10), dtype=bool)
     tumor[3:7, 3:7, 3:7] = True
     image = np.where(tumor, 50.0, 1000.0)  # bright surroundings must not leak in
-    features = regions.voxel_features({"venous": image}, tumor, (1, 1, 1), texture="none",
-                                      smooth_sigma_mm=1.5)
+    features = regions.voxel_features(
+        {"venous": image}, tumor, (1, 1, 1), texture="none", smooth_sigma_mm=1.5
+    )
     np.testing.assert_allclose(features[:, 0], 50.0)
 
 
@@ -182,7 +189,9 @@ def toy_cohort():
     cohort = []
     for seed in range(9):
         images, tumor, truth = toy_patient(seed)
-        cohort.append((images, tumor, truth, regions.voxel_features(images, tumor, (1.0, 1.0, 1.0))))
+        cohort.append(
+            (images, tumor, truth, regions.voxel_features(images, tumor, (1.0, 1.0, 1.0)))
+        )
     return cohort
 
 
@@ -193,9 +202,14 @@ def _features(patient):
 @pytest.fixture(scope="module")
 def toy_model(toy_cohort):
     names = regions.voxel_feature_names(["arterial", "venous"])
-    return regions.HabitatModel().fit([_features(p) for p in toy_cohort[:6]], k_range=(2, 3, 4),
-                                      seed=1, max_voxels_per_patient=1000, feature_names=names,
-                                      feature_settings={"texture": "local_std"})
+    return regions.HabitatModel().fit(
+        [_features(p) for p in toy_cohort[:6]],
+        k_range=(2, 3, 4),
+        seed=1,
+        max_voxels_per_patient=1000,
+        feature_names=names,
+        feature_settings={"texture": "local_std"},
+    )
 
 
 def test_habitat_model_recovers_three_planted_habitats(toy_cohort, toy_model):
@@ -226,9 +240,12 @@ def test_habitat_model_is_frozen_after_fit_and_round_trips_through_json(toy_coho
     assert serialised["k"] == model.k_ and set(serialised["bic"]) == {"2", "3", "4"}
     # the same seed gives the same model
     small = [_features(p) for p in toy_cohort[:3]]
-    first, again = (regions.HabitatModel(n_init=2).fit(small, k_range=(2, 3), seed=4,
-                                                       max_voxels_per_patient=200)
-                    for _ in range(2))
+    first, again = (
+        regions.HabitatModel(n_init=2).fit(
+            small, k_range=(2, 3), seed=4, max_voxels_per_patient=200
+        )
+        for _ in range(2)
+    )
     np.testing.assert_array_equal(again.to_dict()["means"], first.to_dict()["means"])
     # ordered components: first-feature means ascending
     first = np.asarray(serialised["means"])[:, 0]
@@ -237,15 +254,20 @@ def test_habitat_model_is_frozen_after_fit_and_round_trips_through_json(toy_coho
     from scipy.stats import multivariate_normal
 
     scaled = model.scaler_.transform(test_features[:50])
-    dens = sum(w * multivariate_normal(m, c).pdf(scaled) for w, m, c in zip(
-        restored.mixture_.weights_, restored.mixture_.means_, restored.mixture_.covariances_))
+    dens = sum(
+        w * multivariate_normal(m, c).pdf(scaled)
+        for w, m, c in zip(
+            restored.mixture_.weights_, restored.mixture_.means_, restored.mixture_.covariances_
+        )
+    )
     np.testing.assert_allclose(restored.mixture_.score_samples(scaled), np.log(dens), rtol=1e-8)
 
 
 def test_bic_matches_definition(toy_cohort):
     """BIC = -2 log L + p log n with p = K-1 + K d + K d(d+1)/2 (full covariances)."""
-    model = regions.HabitatModel().fit([_features(p) for p in toy_cohort[:3]], k_range=(2,), seed=0,
-                                       max_voxels_per_patient=300)
+    model = regions.HabitatModel().fit(
+        [_features(p) for p in toy_cohort[:3]], k_range=(2,), seed=0, max_voxels_per_patient=300
+    )
     rng = np.random.default_rng(0)
     sample = np.vstack([regions.subsample_voxels(_features(p), 300, rng) for p in toy_cohort[:3]])
     scaled = model.scaler_.transform(sample)
@@ -282,6 +304,9 @@ def test_patient_regions_partition_the_tumour_and_surround_it(toy_cohort, toy_mo
     np.testing.assert_array_equal(stacked.sum(0), tumor.astype(int))  # disjoint, covering
     assert not (parts["peri"] & tumor).any() and parts["peri"].any()
     # same labels as predicting the frozen model on features computed directly
-    direct = toy_model.predict(regions.voxel_features(
-        {p: a.astype(np.int16) for p, a in images.items()}, tumor, (1.0, 1.0, 1.0)))
+    direct = toy_model.predict(
+        regions.voxel_features(
+            {p: a.astype(np.int16) for p, a in images.items()}, tumor, (1.0, 1.0, 1.0)
+        )
+    )
     np.testing.assert_array_equal(habitats[tumor], direct)

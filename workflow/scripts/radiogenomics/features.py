@@ -56,6 +56,10 @@ def feature_names(params_path: str) -> tuple[str, ...]:
     return tuple(k for k in values if not k.startswith("diagnostics_"))
 
 
+class OffGridRegion(ValueError):
+    """A region mask whose array shape differs from the image it should describe."""
+
+
 def _filter_margin_mm(image_type: str, settings: dict, spacing) -> float:
     if image_type == "Original":
         return 0.0
@@ -105,7 +109,8 @@ def _mask_diagnostics(image: sitk.Image, mask: sitk.Image, label: int, offset_xy
             continue
         if key.endswith("BoundingBox"):
             value = tuple(int(v) for v in np.asarray(value[:3]) + offset_xyz) + tuple(
-                int(v) for v in value[3:])
+                int(v) for v in value[3:]
+            )
         diagnostics[key] = value
     return diagnostics
 
@@ -125,12 +130,16 @@ def _phase_features(extractor, image: sitk.Image, regions: dict) -> tuple[dict, 
     for name, region in regions.items():
         region = np.asarray(region)
         if region.shape != image_shape:
-            raise ValueError(f"region {name}: shape {region.shape} differs from the image {image_shape}")
+            raise OffGridRegion(
+                f"region {name}: shape {region.shape} differs from the image {image_shape}"
+            )
         diagnostics[name] = dict(shared_diagnostics)
         values[name] = None
         if not region.any():
             diagnostics[name]["diagnostics_Mask-original_VoxelNum"] = 0
-            diagnostics[name]["diagnostics_status"] = "no features: region is empty (label not present)"
+            diagnostics[name][
+                "diagnostics_status"
+            ] = "no features: region is empty (label not present)"
         else:
             full_masks[name] = _mask_image(region, image, label)
     if not full_masks:
@@ -164,7 +173,9 @@ def _phase_features(extractor, image: sitk.Image, regions: dict) -> tuple[dict, 
         generator = getattr(imageoperations, f"get{image_type}Image")(cropped_image, None, **args)
         for filtered, type_name, kwargs in generator:
             for name, mask in cropped_masks.items():
-                region_image, region_mask = imageoperations.cropToTumorMask(filtered, mask, boxes[name])
+                region_image, region_mask = imageoperations.cropToTumorMask(
+                    filtered, mask, boxes[name]
+                )
                 values[name].update(
                     extractor.computeFeatures(region_image, region_mask, type_name, **kwargs)
                 )
@@ -190,10 +201,24 @@ def extract_patient(
     features, diagnostics = {}, {}
     for phase in phases:
         if phase not in images:
-            raise BadCase(patient_id, f"<{phase} image>", f"phase {phase!r} missing",
-                          f"provide the {phase} phase or drop it from the feature phases",
-                          stage="features")
-        values, region_diagnostics = _phase_features(extractor, images[phase], regions)
+            raise BadCase(
+                patient_id,
+                f"<{phase} image>",
+                f"phase {phase!r} missing",
+                f"provide the {phase} phase or drop it from the feature phases",
+                stage="features",
+            )
+        try:
+            values, region_diagnostics = _phase_features(extractor, images[phase], regions)
+        except OffGridRegion as error:
+            raise BadCase(
+                patient_id,
+                f"<{phase} image / region masks>",
+                str(error),
+                "region masks must lie on the image's analysis grid (resample masks with "
+                "nearest neighbour onto the resampled CT)",
+                stage="features",
+            ) from error
         for region in regions:
             prefix = f"{region}__{phase}_"
             computed = values[region] or {}
@@ -220,7 +245,11 @@ def features_table(rows: list) -> pd.DataFrame:
     if "patient_id" not in table.columns:
         raise ValueError("every row needs a patient_id")
     columns = sorted(c for c in table.columns if c != "patient_id")
-    return table[["patient_id"] + columns].sort_values("patient_id", kind="stable").reset_index(drop=True)
+    return (
+        table[["patient_id"] + columns]
+        .sort_values("patient_id", kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def params_file() -> Path:

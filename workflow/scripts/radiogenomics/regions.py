@@ -18,7 +18,9 @@ from scipy import ndimage
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
-ORDERING_RULE = "components sorted by mean of feature 0 (first phase intensity), ascending; label = rank + 1"
+ORDERING_RULE = (
+    "components sorted by mean of feature 0 (first phase intensity), ascending; label = rank + 1"
+)
 
 
 def body_mask(ct: sitk.Image, threshold_hu: float = -500) -> np.ndarray:
@@ -135,13 +137,17 @@ def voxel_features(
         return ndimage.convolve(values, footprint, mode="constant", cval=0.0)
 
     def gaussian_filter(sigma_mm):
-        return lambda values: ndimage.gaussian_filter(values, sigma=sigma_mm / spacing, mode="constant")
+        return lambda values: ndimage.gaussian_filter(
+            values, sigma=sigma_mm / spacing, mode="constant"
+        )
 
     intensity, local_std = [], []
     for phase in sorted(images):
         image = np.asarray(images[phase], dtype=float)
         if image.shape != tumor.shape:
-            raise ValueError(f"phase {phase}: image shape {image.shape} != mask shape {tumor.shape}")
+            raise ValueError(
+                f"phase {phase}: image shape {image.shape} != mask shape {tumor.shape}"
+            )
         crop = image[box]
         if smooth_sigma_mm > 0:
             smoothed = _masked_mean(crop, mask, gaussian_filter(smooth_sigma_mm))
@@ -221,7 +227,9 @@ class HabitatModel:
         pooled = np.vstack(samples)
         n_features = pooled.shape[1]
         self.feature_names = (
-            list(feature_names) if feature_names is not None else [f"f{i}" for i in range(n_features)]
+            list(feature_names)
+            if feature_names is not None
+            else [f"f{i}" for i in range(n_features)]
         )
         self.scaler_ = StandardScaler().fit(pooled)
         scaled = self.scaler_.transform(pooled)
@@ -306,8 +314,12 @@ class HabitatModel:
 
 
 def patient_regions(
-    images: dict, tumor: np.ndarray, model: HabitatModel, margin_mm: float = 3.0,
-    body_phase: str | None = None, body_threshold_hu: float = -500,
+    images: dict,
+    tumor: np.ndarray,
+    model: HabitatModel,
+    margin_mm: float = 3.0,
+    body_phase: str | None = None,
+    body_threshold_hu: float = -500,
 ) -> tuple[np.ndarray, dict]:
     """Habitat map (0 outside, 1..K inside the tumour) and the feature regions of one patient:
     ``whole``, ``sub1..subK`` (a habitat absent in this tumour gives an empty mask) and ``peri``.
@@ -323,7 +335,9 @@ def patient_regions(
     settings = model.feature_settings
     names = voxel_feature_names(phases, settings.get("texture", "local_std"))
     if names != model.feature_names:
-        raise ValueError(f"habitat model was fit on features {model.feature_names}, patient gives {names}")
+        raise ValueError(
+            f"habitat model was fit on features {model.feature_names}, patient gives {names}"
+        )
     features = voxel_features(arrays, tumor, spacing_zyx, **settings)
     habitats = model.label_volume(features, tumor)
     body = body_mask(reference, body_threshold_hu)
@@ -389,8 +403,15 @@ def bic_figure(model_dict: dict, path_png, path_svg) -> None:
 
 def _draw_bic(ax, ks, bics, chosen, chosen_bic) -> None:
     ax.plot(ks, bics, marker="o", color="tab:blue")
-    ax.plot([chosen], [chosen_bic], marker="*", markersize=14,
-            color="tab:red", linestyle="none", label=f"chosen K = {chosen}")
+    ax.plot(
+        [chosen],
+        [chosen_bic],
+        marker="*",
+        markersize=14,
+        color="tab:red",
+        linestyle="none",
+        label=f"chosen K = {chosen}",
+    )
     ax.set_xticks(ks)
     ax.set_xlabel("number of habitats K")
     ax.set_ylabel("BIC (lower is better)")
