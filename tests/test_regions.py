@@ -284,6 +284,8 @@ def test_bic_figure_writes_labelled_png_and_svg(tmp_path):
     assert (tmp_path / "bic.png").stat().st_size > 1000
     svg = (tmp_path / "bic.svg").read_text()
     assert "BIC" in svg and "number of habitats" in svg
+    regions.bic_figure(model_dict, tmp_path / "again.png", tmp_path / "again.svg")
+    assert (tmp_path / "again.svg").read_text() == svg  # reruns are byte-identical
 
 
 def test_choose_k_elbow_rule_by_hand():
