@@ -57,6 +57,7 @@ rule fit_habitats:
         runtime=30,
     params:
         k_range=HABITATS["k_range"],
+        bic_tolerance=HABITATS["bic_tolerance"],
         seed=SEED,
     script:
         "../scripts/fit_habitats.py"
@@ -68,7 +69,6 @@ rule regions:
         phases=expand(
             "results/imaging/{{patient}}/{phase}.nii.gz", phase=HABITATS["phases"]
         ),
-        ct="results/imaging/{patient}/ct.nii.gz",
         tumor="results/segment/{patient}/tumor.nii.gz",
     output:
         habitats="results/regions/{patient}/habitats.nii.gz",

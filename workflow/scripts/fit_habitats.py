@@ -7,7 +7,12 @@ from radiogenomics.regions import bic_figure, fit_habitat_model
 from radiogenomics.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
-model = fit_habitat_model(list(snakemake.input), snakemake.params.k_range, snakemake.params.seed)
+model = fit_habitat_model(
+    list(snakemake.input),
+    snakemake.params.k_range,
+    snakemake.params.seed,
+    snakemake.params.bic_tolerance,
+)
 description = model.to_dict()
 write_json(description, snakemake.output.model)
 write_tsv(model.bic_table(), snakemake.output.bic)

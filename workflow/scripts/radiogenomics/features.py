@@ -255,3 +255,37 @@ def features_table(rows: list) -> pd.DataFrame:
 def params_file() -> Path:
     """The project's default PyRadiomics parameter file."""
     return Path(__file__).resolve().parents[3] / "resources" / "radiomics_params.yaml"
+
+
+def extract_patient_files(
+    patient_id: str, phase_paths: dict, tumor_path, habitats_path, peri_path,
+    habitat_model_path, params_path, regions=("whole", "habitats", "peri"),
+) -> tuple[dict, dict]:
+    """extract_patient on the stage's files: ``habitats`` expands to sub1..subK of the model."""
+    import json
+
+    k = int(json.loads(Path(habitat_model_path).read_text())["k"])
+    images = {phase: sitk.ReadImage(str(path)) for phase, path in phase_paths.items()}
+    masks = {}
+    if "whole" in regions:
+        masks["whole"] = sitk.GetArrayFromImage(sitk.ReadImage(str(tumor_path))) > 0
+    if "habitats" in regions:
+        habitats = sitk.GetArrayFromImage(sitk.ReadImage(str(habitats_path)))
+        for label in range(1, k + 1):
+            masks[f"sub{label}"] = habitats == label
+    if "peri" in regions:
+        masks["peri"] = sitk.GetArrayFromImage(sitk.ReadImage(str(peri_path))) > 0
+    return extract_patient(images, masks, params_path, phases=tuple(phase_paths), patient_id=patient_id)
+
+
+def combine_patient_tables(feature_paths, diagnostics_paths) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cohort's feature table (contract layout) and a long diagnostics table."""
+    import json
+
+    features = features_table([pd.read_parquet(p).iloc[0].to_dict() for p in feature_paths])
+    rows = []
+    for path in diagnostics_paths:
+        record = json.loads(Path(path).read_text())
+        patient_id = record.pop("patient_id")
+        rows += [{"patient_id": patient_id, "key": k, "value": v} for k, v in sorted(record.items())]
+    return features, pd.DataFrame(rows, columns=["patient_id", "key", "value"])

@@ -12,6 +12,9 @@ always the lowest-attenuation habitat of the first phase (alphabetically: arteri
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
@@ -417,3 +420,68 @@ def _draw_bic(ax, ks, bics, chosen, chosen_bic) -> None:
     ax.set_ylabel("BIC (lower is better)")
     ax.set_title("GMM habitat model selection")
     ax.legend(frameon=False)
+
+
+def _read_arrays(phase_paths: dict, tumor_path):
+    images = {phase: sitk.ReadImage(str(path)) for phase, path in phase_paths.items()}
+    tumor = sitk.GetArrayFromImage(sitk.ReadImage(str(tumor_path))) > 0
+    return images, tumor
+
+
+def sample_patient_voxels(
+    phase_paths: dict, tumor_path, texture: str, texture_radius_mm: float, n_voxels: int,
+    seed: int, patient_id: str,
+) -> dict:
+    """A seeded sample of one training patient's voxel features (the habitat model's input).
+
+    The seed mixes the study seed with the patient id, so a patient's sample does not change
+    when other patients join or leave the training set.
+    """
+    images, tumor = _read_arrays(phase_paths, tumor_path)
+    phases = sorted(images)
+    arrays = {phase: sitk.GetArrayFromImage(images[phase]) for phase in phases}
+    spacing_zyx = images[phases[0]].GetSpacing()[::-1]
+    settings = {"texture": texture, "texture_radius_mm": texture_radius_mm}
+    features = voxel_features(arrays, tumor, spacing_zyx, **settings)
+    rng = np.random.default_rng([seed, *patient_id.encode()])
+    return {
+        "features": subsample_voxels(features, n_voxels, rng),
+        "feature_names": np.asarray(voxel_feature_names(phases, texture)),
+        "texture": np.asarray(texture),
+        "texture_radius_mm": np.asarray(texture_radius_mm),
+    }
+
+
+def fit_habitat_model(voxel_paths: list, k_range, seed: int, bic_tolerance: float) -> HabitatModel:
+    """Fit the population model on the training patients' voxel samples."""
+    arrays, names, settings = [], None, None
+    for path in sorted(voxel_paths):
+        with np.load(path) as sample:
+            arrays.append(sample["features"])
+            names = list(sample["feature_names"])
+            settings = {
+                "texture": str(sample["texture"]),
+                "texture_radius_mm": float(sample["texture_radius_mm"]),
+            }
+    model = HabitatModel(bic_tolerance=bic_tolerance)
+    return model.fit(
+        arrays, k_range=k_range, seed=seed, max_voxels_per_patient=max(len(a) for a in arrays),
+        feature_names=names, feature_settings=settings,
+    )
+
+
+def patient_region_images(model_path, phase_paths: dict, tumor_path, margin_mm, body_threshold_hu):
+    """Habitat map (frozen model) and peritumoral shell of one patient, as uint8 images."""
+    model = HabitatModel.from_dict(json.loads(Path(model_path).read_text()))
+    images, tumor = _read_arrays(phase_paths, tumor_path)
+    habitats, regions = patient_regions(
+        images, tumor, model, margin_mm=margin_mm, body_threshold_hu=body_threshold_hu
+    )
+    reference = next(iter(images.values()))
+    return _as_image(habitats, reference), _as_image(regions["peri"], reference)
+
+
+def _as_image(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
+    image = sitk.GetImageFromArray(np.asarray(array, dtype=np.uint8))
+    image.CopyInformation(reference)
+    return image
