@@ -32,7 +32,7 @@ TISSUE_HU = {
     "kidney_medulla": (60.0, 150.0),
     "viable": (170.0, 130.0),
     "necrotic": (20.0, 20.0),
-    "intermediate": (80.0, 100.0),
+    "intermediate": (70.0, 140.0),
 }
 KIDNEY_SEMI_AXES_MM = np.array([28.0, 24.0, 50.0])
 BODY_WALL_MM = 6.0
@@ -42,7 +42,7 @@ N_BUMPS = 5
 BUMP_KAPPA = 3.0
 N_STREAKS = 60
 STREAK_KAPPA = 40.0
-N_INTERMEDIATE_BLOBS = 3
+N_INTERMEDIATE_BLOBS = 2
 MIN_BLOB_RADIUS_MM = 4.5
 SLICE_CHUNK = 8
 
@@ -356,9 +356,12 @@ def write_dicom_series(array, geometry, folder: Path, patient_id: str, phase: st
 
 
 def _corrupt(path: Path) -> None:
-    """Keep a third of the bytes then pad with garbage: the file exists but cannot be decoded."""
+    """Keep the first 40 bytes, then garbage: the file exists but its header cannot be decoded.
+
+    (ITK silently reads a .nii.gz truncated after its header, so the header itself is cut.)
+    """
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 3] + b"\xde\xad\xbe\xef" * 64)
+    path.write_bytes(data[:40] + b"\xde\xad\xbe\xef" * 64)
 
 
 def write_phantom(phantom_row, patient_dir, truth_patient_dir, analysis_spacing=(1.0, 1.0, 1.0)):
