@@ -197,11 +197,15 @@ def test_injected_defects(tmp_path):
 
     assert not _array(write("empty_mask")["mask"]).any()
     missing = write("missing_phase", phases="venous")
-    assert missing["arterial"] == "" and not (tmp_path / "missing_phase" / "arterial.nii.gz").exists()
+    assert (
+        missing["arterial"] == "" and not (tmp_path / "missing_phase" / "arterial.nii.gz").exists()
+    )
     with pytest.raises(RuntimeError):
         sitk.ReadImage(write("unreadable")["arterial"])
     off_grid = write("off_grid_mask")
-    assert sitk.ReadImage(off_grid["mask"]).GetSize() != sitk.ReadImage(off_grid["venous"]).GetSize()
+    assert (
+        sitk.ReadImage(off_grid["mask"]).GetSize() != sitk.ReadImage(off_grid["venous"]).GetSize()
+    )
     cohort = synthetic.simulate_cohort({**SMALL, "bad_cases": {"touching_border": ["SYN0011"]}})
     row = cohort["phantoms"].set_index("patient_id").loc["SYN0011"].copy()
     row["patient_id"] = "SYN0011"
@@ -266,7 +270,9 @@ def test_planted_genes_follow_z(tables):
     assert np.all(rho * sign > 0.5)
     # High- vs low-z halves differ by |log2FC| > 1 for planted genes.
     high = z > np.median(z)
-    fold = log_cpm.loc[de["gene"]].iloc[:, high].mean(1) - log_cpm.loc[de["gene"]].iloc[:, ~high].mean(1)
+    fold = log_cpm.loc[de["gene"]].iloc[:, high].mean(1) - log_cpm.loc[de["gene"]].iloc[
+        :, ~high
+    ].mean(1)
     assert np.all(np.abs(fold) > 1.0)
     # The z-module's first principal component tracks z; another module does not.
     modules = result["modules"]

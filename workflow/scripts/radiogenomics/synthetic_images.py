@@ -215,9 +215,7 @@ class Phantom:
                 sub_art[shell] = level
                 sub_ven[shell] = level + np.where(in_streak, 5.0, 0.0)
         if inside.any():
-            habitat_lut = np.array(
-                [(0.0, 0.0)] + [TISSUE_HU[HABITAT_NAMES[k]] for k in (1, 2, 3)]
-            )
+            habitat_lut = np.array([(0.0, 0.0)] + [TISSUE_HU[HABITAT_NAMES[k]] for k in (1, 2, 3)])
             labels = sub_habitat[inside]
             lattice = (points[inside] - self.texture_origin)[:, ::-1].T
             texture = ndimage.map_coordinates(self.texture, lattice, order=1, mode="nearest")
@@ -420,4 +418,3 @@ def _off_grid_mask(row, volumes) -> sitk.Image:
     axes = [_axis(geometry["origin"][i], geometry["spacing"][i], size[i]) for i in range(3)]
     _, _, tumour, _ = Phantom(row).sample(*axes)
     return _to_image(tumour.astype(np.uint8), geometry)
-
