@@ -312,3 +312,14 @@ def test_write_manifest(tmp_path, written):
     back = pd.read_csv(tmp_path / "raw" / "manifest.tsv", sep="\t", keep_default_na=False)
     assert list(back.columns) == ["patient_id", "site", "format", "arterial", "venous", "mask"]
     assert back.iloc[0]["venous"] == table.iloc[0]["venous"]
+
+
+def test_write_phantom_is_deterministic(tmp_path, written):
+    row, manifest, root = written
+    again = synthetic.write_phantom(row, tmp_path / "P", tmp_path / "truth")
+    for key in ("arterial", "venous", "mask"):
+        np.testing.assert_array_equal(_array(again[key]), _array(manifest[key]))
+    np.testing.assert_array_equal(
+        _array(tmp_path / "truth" / "habitats.nii.gz"),
+        _array(root / "truth" / "P" / "habitats.nii.gz"),
+    )

@@ -165,8 +165,8 @@ class Phantom:
         lut = np.array(
             [TISSUE_HU[k] for k in ("fat", "soft_tissue", "kidney_cortex", "kidney_medulla")]
         )
-        arterial = lut[tissue, 0]
-        venous = lut[tissue, 1]
+        arterial = np.take(lut[:, 0], tissue)
+        venous = np.take(lut[:, 1], tissue)
         habitat = np.zeros(shape, np.uint8)
 
         # Tumour work only inside its bounding box (+ stranding depth).
