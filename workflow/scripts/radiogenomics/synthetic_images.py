@@ -32,7 +32,7 @@ TISSUE_HU = {
     "kidney_medulla": (60.0, 150.0),
     "viable": (170.0, 130.0),
     "necrotic": (20.0, 20.0),
-    "intermediate": (80.0, 100.0),
+    "intermediate": (70.0, 140.0),
 }
 KIDNEY_SEMI_AXES_MM = np.array([28.0, 24.0, 50.0])
 BODY_WALL_MM = 6.0
@@ -42,7 +42,7 @@ N_BUMPS = 5
 BUMP_KAPPA = 3.0
 N_STREAKS = 60
 STREAK_KAPPA = 40.0
-N_INTERMEDIATE_BLOBS = 3
+N_INTERMEDIATE_BLOBS = 2
 MIN_BLOB_RADIUS_MM = 4.5
 SLICE_CHUNK = 8
 
@@ -165,8 +165,8 @@ class Phantom:
         lut = np.array(
             [TISSUE_HU[k] for k in ("fat", "soft_tissue", "kidney_cortex", "kidney_medulla")]
         )
-        arterial = lut[tissue, 0]
-        venous = lut[tissue, 1]
+        arterial = np.take(lut[:, 0], tissue)
+        venous = np.take(lut[:, 1], tissue)
         habitat = np.zeros(shape, np.uint8)
 
         # Tumour work only inside its bounding box (+ stranding depth).
@@ -215,9 +215,7 @@ class Phantom:
                 sub_art[shell] = level
                 sub_ven[shell] = level + np.where(in_streak, 5.0, 0.0)
         if inside.any():
-            habitat_lut = np.array(
-                [(0.0, 0.0)] + [TISSUE_HU[HABITAT_NAMES[k]] for k in (1, 2, 3)]
-            )
+            habitat_lut = np.array([(0.0, 0.0)] + [TISSUE_HU[HABITAT_NAMES[k]] for k in (1, 2, 3)])
             labels = sub_habitat[inside]
             lattice = (points[inside] - self.texture_origin)[:, ::-1].T
             texture = ndimage.map_coordinates(self.texture, lattice, order=1, mode="nearest")
@@ -356,9 +354,12 @@ def write_dicom_series(array, geometry, folder: Path, patient_id: str, phase: st
 
 
 def _corrupt(path: Path) -> None:
-    """Keep a third of the bytes then pad with garbage: the file exists but cannot be decoded."""
+    """Keep the first 40 bytes, then garbage: the file exists but its header cannot be decoded.
+
+    (ITK silently reads a .nii.gz truncated after its header, so the header itself is cut.)
+    """
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 3] + b"\xde\xad\xbe\xef" * 64)
+    path.write_bytes(data[:40] + b"\xde\xad\xbe\xef" * 64)
 
 
 def write_phantom(phantom_row, patient_dir, truth_patient_dir, analysis_spacing=(1.0, 1.0, 1.0)):
@@ -417,4 +418,3 @@ def _off_grid_mask(row, volumes) -> sitk.Image:
     axes = [_axis(geometry["origin"][i], geometry["spacing"][i], size[i]) for i in range(3)]
     _, _, tumour, _ = Phantom(row).sample(*axes)
     return _to_image(tumour.astype(np.uint8), geometry)
-

@@ -57,13 +57,16 @@ def _gene_catalogue(params: dict, rng: np.random.Generator) -> dict:
         "up": [f"UP_Z{i:03d}" for i in range(1, n_up + 1)],
         "down": [f"DOWN_Z{i:03d}" for i in range(1, n_down + 1)],
         "immune": [
-            f"IMM_{cell}_{i:02d}" for cell in CELL_TYPES for i in range(1, MARKERS_PER_CELL_TYPE + 1)
+            f"IMM_{cell}_{i:02d}"
+            for cell in CELL_TYPES
+            for i in range(1, MARKERS_PER_CELL_TYPE + 1)
         ],
         "stromal": [f"STROMA_{i:02d}" for i in range(1, N_STROMAL_GENES + 1)],
     }
     sizes = rng.integers(MODULE_SIZE_RANGE[0], MODULE_SIZE_RANGE[1] + 1, N_MODULES)
     catalogue["modules"] = {
-        f"M{m + 1}": [f"MOD{m + 1}_{i:03d}" for i in range(1, sizes[m] + 1)] for m in range(N_MODULES)
+        f"M{m + 1}": [f"MOD{m + 1}_{i:03d}" for i in range(1, sizes[m] + 1)]
+        for m in range(N_MODULES)
     }
     return catalogue
 
@@ -216,9 +219,7 @@ def _mutations(seed: int, truth: pd.DataFrame, passenger_pool: list[str]):
     rows, truth_rows = [], []
     for patient_id, z in zip(truth["patient_id"], truth["z"], strict=True):
         rng = np.random.default_rng([seed, STREAM_MUTATIONS, _patient_number(patient_id)])
-        mutated = [
-            (gene, chrom) for gene, (chrom, p) in DRIVER_GENES.items() if rng.uniform() < p
-        ]
+        mutated = [(gene, chrom) for gene, (chrom, p) in DRIVER_GENES.items() if rng.uniform() < p]
         bap1 = rng.uniform() < 1.0 / (1.0 + np.exp(-(-2.6 + 1.2 * z)))
         if bap1:
             mutated.append(("BAP1", "3"))
