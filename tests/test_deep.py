@@ -182,3 +182,27 @@ def test_missing_phase_and_off_grid_mask_name_the_patient():
     shifted.SetOrigin((5.0, 0.0, 0.0))
     with pytest.raises(BadCase, match="different grids"):
         deep.patient_slices("P0", images["P0"], shifted, ["venous"])
+
+
+def test_deep_feature_icc_from_perturbed_masks():
+    """The robustness path: one network, features re-extracted per perturbed mask set."""
+    from radiogenomics import robustness
+
+    images, masks = _cohort(5)
+    sets = robustness.perturbed_mask_sets(masks, 2, seed=0, grow_mm=1.0, shift_mm=1.0)
+    assert list(sets) == ["original", "perturbation1", "perturbation2"]
+    tables = deep.deep_features_tables(
+        images, sets, phases=("venous",), backbone="resnet18", size=64, seed=0, device="cpu"
+    )
+    reference = deep.deep_features_table(
+        images, masks, phases=("venous",), backbone="resnet18", size=64, seed=0, device="cpu"
+    )
+    np.testing.assert_array_equal(tables["original"].iloc[:, 1:], reference.iloc[:, 1:])
+    iccs = robustness.icc_table({r: t.set_index("patient_id") for r, t in tables.items()})
+    assert len(iccs) == 512
+    # ICC is undefined exactly for the features that are constant (dead ReLUs at random init)
+    stacked = np.concatenate([t.iloc[:, 1:].to_numpy() for t in tables.values()])
+    constant = np.ptp(stacked, axis=0) == 0
+    np.testing.assert_array_equal(iccs["icc"].isna().to_numpy(), constant)
+    print("median deep-feature ICC", iccs["icc"].median())
+    assert iccs["icc"].median() > 0.5  # ~1 mm perturbations keep most deep features stable

@@ -391,6 +391,20 @@ def patient_slices(
 def deep_features_table(
     images: Mapping[str, Mapping[str, sitk.Image | str | os.PathLike]],
     masks: Mapping[str, sitk.Image | str | os.PathLike],
+    **options,
+) -> pd.DataFrame:
+    """One row per patient (``patient_id`` then ``{phase}_{backbone}_{i:04d}``).
+
+    ``images[patient][phase]`` and ``masks[patient]`` are SimpleITK images or paths on one grid;
+    ``options`` are those of :func:`deep_features_tables`. The weights used per phase are in
+    ``table.attrs["weights"]``, the crop of every slice in ``table.attrs["slices"]``.
+    """
+    return deep_features_tables(images, {"reference": masks}, **options)["reference"]
+
+
+def deep_features_tables(
+    images: Mapping[str, Mapping[str, sitk.Image | str | os.PathLike]],
+    masks_by_reader: Mapping[str, Mapping[str, sitk.Image | str | os.PathLike]],
     *,
     phases: Sequence[str] = ("arterial", "venous"),
     backbone: str = "resnet50",
@@ -405,50 +419,52 @@ def deep_features_table(
     device: str = "auto",
     fine_tune_labels: Mapping[str, int] | None = None,
     fine_tune: Mapping | None = None,
-) -> pd.DataFrame:
-    """One row per patient (``patient_id`` then ``{phase}_{backbone}_{i:04d}``).
-
-    ``images[patient][phase]`` and ``masks[patient]`` are SimpleITK images or paths on one grid.
-    With ``fine_tune_labels`` ({patient_id: 0/1}, training patients only) each phase's backbone
-    is fine-tuned on those patients' slices (``fine_tune`` = keyword arguments of
-    :func:`train_binary`) before features are extracted for every patient. The weights used
-    per phase are in ``table.attrs["weights"]``.
-    """
-    patients = sorted(masks)
+) -> dict[str, pd.DataFrame]:
+    """Deep-feature tables for several mask sets (readers or perturbations) of one cohort with
+    one set of networks: the backbone is built once and, with ``fine_tune_labels``
+    ({patient_id: 0/1}, training patients only), fine-tuned once per phase on the slices of the
+    first mask set (``fine_tune`` = keyword arguments of :func:`train_binary`)."""
+    readers = list(masks_by_reader)
     prepared = {
-        p: patient_slices(p, images.get(p, {}), masks[p], phases, margin_mm=margin_mm, size=size,
-                          channels=channels, window=window)
-        for p in patients
+        reader: {
+            p: patient_slices(p, images.get(p, {}), masks[p], phases, margin_mm=margin_mm,
+                              size=size, channels=channels, window=window)
+            for p in sorted(masks)
+        }
+        for reader, masks in masks_by_reader.items()
     }
     base, record = build_backbone(backbone, pretrained, pooling, seed)
-    columns, blocks, weights = {"patient_id": patients}, [], {}
+    models, weights = {}, {}
     for phase in phases:
-        slices = np.stack([prepared[p][phase][0] for p in patients])
-        model, phase_record = base, dict(record)
+        models[phase], weights[phase] = base, dict(record)
         if fine_tune_labels:
-            train = [i for i, p in enumerate(patients) if p in fine_tune_labels]
-            labels = np.array([fine_tune_labels[patients[i]] for i in train], dtype=np.float32)
-            model, history = fine_tune_backbone(
-                base, slices[train], labels, seed=seed, device=device, **dict(fine_tune or {})
+            reference = prepared[readers[0]]
+            train = sorted(p for p in reference if p in fine_tune_labels)
+            slices = np.stack([reference[p][phase][0] for p in train])
+            labels = np.array([fine_tune_labels[p] for p in train], dtype=np.float32)
+            models[phase], history = fine_tune_backbone(
+                base, slices, labels, seed=seed, device=device, **dict(fine_tune or {})
             )
-            phase_record.update(
+            weights[phase].update(
                 fine_tuned_from=record["weights"],
-                weights=f"fine-tuned sha256:{state_dict_sha256(model)}",
+                weights=f"fine-tuned sha256:{state_dict_sha256(models[phase])}",
                 fine_tune_epochs=int(len(history)),
                 fine_tune_best_val_loss=float(history["val_loss"].min()),
                 fine_tune_patients=len(train),
             )
-        features = extract(model, slices, batch_size=batch_size, device=device)
-        blocks.append(
-            pd.DataFrame(
-                features,
-                columns=[f"{phase}_{backbone}_{i:04d}" for i in range(features.shape[1])],
-            )
-        )
-        weights[phase] = phase_record
-    table = pd.concat([pd.DataFrame(columns), *blocks], axis=1)
-    table.attrs["weights"] = weights
-    table.attrs["slices"] = {
-        p: {ph: prepared[p][ph][1].__dict__ for ph in phases} for p in patients
-    }
-    return table
+    tables = {}
+    for reader in readers:
+        patients = sorted(prepared[reader])
+        blocks = [pd.DataFrame({"patient_id": patients})]
+        for phase in phases:
+            slices = np.stack([prepared[reader][p][phase][0] for p in patients])
+            features = extract(models[phase], slices, batch_size=batch_size, device=device)
+            names = [f"{phase}_{backbone}_{i:04d}" for i in range(features.shape[1])]
+            blocks.append(pd.DataFrame(features, columns=names))
+        table = pd.concat(blocks, axis=1)
+        table.attrs["weights"] = weights
+        table.attrs["slices"] = {
+            p: {ph: vars(prepared[reader][p][ph][1]) for ph in phases} for p in patients
+        }
+        tables[reader] = table
+    return tables

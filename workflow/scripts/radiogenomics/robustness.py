@@ -194,6 +194,23 @@ def perturbed_masks(
     ]
 
 
+def perturbed_mask_sets(
+    masks: Mapping[str, sitk.Image],
+    n_perturbations: int,
+    seed: int,
+    **perturbation: float,
+) -> dict[str, dict[str, sitk.Image]]:
+    """``{"original": masks, "perturbation1": {...}, ...}``: the raters for :func:`icc_table`
+    when no second-reader masks exist (features are re-extracted once per set)."""
+    sets: dict[str, dict[str, sitk.Image]] = {"original": dict(masks)}
+    for patient, mask in masks.items():
+        for i, perturbed in enumerate(
+            perturbed_masks(mask, n_perturbations, seed, patient_id=patient, **perturbation), 1
+        ):
+            sets.setdefault(f"perturbation{i}", {})[patient] = perturbed
+    return sets
+
+
 def _child_seed(seed: int, patient_id: str, index: int) -> int:
     # A stable per-(patient, index) seed; Python's hash() is salted per process, so use bytes.
     key = [seed, index, *np.frombuffer(str(patient_id).encode(), dtype=np.uint8).tolist()]
