@@ -68,8 +68,9 @@ def main(argv=None) -> None:
     for device in devices:
         for backbone in ("resnet18", "resnet50"):
             model, _ = deep.build_backbone(backbone, "none", "avg", seed=0)
-            rows.append((f"{backbone} {device.type}", _throughput(model, slices, args.batch_size,
-                                                                  device)))
+            rows.append(
+                (f"{backbone} {device.type}", _throughput(model, slices, args.batch_size, device))
+            )
     baseline = rows[0][1]
 
     volume = rng.normal(40, 30, size=(40, 96, 96)).astype(np.float32)
@@ -80,15 +81,18 @@ def main(argv=None) -> None:
         deep.prepare_slice(volume, mask, size=224)
     rows.append(("slice preparation", args.slices / (time.perf_counter() - start)))
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
-          f"batch {args.batch_size}, {args.slices} slices at 224 px")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
+        f"batch {args.batch_size}, {args.slices} slices at 224 px"
+    )
     print(f"{'what':<22}{'slices/s':>12}{'x resnet18 cpu':>16}")
     for name, rate in rows:
         print(f"{name:<22}{rate:>12.2f}{rate / baseline:>16.3f}")
 
     images, masks = _phantom_cohort(args.patients)
-    options = dict(phases=("venous",), backbone="resnet18", seed=0, device="cpu",
-                   batch_size=args.batch_size)
+    options = dict(
+        phases=("venous",), backbone="resnet18", seed=0, device="cpu", batch_size=args.batch_size
+    )
     start = time.perf_counter()
     deep.deep_features_table(images, masks, **options)
     plain = time.perf_counter() - start
@@ -97,8 +101,10 @@ def main(argv=None) -> None:
     tables = deep.deep_features_tables(images, sets, **options)
     robustness.icc_table({r: t.set_index("patient_id") for r, t in tables.items()})
     robust = time.perf_counter() - start
-    print(f"robustness ({args.perturbations} perturbations, {args.patients} patients, resnet18 "
-          f"cpu): {robust:.2f} s vs plain extraction {plain:.2f} s = {robust / plain:.2f}x")
+    print(
+        f"robustness ({args.perturbations} perturbations, {args.patients} patients, resnet18 "
+        f"cpu): {robust:.2f} s vs plain extraction {plain:.2f} s = {robust / plain:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,10 @@ def test_crop_centred_on_largest_slice():
     assert deep.largest_slice_index(mask_array) == LARGEST_Z
     margin = 5
     tensor, box = deep.prepare_slice(
-        sitk.GetArrayFromImage(images["venous"]).astype(np.float32), mask_array,
-        margin_mm=margin, size=64,
+        sitk.GetArrayFromImage(images["venous"]).astype(np.float32),
+        mask_array,
+        margin_mm=margin,
+        size=64,
     )
     assert box.z == LARGEST_Z
     assert box.centre == (CENTRE_ROW, CENTRE_COL)
@@ -84,14 +86,20 @@ def test_features_identical_across_runs_and_named():
     first = deep.deep_features_table(images, masks, **kwargs)
     second = deep.deep_features_table(images, masks, **kwargs)
     assert first.shape == (4, 1 + 2 * 512)
-    assert first.columns[1] == "arterial_resnet18_0000" and first.columns[-1] == "venous_resnet18_0511"
+    assert (
+        first.columns[1] == "arterial_resnet18_0000" and first.columns[-1] == "venous_resnet18_0511"
+    )
     assert list(first["patient_id"]) == ["P0", "P1", "P2", "P3"]
     np.testing.assert_array_equal(first.iloc[:, 1:].to_numpy(), second.iloc[:, 1:].to_numpy())
     assert first.attrs["weights"]["venous"]["weights"] == "random-init seed 1"
     # batching does not change values: one patient alone gives its row
     alone = deep.deep_features_table({"P2": images["P2"]}, {"P2": masks["P2"]}, **kwargs)
-    np.testing.assert_allclose(alone.iloc[0, 1:].to_numpy(dtype=float),
-                               first.iloc[2, 1:].to_numpy(dtype=float), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        alone.iloc[0, 1:].to_numpy(dtype=float),
+        first.iloc[2, 1:].to_numpy(dtype=float),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_max_pooling_matches_manual():
@@ -107,7 +115,11 @@ def test_fine_tuned_features_differ_and_are_reproducible():
     images, masks = _cohort(8)
     labels = {f"P{i}": int(i >= 4) for i in range(8)}
     kwargs = dict(
-        phases=("venous",), backbone="resnet18", size=64, seed=0, device="cpu",
+        phases=("venous",),
+        backbone="resnet18",
+        size=64,
+        seed=0,
+        device="cpu",
         fine_tune=dict(epochs=2, patience=2, batch_size=4, lr=1e-3, val_fraction=0.25),
     )
     untuned = deep.deep_features_table(images, masks, **{**kwargs, "fine_tune": None})
@@ -133,8 +145,9 @@ def test_local_checkpoint_loads_and_hash_recorded(tmp_path):
     with torch.no_grad():
         source.eval()
         expected = source.forward_head(source.forward_features(x), pre_logits=True)
-    np.testing.assert_allclose(deep.extract(model, x.numpy(), device="cpu"), expected.numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        deep.extract(model, x.numpy(), device="cpu"), expected.numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_checkpoint_of_wrong_architecture_is_refused(tmp_path):
@@ -176,8 +189,7 @@ def test_imagenet_from_local_cache(tmp_path, monkeypatch):
 def test_missing_phase_and_off_grid_mask_name_the_patient():
     images, masks = _cohort(1)
     with pytest.raises(BadCase, match="P0.*arterial phase image is missing"):
-        deep.patient_slices("P0", {"venous": images["P0"]["venous"]}, masks["P0"],
-                            ["arterial"])
+        deep.patient_slices("P0", {"venous": images["P0"]["venous"]}, masks["P0"], ["arterial"])
     shifted = sitk.Image(masks["P0"])
     shifted.SetOrigin((5.0, 0.0, 0.0))
     with pytest.raises(BadCase, match="different grids"):

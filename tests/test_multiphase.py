@@ -30,8 +30,16 @@ def _cases(n=16, seed=0):
     return cases, labels
 
 
-TRAIN = dict(epochs=3, patience=3, batch_size=8, lr=1e-3, val_fraction=0.25, device="cpu",
-             embed_dim=32, heads=2)
+TRAIN = dict(
+    epochs=3,
+    patience=3,
+    batch_size=8,
+    lr=1e-3,
+    val_fraction=0.25,
+    device="cpu",
+    embed_dim=32,
+    heads=2,
+)
 
 
 def test_multiphase_trains_and_loss_decreases():
@@ -47,8 +55,9 @@ def test_multiphase_trains_and_loss_decreases():
     first, _ = multiphase.train_multiphase(slices, y, PHASES, seed=3, **one)
     again, _ = multiphase.train_multiphase(slices, y, PHASES, seed=3, **one)
     torch.testing.assert_close(first.head.weight, again.head.weight, rtol=0, atol=0)
-    torch.testing.assert_close(first.branches["venous"].conv1.weight,
-                               again.branches["venous"].conv1.weight, rtol=0, atol=0)
+    torch.testing.assert_close(
+        first.branches["venous"].conv1.weight, again.branches["venous"].conv1.weight, rtol=0, atol=0
+    )
 
 
 def test_fusion_uses_both_phases():
@@ -66,7 +75,11 @@ def test_variants_route_patients_missing_a_phase():
     train = {p: labels[p] for p in list(labels)[:10]}
     del cases["P11"]["venous"]  # a test patient without the venous phase
     variants = multiphase.fit_phase_variants(
-        cases, train, PHASES, subsets=[PHASES, ("arterial",)], seed=0,
+        cases,
+        train,
+        PHASES,
+        subsets=[PHASES, ("arterial",)],
+        seed=0,
         **{**TRAIN, "epochs": 1},
     )
     predictions = multiphase.predict_variants(variants, cases, device="cpu")
@@ -77,8 +90,11 @@ def test_variants_route_patients_missing_a_phase():
     assert predictions["prediction"].between(0, 1).all()
     cohorts = {p: ("train" if p in train else "test") for p in cases}
     table = multiphase.compare_variants(predictions, labels, cohorts)
-    assert set(table["model"]) == {"multiphase", "multiphase[arterial+venous]",
-                                   "multiphase[arterial]"}
+    assert set(table["model"]) == {
+        "multiphase",
+        "multiphase[arterial+venous]",
+        "multiphase[arterial]",
+    }
     assert table.loc[table["cohort"] == "train", "value"].between(0, 1).all()
 
 
@@ -97,8 +113,9 @@ def test_grad_cam_equals_cam_for_single_phase_linear_readout():
     with torch.no_grad():
         w = (model.head.weight @ model.project.weight)[0]
         manual = torch.relu(torch.einsum("k,bkhw->bhw", w, maps))[:, None]
-        manual = torch.nn.functional.interpolate(manual, size=(96, 96), mode="bilinear",
-                                                 align_corners=False)[:, 0]
+        manual = torch.nn.functional.interpolate(
+            manual, size=(96, 96), mode="bilinear", align_corners=False
+        )[:, 0]
         manual = manual / manual.amax(dim=(1, 2), keepdim=True)
     assert cam.shape == (2, 96, 96) and (cam.max(axis=(1, 2)) == 1).all()
     np.testing.assert_allclose(cam, manual.numpy(), atol=1e-5)

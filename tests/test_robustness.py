@@ -117,7 +117,9 @@ def test_grow_mask_uses_physical_distance():
     assert 4 / 3 * np.pi * 5.5**3 < eroded < 4 / 3 * np.pi * 6.5**3
     # anisotropic grid: 2 mm slices dilated by 2 mm gain one slice on each side, not two
     thick = _sphere_mask(shape=(16, 30, 30), radius=5.0, spacing=(1.0, 1.0, 2.0))
-    z_extent = lambda img: np.flatnonzero(sitk.GetArrayFromImage(img).any(axis=(1, 2)))  # noqa: E731
+    z_extent = lambda img: np.flatnonzero(
+        sitk.GetArrayFromImage(img).any(axis=(1, 2))
+    )  # noqa: E731
     assert len(z_extent(robustness.grow_mask(thick, 2.0))) == len(z_extent(thick)) + 2
 
 

@@ -102,7 +102,10 @@ def prepare_slice(
     planes = np.stack([_crop_padded(image[k], row0, col0, side, AIR_HU) for k in zs])
     scaled = window_to_uint8_range(planes, *window)
     resized = F.interpolate(
-        torch.from_numpy(scaled)[None], size=(size, size), mode="bilinear", align_corners=False,
+        torch.from_numpy(scaled)[None],
+        size=(size, size),
+        mode="bilinear",
+        align_corners=False,
         antialias=True,
     )[0].numpy()
     normalised = (resized / 255.0 - IMAGENET_MEAN[:, None, None]) / IMAGENET_STD[:, None, None]
@@ -192,7 +195,7 @@ def build_backbone(
                 f"ImageNet weights for {backbone} are not available offline (this workflow never "
                 "downloads at run time; HF_HUB_OFFLINE=1 semantics). Provide a file: on a machine "
                 f"with internet run `python -c \"import timm; timm.create_model('{backbone}', "
-                "pretrained=True)\"` to fill the Hugging Face cache (copy ~/.cache/huggingface "
+                'pretrained=True)"` to fill the Hugging Face cache (copy ~/.cache/huggingface '
                 "here), or save the state_dict with torch.save(model.state_dict(), "
                 f"'resources/weights/{backbone}.pth') and set `pretrained: "
                 f"resources/weights/{backbone}.pth` in the config."
@@ -259,6 +262,8 @@ def train_binary(
     """
     from sklearn.model_selection import train_test_split
 
+    if epochs < 1:
+        raise ValueError("epochs must be at least 1")
     device = select_device(device) if isinstance(device, str) else device
     set_deterministic(device)
     labels = np.asarray(labels, dtype=np.float32)
@@ -350,15 +355,21 @@ def _read_image(patient_id: str, source, what: str) -> sitk.Image:
         return source
     if source is None or (isinstance(source, float) and np.isnan(source)):
         raise BadCase(
-            patient_id, what, f"{what} is missing",
-            f"provide the {what} or drop the phase from deep_features.phases", stage="features",
+            patient_id,
+            what,
+            f"{what} is missing",
+            f"provide the {what} or drop the phase from deep_features.phases",
+            stage="features",
         )
     try:
         return sitk.ReadImage(str(source))
     except RuntimeError as error:
         raise BadCase(
-            patient_id, str(source), f"unreadable {what}: {error}".splitlines()[0],
-            "re-run the imaging stage for this patient", stage="features",
+            patient_id,
+            str(source),
+            f"unreadable {what}: {error}".splitlines()[0],
+            "re-run the imaging stage for this patient",
+            stage="features",
         ) from None
 
 
@@ -373,8 +384,13 @@ def patient_slices(
     mask_image = _read_image(patient_id, mask, "tumour mask")
     mask_array = sitk.GetArrayFromImage(mask_image) > 0
     if not mask_array.any():
-        raise BadCase(patient_id, str(mask), "tumour mask is empty",
-                      "check the segmentation for this patient", stage="features")
+        raise BadCase(
+            patient_id,
+            str(mask),
+            "tumour mask is empty",
+            "check the segmentation for this patient",
+            stage="features",
+        )
     out = {}
     for phase in phases:
         image = _read_image(patient_id, images.get(phase), f"{phase} phase image")
@@ -383,13 +399,19 @@ def patient_slices(
             or not np.allclose(image.GetSpacing(), mask_image.GetSpacing(), atol=1e-4)
             or not np.allclose(image.GetOrigin(), mask_image.GetOrigin(), atol=1e-3)
         ):
-            raise BadCase(patient_id, str(images.get(phase)),
-                          f"{phase} image and tumour mask are on different grids",
-                          "resample both with the imaging stage", stage="features")
+            raise BadCase(
+                patient_id,
+                str(images.get(phase)),
+                f"{phase} image and tumour mask are on different grids",
+                "resample both with the imaging stage",
+                stage="features",
+            )
         spacing_xy = float(np.mean(image.GetSpacing()[:2]))
         out[phase] = prepare_slice(
-            sitk.GetArrayFromImage(image).astype(np.float32), mask_array,
-            spacing_mm=spacing_xy, **prepare,
+            sitk.GetArrayFromImage(image).astype(np.float32),
+            mask_array,
+            spacing_mm=spacing_xy,
+            **prepare,
         )
     return out
 
@@ -433,8 +455,16 @@ def deep_features_tables(
     readers = list(masks_by_reader)
     prepared = {
         reader: {
-            p: patient_slices(p, images.get(p, {}), masks[p], phases, margin_mm=margin_mm,
-                              size=size, channels=channels, window=window)
+            p: patient_slices(
+                p,
+                images.get(p, {}),
+                masks[p],
+                phases,
+                margin_mm=margin_mm,
+                size=size,
+                channels=channels,
+                window=window,
+            )
             for p in sorted(masks)
         }
         for reader, masks in masks_by_reader.items()

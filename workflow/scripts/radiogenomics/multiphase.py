@@ -105,7 +105,9 @@ def train_multiphase(
 def phase_subsets(phases: Sequence[str]) -> list[tuple[str, ...]]:
     """All non-empty subsets, largest first (the full model, then dual, then single phase)."""
     return [
-        combo for size in range(len(phases), 0, -1) for combo in itertools.combinations(phases, size)
+        combo
+        for size in range(len(phases), 0, -1)
+        for combo in itertools.combinations(phases, size)
     ]
 
 
@@ -150,13 +152,21 @@ def predict_variants(
         with torch.no_grad():
             for start in range(0, len(patients), batch_size):
                 chunk = patients[start : start + batch_size]
-                xs = [torch.from_numpy(np.stack([cases[p][ph] for p in chunk])).to(device)
-                      for ph in subset]
+                xs = [
+                    torch.from_numpy(np.stack([cases[p][ph] for p in chunk])).to(device)
+                    for ph in subset
+                ]
                 probs.append(torch.sigmoid(model(*xs)).cpu().numpy())
         for patient, prob in zip(patients, np.concatenate(probs), strict=True):
-            rows.append({"patient_id": patient, "model": variant_name(subset),
-                         "phases": "+".join(subset), "n_phases": len(subset),
-                         "prediction": float(prob)})
+            rows.append(
+                {
+                    "patient_id": patient,
+                    "model": variant_name(subset),
+                    "phases": "+".join(subset),
+                    "n_phases": len(subset),
+                    "prediction": float(prob),
+                }
+            )
     table = pd.DataFrame(rows)
     routed = (
         table.sort_values(["patient_id", "n_phases"], ascending=[True, False], kind="stable")
@@ -179,8 +189,9 @@ def compare_variants(
     for (model, cohort), group in frame.groupby(["model", "cohort"], sort=True):
         y = group["label"].astype(int)
         value = roc_auc_score(y, group["prediction"]) if y.nunique() == 2 else np.nan
-        rows.append({"model": model, "cohort": cohort, "metric": "auc", "value": value,
-                     "n": len(group)})
+        rows.append(
+            {"model": model, "cohort": cohort, "metric": "auc", "value": value, "n": len(group)}
+        )
     return pd.DataFrame(rows)
 
 
@@ -220,7 +231,9 @@ def gradcam_figure(
 ):
     """One row per patient, one column per phase: the windowed slice with the CAM overlaid."""
     fig, axes = plt.subplots(
-        len(patients), len(model.phases), figsize=(3 * len(model.phases), 3 * len(patients)),
+        len(patients),
+        len(model.phases),
+        figsize=(3 * len(model.phases), 3 * len(patients)),
         squeeze=False,
     )
     for row, patient in enumerate(patients):

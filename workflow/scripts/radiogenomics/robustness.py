@@ -188,8 +188,9 @@ def perturbed_masks(
     """``n_perturbations`` independent re-delineations; perturbation i of a patient depends
     only on (seed, i), so adding patients never changes another patient's masks."""
     return [
-        perturb_mask(mask, seed=_child_seed(seed, patient_id, i), patient_id=patient_id,
-                     **perturbation)
+        perturb_mask(
+            mask, seed=_child_seed(seed, patient_id, i), patient_id=patient_id, **perturbation
+        )
         for i in range(n_perturbations)
     ]
 
