@@ -218,3 +218,32 @@ def test_deep_feature_icc_from_perturbed_masks():
     np.testing.assert_array_equal(iccs["icc"].isna().to_numpy(), constant)
     print("median deep-feature ICC", iccs["icc"].median())
     assert iccs["icc"].median() > 0.5  # ~1 mm perturbations keep most deep features stable
+
+
+def test_endpoint_labels_by_hand():
+    import pandas as pd
+
+    clinical = pd.DataFrame(
+        {
+            "patient_id": ["A", "B", "C", "D", "E"],
+            "cohort": ["train", "train", "train", "train", "test"],
+            "os_months": [10.0, 30.0, 12.0, 50.0, 5.0],
+            "os_event": [1, 1, 0, 0, 1],
+            "t_group": ["low", "high", "low", "high", "high"],
+            "t_stage": ["T1b", "T3a", "T2", "T4", "T3"],
+            "grade": [2, 2, 3, 1, 4],
+            "necrosis": [0, 0, 0, 1, 0],
+        }
+    )
+    # A died at 10 (<= 24) -> 1; B died at 30 -> 0; C censored at 12 -> unknown; D -> 0
+    assert deep.endpoint_labels(clinical, "death_before_horizon", 24) == {"A": 1, "B": 0, "D": 0}
+    assert deep.endpoint_labels(clinical, "high_t_stage") == {"A": 0, "B": 1, "C": 0, "D": 1}
+    assert deep.endpoint_labels(clinical, "aggressive", cohort=None) == {
+        "A": 0,
+        "B": 1,
+        "C": 1,
+        "D": 1,
+        "E": 1,
+    }
+    with pytest.raises(ValueError, match="horizon"):
+        deep.endpoint_labels(clinical, "death_before_horizon")

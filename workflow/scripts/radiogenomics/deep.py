@@ -339,6 +339,48 @@ class BinaryHead(nn.Module):
         return self.head(self.backbone(x))
 
 
+def endpoint_labels(
+    clinical: pd.DataFrame,
+    endpoint: str,
+    horizon_months: float | None = None,
+    cohort: str | None = "train",
+) -> dict[str, int]:
+    """Binary labels {patient_id: 0/1} for fine-tuning or the multi-phase task, from the
+    clinical table of the output contract; only ``cohort`` patients (train by default).
+
+    ``death_before_horizon`` / ``dfs_event_before_horizon``: 1 if the event happened by the
+    horizon, 0 if followed up beyond it; patients censored earlier are left out (unknown).
+    ``high_t_stage``: ``t_group == "high"`` (T3-T4). ``aggressive`` (S5, synthetic study):
+    WHO/ISUP grade 3-4, necrosis, or T3+.
+    """
+    table = clinical if cohort is None else clinical[clinical["cohort"] == cohort]
+    table = table.set_index("patient_id")
+    if endpoint in ("death_before_horizon", "dfs_event_before_horizon"):
+        if horizon_months is None:
+            raise ValueError(f"endpoint {endpoint} needs horizon_months")
+        prefix = "os" if endpoint.startswith("death") else "dfs"
+        time, event = table[f"{prefix}_months"], table[f"{prefix}_event"].astype(bool)
+        label = pd.Series(np.nan, index=table.index)
+        label[event & (time <= horizon_months)] = 1
+        label[time > horizon_months] = 0
+    elif endpoint == "high_t_stage":
+        label = (table["t_group"] == "high").astype(float)
+    elif endpoint == "aggressive":
+        stage = table["t_stage"].astype(str).str.extract(r"T?(\d)")[0].astype(float)
+        label = (
+            (pd.to_numeric(table["grade"], errors="coerce") >= 3)
+            | table["necrosis"].astype(bool)
+            | (stage >= 3)
+        ).astype(float)
+    else:
+        raise ValueError(
+            f"unknown endpoint {endpoint!r}; use death_before_horizon, "
+            "dfs_event_before_horizon, high_t_stage or aggressive"
+        )
+    label = label.dropna()
+    return {str(p): int(v) for p, v in label.items()}
+
+
 def fine_tune_backbone(
     backbone: nn.Module, slices: np.ndarray, labels: np.ndarray, *, seed: int = 0, **train
 ) -> tuple[nn.Module, pd.DataFrame]:
