@@ -134,3 +134,37 @@ def test_needs_enough_patients_per_variant():
     cases, labels = _cases(4)
     with pytest.raises(ValueError, match="too few"):
         multiphase.fit_phase_variants(cases, {"P00": 0, "P01": 1}, PHASES, seed=0, **TRAIN)
+
+
+def test_multiphase_study_from_images_with_missing_phase():
+    """From SimpleITK images: slices, variants per phase subset, routed predictions, AUC table."""
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(0)
+    zz, yy, xx = np.indices((9, 40, 40))
+    images, masks, labels, cohorts = {}, {}, {}, {}
+    for i in range(10):
+        label = i % 2
+        inside = (zz - 4) ** 2 + (yy - 20) ** 2 + (xx - 20) ** 2 <= 36
+        hu = np.where(inside, 40 + 80 * label, -60) + rng.normal(0, 20, inside.shape)
+        patient = f"S{i}"
+        images[patient] = {
+            "arterial": sitk.GetImageFromArray((hu + 50 * inside).astype(np.int16)),
+            "venous": sitk.GetImageFromArray(hu.astype(np.int16)) if i != 9 else None,
+        }
+        masks[patient] = sitk.GetImageFromArray(inside.astype(np.uint8))
+        labels[patient], cohorts[patient] = label, "train" if i < 8 else "test"
+    predictions, metrics, variants = multiphase.multiphase_study(
+        images,
+        masks,
+        labels,
+        cohorts,
+        PHASES,
+        slice_options={"size": 32, "margin_mm": 4},
+        seed=0,
+        **{**TRAIN, "device": "cpu", "epochs": 1},
+    )
+    assert set(variants) == {PHASES, ("arterial",), ("venous",)}
+    routed = predictions[predictions["model"] == "multiphase"].set_index("patient_id")
+    assert routed.loc["S9", "phases"] == "arterial" and routed.loc["S9", "cohort"] == "test"
+    assert set(metrics["cohort"]) == {"train", "test"}

@@ -249,3 +249,46 @@ def gradcam_figure(
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def case_slices(
+    images: Mapping[str, Mapping[str, object]],
+    masks: Mapping[str, object],
+    phases: Sequence[str],
+    **prepare,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Network slices per patient for the phases each patient has (a phase whose image is
+    absent or None is missing and routes the patient to a smaller variant)."""
+    cases = {}
+    for patient in sorted(masks):
+        present = [ph for ph in phases if images.get(patient, {}).get(ph) is not None]
+        if not present:
+            continue
+        prepared = deep.patient_slices(patient, images[patient], masks[patient], present, **prepare)
+        cases[patient] = {ph: prepared[ph][0] for ph in present}
+    return cases
+
+
+def multiphase_study(
+    images: Mapping[str, Mapping[str, object]],
+    masks: Mapping[str, object],
+    labels: Mapping[str, int],
+    cohorts: Mapping[str, str],
+    phases: Sequence[str] = ("arterial", "venous"),
+    *,
+    slice_options: Mapping | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    **train,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """S5 end to end: slices, every phase-subset model trained on ``train``-cohort patients,
+    predictions for all patients (routed ``multiphase`` plus each variant), and the AUC table
+    comparing the multi-phase model with the single-phase ones per cohort.
+
+    Returns (predictions with a ``cohort`` column, metrics, variants)."""
+    cases = case_slices(images, masks, phases, **dict(slice_options or {}))
+    train_labels = {p: y for p, y in labels.items() if cohorts.get(p) == "train" and p in cases}
+    variants = fit_phase_variants(cases, train_labels, phases, seed=seed, device=device, **train)
+    predictions = predict_variants(variants, cases, device=device)
+    predictions.insert(1, "cohort", predictions["patient_id"].map(cohorts))
+    return predictions, compare_variants(predictions, labels, cohorts), variants
