@@ -10,7 +10,7 @@ statsmodels' ANOVA and the published worked example.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -231,14 +231,3 @@ def robust_features(table: pd.DataFrame, threshold: float) -> list[str]:
     keep = table["icc"].to_numpy(dtype=float) > threshold
     return table.loc[keep, "feature"].tolist()
 
-
-def reader_tables(
-    extract, patients: Sequence[str], masks_by_reader: Mapping[str, Mapping[str, sitk.Image]]
-) -> dict[str, pd.DataFrame]:
-    """Run a feature extractor ``extract(patient_id, mask) -> dict`` once per reader."""
-    return {
-        reader: pd.DataFrame.from_dict(
-            {p: extract(p, masks[p]) for p in patients if p in masks}, orient="index"
-        )
-        for reader, masks in masks_by_reader.items()
-    }
