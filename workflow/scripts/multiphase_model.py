@@ -1,0 +1,48 @@
+"""S5 multi-phase CNN: phase-subset models, predictions, AUC comparison, Grad-CAM figure."""
+
+import logging
+
+from radiogenomics.deep import endpoint_labels
+from radiogenomics.io import atomic_path, read_tsv, write_tsv
+from radiogenomics.multiphase import case_slices, gradcam_figure, multiphase_study
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+options = dict(snakemake.params.options)
+phases = list(options.pop("phases"))
+endpoint, horizon = options.pop("endpoint"), options.pop("horizon_months", None)
+slice_options = {k: options.pop(k) for k in ("margin_mm", "size", "channels") if k in options}
+patients = list(snakemake.params.patients)
+images = {p: {} for p in patients}
+for path, (patient, phase) in zip(
+    snakemake.input.images, [(p, ph) for p in patients for ph in phases], strict=True
+):
+    images[patient][phase] = path
+clinical = read_tsv(snakemake.input.clinical, dtype={"patient_id": str})
+labels = endpoint_labels(clinical, endpoint, horizon, cohort=None)
+cohorts = dict(zip(clinical["patient_id"], clinical["cohort"], strict=True))
+predictions, metrics, variants = multiphase_study(
+    images,
+    dict(zip(patients, snakemake.input.masks, strict=True)),
+    labels,
+    cohorts,
+    phases,
+    slice_options=slice_options,
+    seed=snakemake.params.seed,
+    **options,
+)
+write_tsv(predictions.assign(region_set="+".join(phases)), snakemake.output.predictions)
+write_tsv(metrics, snakemake.output.metrics)
+full_model = variants[tuple(phases)][0]
+examples = [p for p in sorted(labels) if cohorts.get(p) == "test"][:4]
+cases = case_slices(
+    {p: images[p] for p in examples},
+    {p: m for p, m in zip(patients, snakemake.input.masks, strict=True) if p in examples},
+    phases,
+    **slice_options,
+)
+examples = [p for p in examples if set(cases[p]) == set(phases)]
+figure = gradcam_figure(full_model, cases, examples, title=f"Grad-CAM ({endpoint})")
+for path in snakemake.output.figure:  # e.g. results/figures/multiphase_gradcam.{png,svg}
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=150, format=path.rsplit(".", 1)[-1])
+logging.info("AUC table:\n%s", metrics.to_string())
