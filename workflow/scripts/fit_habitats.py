@@ -3,7 +3,7 @@
 import logging
 
 from radiogenomics.io import write_json, write_tsv
-from radiogenomics.regions import bic_figure, fit_habitat_model
+from radiogenomics.regions import bic_figure, bic_table, fit_habitat_model
 from radiogenomics.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
@@ -15,7 +15,7 @@ model = fit_habitat_model(
 )
 description = model.to_dict()
 write_json(description, snakemake.output.model)
-write_tsv(model.bic_table(), snakemake.output.bic)
+write_tsv(bic_table(model), snakemake.output.bic)
 bic_figure(description, snakemake.output.png, snakemake.output.svg)
 logging.info("chose K=%d", description["k"])
 from_snakemake(snakemake)

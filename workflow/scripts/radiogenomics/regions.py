@@ -485,3 +485,14 @@ def _as_image(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
     image = sitk.GetImageFromArray(np.asarray(array, dtype=np.uint8))
     image.CopyInformation(reference)
     return image
+
+
+def bic_table(model: HabitatModel) -> "pd.DataFrame":
+    """BIC per candidate K (K = 1 for reference) and which K the rule chose."""
+    import pandas as pd
+
+    rows = [{"k": 1, "bic": model.bic_single_gaussian_}]
+    rows += [{"k": k, "bic": value} for k, value in sorted(model.bic_.items())]
+    table = pd.DataFrame(rows)
+    table["chosen"] = table["k"] == model.k_
+    return table
