@@ -27,6 +27,7 @@ rule habitat_voxels:
         phases=HABITATS["phases"],
         texture=HABITATS["texture"],
         texture_radius_mm=HABITATS["texture_radius_mm"],
+        smooth_sigma_mm=HABITATS["smooth_sigma_mm"],
         n_voxels=HABITATS["voxels_per_patient"],
         seed=SEED,
     script:

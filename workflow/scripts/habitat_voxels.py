@@ -13,6 +13,7 @@ sample = sample_patient_voxels(
     snakemake.input.tumor,
     texture=snakemake.params.texture,
     texture_radius_mm=snakemake.params.texture_radius_mm,
+    smooth_sigma_mm=snakemake.params.smooth_sigma_mm,
     n_voxels=snakemake.params.n_voxels,
     seed=snakemake.params.seed,
     patient_id=snakemake.wildcards.patient,

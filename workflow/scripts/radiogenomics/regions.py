@@ -429,8 +429,8 @@ def _read_arrays(phase_paths: dict, tumor_path):
 
 
 def sample_patient_voxels(
-    phase_paths: dict, tumor_path, texture: str, texture_radius_mm: float, n_voxels: int,
-    seed: int, patient_id: str,
+    phase_paths: dict, tumor_path, texture: str, texture_radius_mm: float,
+    smooth_sigma_mm: float, n_voxels: int, seed: int, patient_id: str,
 ) -> dict:
     """A seeded sample of one training patient's voxel features (the habitat model's input).
 
@@ -441,7 +441,11 @@ def sample_patient_voxels(
     phases = sorted(images)
     arrays = {phase: sitk.GetArrayFromImage(images[phase]) for phase in phases}
     spacing_zyx = images[phases[0]].GetSpacing()[::-1]
-    settings = {"texture": texture, "texture_radius_mm": texture_radius_mm}
+    settings = {
+        "texture": texture,
+        "texture_radius_mm": texture_radius_mm,
+        "smooth_sigma_mm": smooth_sigma_mm,
+    }
     features = voxel_features(arrays, tumor, spacing_zyx, **settings)
     rng = np.random.default_rng([seed, *patient_id.encode()])
     return {
@@ -449,6 +453,7 @@ def sample_patient_voxels(
         "feature_names": np.asarray(voxel_feature_names(phases, texture)),
         "texture": np.asarray(texture),
         "texture_radius_mm": np.asarray(texture_radius_mm),
+        "smooth_sigma_mm": np.asarray(smooth_sigma_mm),
     }
 
 
@@ -462,6 +467,7 @@ def fit_habitat_model(voxel_paths: list, k_range, seed: int, bic_tolerance: floa
             settings = {
                 "texture": str(sample["texture"]),
                 "texture_radius_mm": float(sample["texture_radius_mm"]),
+                "smooth_sigma_mm": float(sample["smooth_sigma_mm"]),
             }
     model = HabitatModel(bic_tolerance=bic_tolerance)
     return model.fit(
