@@ -17,6 +17,8 @@ include: "workflow/rules/cohort.smk"
 include: "workflow/rules/imaging.smk"
 include: "workflow/rules/regions.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/deep.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -88,9 +88,27 @@ def training_patients():
     return sorted(table.loc[table["cohort"] == "train", "patient_id"])
 
 
+def cohort_phase_images(phases):
+    return lambda wildcards: expand(
+        "results/imaging/{patient}/{phase}.nii.gz",
+        patient=included_patients(),
+        phase=phases,
+    )
+
+
+def cohort_tumor_masks(wildcards):
+    return expand("results/segment/{patient}/tumor.nii.gz", patient=included_patients())
+
+
 def feature_targets():
     return ["results/features/radiomics.parquet", "results/figures/habitat_bic.png"]
 
 
 def all_targets():
-    return feature_targets()
+    return [
+        *feature_targets(),
+        "results/features/deep.parquet",
+        "results/features/robustness_deep.tsv",
+        "results/models/multiphase/metrics.tsv",
+        "results/report/index.html",
+    ]

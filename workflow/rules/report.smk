@@ -1,6 +1,6 @@
 # Study report (results/report/index.html) and, on request, the run as an RO-Crate.
-# Stages add what the report should wait for to REPORT_INPUTS (a list defined in common.smk);
-# the report itself finds every figure and table that exists (radiogenomics.report.STAGE_SPECS).
+# The report waits for every other target of the study (all_targets in common.smk) and finds
+# every figure and table that exists (radiogenomics.report.STAGE_SPECS).
 import os
 
 
@@ -8,7 +8,11 @@ rule study_report:
     input:
         clinical="results/cohort/clinical.tsv",
         exclusions="results/cohort/exclusions.tsv",
-        stages=lambda wildcards: globals().get("REPORT_INPUTS", []),
+        stages=lambda wildcards: [
+            target
+            for target in all_targets()
+            if not target.startswith("results/report/")
+        ],
     output:
         html=report(
             "results/report/index.html",
@@ -27,6 +31,12 @@ rule study_report:
         ),
     log:
         "logs/report/study_report.log",
+    conda:
+        f"{ENVS}/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
     params:
         captions_dir=os.path.join(workflow.current_basedir, "..", "report"),
     script:
@@ -42,6 +52,12 @@ rule ro_crate:
         "ro-crate-metadata.json",
     log:
         "logs/report/ro_crate.log",
+    conda:
+        f"{ENVS}/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
     params:
         snakefile=workflow.main_snakefile,
         # --configfile given on the command line wins over the Snakefile's configfile
