@@ -67,7 +67,8 @@ def study(tmp_path_factory):
         root / "out", root / "figures", paths, root / "estimate.gmt", root / "signature.tsv",
         maf_path=root / "mutations.maf", clinical_path=root / "clinical.tsv",
         params={"enrichment": {"permutations": 50}, "deconvolution": {"permutations": 10},
-                "wgcna": {"min_module_size": 20}, "deg": {"abs_log2fc_min": 0.5}})
+                "wgcna": {"min_module_size": 20},
+                "deg": {"abs_log2fc_min": 0.5, "shrink": False}})  # shrinkage is tested in test_genomics_deg
     return root, summary, fractions, cells
 
 

@@ -37,6 +37,11 @@ def test_tmb_counts_non_synonymous_per_megabase(maf):
     assert status.loc["TCGA-AA-0001", "VHL"] == 1 and "BAP1" not in status.columns
     assert status.loc["TCGA-AA-0004"].sum() == 0
     assert status.sum().to_dict() == {"PBRM1": 1, "SETD2": 1, "TTN": 1, "VHL": 1}
+    # sample ids from samples.tsv map to their patients
+    renamed = maf.assign(Tumor_Sample_Barcode=maf["Tumor_Sample_Barcode"].str.slice(0, 12).radd("S-"))
+    mapped = tmb.tumour_mutation_burden(renamed, ["X1", "X2"], sample_map={"S-TCGA-AA-0001": "X1",
+                                                                         "S-TCGA-AA-0003": "X2"})
+    assert mapped["nonsynonymous"].tolist() == [2, 1]
 
 
 def test_deg_tmb_spearman_matches_ranked_pearson():

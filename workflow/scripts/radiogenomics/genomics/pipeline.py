@@ -152,9 +152,11 @@ def run_genomics(counts_path, samples_path, scores_path, out_dir, figures_dir, g
                "wgcna_modules": int(network.modules.loc[network.modules["module"] != wgcna.GREY, "module"].nunique())}
     top_genes = significant["gene"].head(max(p["tmb"]["top_degs"], p["survival"]["top_degs"])).tolist()
     if maf_path:
-        burden = tmb.tumour_mutation_burden(tmb.read_maf(maf_path), list(counts.columns), p["tmb"]["exome_mb"])
+        maf = tmb.read_maf(maf_path)
+        sample_map = dict(read_tsv(samples_path, dtype=str)[["sample_id", "patient_id"]].itertuples(index=False))
+        burden = tmb.tumour_mutation_burden(maf, list(counts.columns), p["tmb"]["exome_mb"], sample_map)
         write_tsv(burden, out_dir / "tmb.tsv")
-        status = tmb.mutation_status(tmb.read_maf(maf_path), list(counts.columns))
+        status = tmb.mutation_status(maf, list(counts.columns), sample_map=sample_map)
         write_tsv(status.reset_index(), out_dir / "mutation_status.tsv")
         write_tsv(tmb.deg_tmb_correlation(log_expression, burden, top_genes[: p["tmb"]["top_degs"]]),
                   out_dir / "deg_tmb.tsv")

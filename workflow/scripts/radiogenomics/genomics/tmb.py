@@ -32,31 +32,37 @@ def read_maf(path: str | Path) -> pd.DataFrame:
     return maf
 
 
-def barcode_to_patient(barcode: str, patients: set[str]) -> str:
-    """A barcode that is a known patient id maps to itself; a TCGA sample barcode
-    (TCGA-XX-XXXX-01A-...) maps to its first 12 characters."""
+def barcode_to_patient(barcode: str, patients: set[str], sample_map: dict[str, str] | None = None) -> str:
+    """A barcode that is a known patient id maps to itself, a sample id in ``sample_map``
+    (samples.tsv) to its patient, and a TCGA sample barcode (TCGA-XX-XXXX-01A-...) to its
+    first 12 characters."""
     if barcode in patients:
         return barcode
+    if sample_map and barcode in sample_map:
+        return sample_map[barcode]
     return barcode[:12] if barcode.startswith("TCGA-") else barcode
 
 
-def tumour_mutation_burden(maf: pd.DataFrame, patients: list[str], exome_mb: float = 38.0) -> pd.DataFrame:
+def tumour_mutation_burden(maf: pd.DataFrame, patients: list[str], exome_mb: float = 38.0,
+                           sample_map: dict[str, str] | None = None) -> pd.DataFrame:
     """Per patient: non-synonymous count and TMB (per Mb). Patients without a MAF row get 0,
     so ``patients`` must list only sequenced patients."""
     known = set(map(str, patients))
     coding = maf[maf["Variant_Classification"].isin(NON_SYNONYMOUS)]
-    owners = coding["Tumor_Sample_Barcode"].astype(str).map(lambda b: barcode_to_patient(b, known))
+    owners = coding["Tumor_Sample_Barcode"].astype(str).map(lambda b: barcode_to_patient(b, known, sample_map))
     counts = owners[owners.isin(known)].value_counts().reindex(list(map(str, patients)), fill_value=0)
     return pd.DataFrame({"patient_id": counts.index, "nonsynonymous": counts.to_numpy(),
                          "tmb": counts.to_numpy() / exome_mb})
 
 
-def mutation_status(maf: pd.DataFrame, patients: list[str], genes: list[str] | None = None) -> pd.DataFrame:
+def mutation_status(maf: pd.DataFrame, patients: list[str], genes: list[str] | None = None,
+                    sample_map: dict[str, str] | None = None) -> pd.DataFrame:
     """Patients x genes 0/1 table: any non-synonymous variant in the gene (columns sorted by
     mutation frequency, then name)."""
     known = set(map(str, patients))
     coding = maf[maf["Variant_Classification"].isin(NON_SYNONYMOUS)].copy()
-    coding["patient_id"] = coding["Tumor_Sample_Barcode"].astype(str).map(lambda b: barcode_to_patient(b, known))
+    coding["patient_id"] = coding["Tumor_Sample_Barcode"].astype(str).map(
+        lambda b: barcode_to_patient(b, known, sample_map))
     coding = coding[coding["patient_id"].isin(known)]
     status = pd.crosstab(coding["patient_id"], coding["Hugo_Symbol"]).clip(upper=1)
     status = status.reindex(index=list(map(str, patients)), fill_value=0)
