@@ -12,6 +12,11 @@ def test_deg_precision_recall_by_hand():
     m = recovery.deg_recovery(degs, planted)
     # called A(up ok) B(down ok) C(up, planted down: wrong) E(not planted) -> 2 / 4; recall 2 / 4
     assert m["deg_precision"] == pytest.approx(0.5) and m["deg_recall"] == pytest.approx(0.5)
+    planted["kind"] = ["planted_de", "z_module", "planted_de", "planted_de"]
+    m = recovery.deg_recovery(degs, planted)
+    # recall over planted_de A, C, D: only A found -> 1 / 3; precision unchanged
+    assert m["deg_recall"] == pytest.approx(1 / 3) and m["deg_precision"] == pytest.approx(0.5)
+    assert m["deg_recall_all"] == pytest.approx(0.5)
 
 
 def test_module_and_enrichment_recovery_by_hand():
