@@ -4,6 +4,7 @@ planted co-expression modules recovered."""
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.cluster.hierarchy import linkage as scipy_linkage
 from scipy.stats import linregress, pearsonr
 from sklearn.decomposition import PCA
 
@@ -87,3 +88,11 @@ def test_planted_modules_are_recovered_and_trait_module_is_found():
     r, p = pearsonr(result.eigengenes[best], traits["score"])
     assert row["r"] == pytest.approx(r) and row["pvalue"] == pytest.approx(p)
     assert 1 <= result.power <= 20 and len(result.soft_power_table) == 20
+
+
+def test_cut_tree_picks_height_with_most_large_branches():
+    # two tight groups of 4 points and one far outlier on a line: cut between groups, not at top
+    points = np.array([0, 0.1, 0.2, 0.3, 5, 5.1, 5.2, 5.3, 40.0])[:, None]
+    labels = wgcna.cut_tree(scipy_linkage(points, "average"), min_module_size=3)
+    assert labels.tolist() == [1, 1, 1, 1, 2, 2, 2, 2, 0]
+    assert wgcna.cut_tree(scipy_linkage(points, "average"), 3, cut_height=100).tolist() == [1] * 9

@@ -9,11 +9,14 @@ branch cut with a minimum module size, removal of genes whose module membership 
 merging of modules whose eigengenes correlate above 1 - ``merge_cut_height``
 (``mergeCloseModules``) and module-trait correlations (``corPvalueStudent``).
 
-The branch cut is a simplified, documented version of ``cutreeDynamic(method = "tree")``: going
-down from the root, a branch becomes a module when it joins below the cut height and holds at
-least ``min_module_size`` genes; branches that join above the cut height are split into their
-two sub-branches, and small branches stay unassigned (grey). The default cut height is the
-hybrid method's default: 99% of the way from the 5th percentile of join heights to the top.
+The branch cut is an adaptive static cut, not WGCNA's dynamic tree cut: the dendrogram is cut at
+the height that gives the largest number of branches with at least ``min_module_size`` genes
+(searched over quantiles of the join heights, lowest such height on ties); smaller branches stay
+unassigned (grey). Average linkage on a noisy 1 - TOM chains background genes onto modules near
+the top of the tree, so a single cut near the top (cutreeDynamic's default height) or a
+top-down split on branch sizes returns one giant module; the adaptive height cuts below the
+chaining. Over-split modules are re-joined by the eigengene merge and loosely attached genes are
+removed by the kME filter. A fixed ``cut_height`` may be given instead.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.cluster.hierarchy import fcluster, linkage, to_tree
+from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from scipy.stats import pearsonr
 
@@ -100,25 +103,23 @@ def topological_overlap(adj: np.ndarray) -> np.ndarray:
     return tom
 
 
-def cut_tree(tree_linkage: np.ndarray, min_module_size: int, cut_height: float | None = None) -> np.ndarray:
-    """Branch cut described in the module docstring; returns labels 0 (grey), 1, 2, ..."""
-    heights = tree_linkage[:, 2]
+def cut_tree(tree_linkage: np.ndarray, min_module_size: int, cut_height: float | None = None,
+             n_heights: int = 100) -> np.ndarray:
+    """Static cut described in the module docstring; returns labels 0 (grey), 1, 2, ..."""
     if cut_height is None:
-        reference = np.quantile(heights, 0.05)
-        cut_height = reference + 0.99 * (heights.max() - reference)
-    labels = np.zeros(int(tree_linkage.shape[0]) + 1, dtype=int)
-    stack = [to_tree(tree_linkage)]
-    module = 0
-    while stack:
-        node = stack.pop()
-        if node.get_count() < min_module_size:
-            continue
-        if node.is_leaf() or node.dist <= cut_height:
-            module += 1
-            labels[node.pre_order()] = module
-        else:
-            stack.extend([node.get_right(), node.get_left()])
-    return labels
+        best_count = -1
+        for height in np.unique(np.quantile(tree_linkage[:, 2], np.linspace(0.0, 1.0, n_heights))):
+            sizes = np.bincount(fcluster(tree_linkage, height, criterion="distance"))
+            count = int((sizes >= min_module_size).sum())
+            if count > best_count:
+                best_count, cut_height = count, height
+    clusters = fcluster(tree_linkage, cut_height, criterion="distance")
+    sizes = np.bincount(clusters)
+    large = [c for c in np.unique(clusters) if sizes[c] >= min_module_size]
+    # number modules by their first gene so labels do not depend on scipy's cluster ids
+    large.sort(key=lambda c: int(np.flatnonzero(clusters == c)[0]))
+    lookup = {c: i + 1 for i, c in enumerate(large)}
+    return np.array([lookup.get(c, 0) for c in clusters])
 
 
 def eigengenes(expression: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
