@@ -18,6 +18,7 @@ include: "workflow/rules/imaging.smk"
 include: "workflow/rules/regions.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/deep.smk"
+include: "workflow/rules/genomics.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -9,7 +9,10 @@ rule synthetic_cohort:
         phantoms="results/raw/phantoms.tsv",
         counts="results/raw/expression/counts.tsv",
         samples="results/raw/expression/samples.tsv",
-        genesets=directory("results/raw/genesets"),
+        genesets=expand(
+            "results/raw/genesets/{library}.gmt",
+            library=[*GENOMICS_LIBRARY_NAMES, "estimate"],
+        ),
         signature="results/raw/signatures/immune_signature.tsv",
         mutations="results/raw/mutations.maf",
         truth_patients="results/truth/patients.tsv",

@@ -100,6 +100,44 @@ def cohort_tumor_masks(wildcards):
     return expand("results/segment/{patient}/tumor.nii.gz", patient=included_patients())
 
 
+GENOMICS_LIBRARY_NAMES = ["go_bp", "go_cc", "go_mf", "kegg", "hallmark"]
+if SYNTHETIC:
+    GENOMICS_LIBRARIES = {
+        name: f"results/raw/genesets/{name}.gmt" for name in GENOMICS_LIBRARY_NAMES
+    }
+else:
+    GENOMICS_LIBRARIES = {
+        name: project_file(path)
+        for name, path in (config["genomics"]["gene_sets"] or {}).items()
+    }
+
+
+def genomics_inputs(wildcards):
+    """Expression, mutations and reference files: made by the generator or named in config."""
+    if SYNTHETIC:
+        return {
+            "counts": "results/raw/expression/counts.tsv",
+            "samples": "results/raw/expression/samples.tsv",
+            "estimate_gmt": "results/raw/genesets/estimate.gmt",
+            "signature": "results/raw/signatures/immune_signature.tsv",
+            "maf": "results/raw/mutations.maf",
+        }
+    genomics = config["genomics"]
+    missing = [k for k in ("gene_sets", "estimate_gmt", "signature") if not genomics[k]]
+    if missing:
+        raise WorkflowError(
+            f"genomics needs reference files for a non-synthetic cohort: set genomics.{', genomics.'.join(missing)} "
+            "(GMT gene-set libraries, the ESTIMATE signatures as GMT, a signature matrix such as LM22)"
+        )
+    return {
+        "counts": "results/raw/expression/counts.tsv",
+        "samples": "results/raw/expression/samples.tsv",
+        "estimate_gmt": project_file(genomics["estimate_gmt"]),
+        "signature": project_file(genomics["signature"]),
+        "maf": "results/raw/mutations.maf",
+    }
+
+
 def feature_targets():
     return ["results/features/radiomics.parquet", "results/figures/habitat_bic.png"]
 

@@ -1,0 +1,28 @@
+"""Every radiogenomics analysis of the study, tables and figures."""
+
+import logging
+from pathlib import Path
+
+from radiogenomics.genomics.pipeline import run_genomics
+from radiogenomics.provenance import from_snakemake
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+figures_dir = Path(snakemake.output.volcano).parent
+summary = run_genomics(
+    counts_path=snakemake.input.counts,
+    samples_path=snakemake.input.samples,
+    scores_path=snakemake.input.scores,
+    out_dir=Path(snakemake.output.deg).parent,
+    figures_dir=figures_dir,
+    gene_set_paths=snakemake.params.libraries,
+    estimate_gmt=snakemake.input.estimate_gmt,
+    signature_path=snakemake.input.signature,
+    maf_path=snakemake.input.get("maf"),
+    clinical_path=snakemake.input.clinical,
+    features_path=snakemake.input.features,
+    selected_path=snakemake.input.selected,
+    params=snakemake.params.options,
+)
+logging.info("%s", summary)
+figures = sorted(str(p) for p in figures_dir.glob("genomics_*") if p.suffix in (".png", ".svg"))
+from_snakemake(snakemake, outputs=sorted(set(map(str, snakemake.output)) | set(figures)))
