@@ -93,4 +93,5 @@ def feature_targets():
 
 
 def all_targets():
-    return feature_targets()
+    # model_targets() lives in models.smk, included after this file
+    return feature_targets() + model_targets()
