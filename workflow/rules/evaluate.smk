@@ -3,35 +3,18 @@
 # confusion matrices (binary). Figures: results/figures/{task}_{kind}_{cohort}.png (+ .svg).
 
 
-def cohort_figures(kinds, caption_prefix):
-    """Output entries {kind}_{cohort} (PNG, in the report) and {kind}_{cohort}_svg."""
-    figures = {}
-    for kind in kinds:
-        for cohort in EVAL_COHORTS:
-            stem = f"results/figures/{{task}}_{kind}_{cohort}"
-            figures[f"{kind}_{cohort}"] = report(
-                f"{stem}.png",
-                caption=f"../report/{caption_prefix}{kind}.rst",
-                category="Models and evaluation",
-                subcategory="{task}",
-                labels={"figure": kind, "cohort": cohort},
-            )
-            figures[f"{kind}_{cohort}_svg"] = f"{stem}.svg"
-    return figures
-
-
 rule evaluate_survival:
     input:
         clinical="results/cohort/clinical.tsv",
         predictions="results/models/{task}/predictions.tsv",
         scores="results/models/{task}/scores.tsv",
     output:
+        **cohort_figures(["km", "td_auc", "calibration", "dca"], "survival_"),
         metrics="results/models/{task}/metrics.tsv",
         c_comparisons="results/models/{task}/c_comparisons.tsv",
         km="results/models/{task}/km_logrank.tsv",
         calibration="results/models/{task}/calibration.tsv",
         decision_curve="results/models/{task}/decision_curve.tsv",
-        **cohort_figures(["km", "td_auc", "calibration", "dca"], "survival_"),
     log:
         "logs/evaluate/{task}.log",
     wildcard_constraints:
@@ -56,9 +39,9 @@ rule evaluate_binary:
         labels="results/models/{task}/labels.tsv",
         cutoffs="results/models/{task}/cutoffs.tsv",
     output:
+        **cohort_figures(["roc", "confusion", "calibration", "dca"], "binary_"),
         metrics="results/models/{task}/metrics.tsv",
         delong="results/models/{task}/delong.tsv",
-        **cohort_figures(["roc", "confusion", "calibration", "dca"], "binary_"),
     log:
         "logs/evaluate/{task}.log",
     wildcard_constraints:

@@ -1,43 +1,6 @@
 # Stage 6: models. One job per task (config models.tasks): selection chain, radscore with a
 # locked cutoff, Cox models, nomogram, XGBoost + SHAP, comparator scores (survival tasks);
 # region sets x classifiers and a radscore (binary tasks). Fitted on training patients only.
-import re
-
-from radiogenomics.evaluation import evaluation_settings
-from radiogenomics.tasks import task_settings
-
-TASKS = {name: task_settings(task) for name, task in config["models"]["tasks"].items()}
-SURVIVAL_TASKS = [name for name, task in TASKS.items() if task["kind"] == "survival"]
-BINARY_TASKS = [name for name, task in TASKS.items() if task["kind"] == "binary"]
-EVALUATION = evaluation_settings(config["evaluation"])
-EVAL_COHORTS = EVALUATION["cohorts"]
-
-
-def task_pattern(names):
-    """Wildcard constraint matching exactly these task names (none: matches nothing)."""
-    return "|".join(re.escape(name) for name in names) or "(?!)"
-
-
-def task_inputs(wildcards):
-    settings = TASKS[wildcards.task]
-    inputs = {
-        "clinical": "results/cohort/clinical.tsv",
-        "features": [f"results/features/{name}.parquet" for name in settings["features"]],
-    }
-    if config["models"]["robustness_table"]:
-        inputs["robustness"] = config["models"]["robustness_table"]
-    return inputs
-
-
-def model_figure(task_kind, caption):
-    return report(
-        f"results/figures/{{task}}_{task_kind}.png",
-        caption=f"../report/{caption}.rst",
-        category="Models and evaluation",
-        subcategory="{task}",
-    )
-
-
 rule survival_model:
     input:
         unpack(task_inputs),
@@ -111,15 +74,3 @@ rule binary_model:
         seed=SEED,
     script:
         "../scripts/binary_model.py"
-
-
-def model_targets():
-    targets = [
-        f"results/models/{task}/{name}.tsv"
-        for task in TASKS
-        for name in ("predictions", "scores", "selected_features", "metrics")
-    ]
-    targets += [
-        f"results/models/{task}/truth_comparison.tsv" for task in SURVIVAL_TASKS if SYNTHETIC
-    ]
-    return targets
