@@ -102,11 +102,17 @@ def survival_evaluation(
             rows_m = part[(part["model"] == model) & part["prediction"].notna()]
             if len(rows_m) < 2 or not rows_m["event"].any():
                 continue
+            horizons = settings["td_auc_horizons_months"]
+            evaluable = _evaluable_horizons(rows_m["time"], rows_m["event"], horizons)
             rows += survival.survival_metrics_rows(
                 model, cohort, train_time, train_event, rows_m["time"], rows_m["event"],
-                rows_m["risk"], settings["td_auc_horizons_months"], n_boot, seed,
-                uno_tau=float(train_time.max()),
+                rows_m["risk"], evaluable, n_boot, seed, uno_tau=float(train_time.max()),
             )  # fmt: skip
+            rows += [
+                {"model": model, "cohort": cohort, "metric": f"td_auc_{float(h):g}",
+                 "value": np.nan, "ci_low": np.nan, "ci_high": np.nan}
+                for h in horizons if h not in evaluable
+            ]  # fmt: skip
             try:
                 calibration.append(
                     survival.calibration_at_horizon(
@@ -153,6 +159,14 @@ def survival_evaluation(
         "outcome": outcome,
         "data": data,
     }
+
+
+def _evaluable_horizons(time, event, horizons) -> list:
+    """Horizons with at least one event by then and one patient followed beyond: the others
+    have no cases or no controls, and their td-AUC is undefined (reported as NaN)."""
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event).astype(bool)
+    return [h for h in horizons if (event & (time <= h)).any() and (time > h).any()]
 
 
 def _km_summary(rows: pd.DataFrame, cohort: str) -> dict:
