@@ -10,9 +10,12 @@ from radiogenomics import evaluation
 from radiogenomics.metrics import METRIC_COLUMNS
 
 SETTINGS = evaluation.evaluation_settings(
-    {"bootstrap": 10, "td_auc_horizons_months": [12, 24], "dca_thresholds":
-     {"start": 0.1, "stop": 0.5, "step": 0.1}}
-)  # fmt: skip
+    {
+        "bootstrap": 10,
+        "td_auc_horizons_months": [12, 24],
+        "dca_thresholds": {"start": 0.1, "stop": 0.5, "step": 0.1},
+    }
+)
 TASK = {"time": "os_months", "event": "os_event", "horizon_months": 24}
 
 
@@ -24,23 +27,39 @@ def survival_inputs(n=90, seed=0):
     death = 30 * rng.exponential(size=n) / np.exp(z)
     censor = rng.uniform(20, 60, size=n)
     clinical = pd.DataFrame(
-        {"patient_id": ids, "cohort": cohort, "os_months": np.minimum(death, censor).round(2),
-         "os_event": (death <= censor).astype(int)}
-    )  # fmt: skip
+        {
+            "patient_id": ids,
+            "cohort": cohort,
+            "os_months": np.minimum(death, censor).round(2),
+            "os_event": (death <= censor).astype(int),
+        }
+    )
     risk_a = z + rng.normal(scale=0.5, size=n)
     risk_b = rng.normal(size=n)
     predictions = pd.concat(
         [
-            pd.DataFrame({"patient_id": ids, "cohort": cohort, "model": name, "region_set": "",
-                          "prediction": 1 / (1 + np.exp(-risk)), "risk": risk})  # fmt: skip
+            pd.DataFrame(
+                {
+                    "patient_id": ids,
+                    "cohort": cohort,
+                    "model": name,
+                    "region_set": "",
+                    "prediction": 1 / (1 + np.exp(-risk)),
+                    "risk": risk,
+                }
+            )
             for name, risk in (("radscore", risk_a), ("noise", risk_b))
         ],
         ignore_index=True,
     )
     scores = pd.DataFrame(
-        {"patient_id": ids, "cohort": cohort, "score": risk_a,
-         "group": np.where(risk_a >= 0, "high", "low")}
-    )  # fmt: skip
+        {
+            "patient_id": ids,
+            "cohort": cohort,
+            "score": risk_a,
+            "group": np.where(risk_a >= 0, "high", "low"),
+        }
+    )
     truth = pd.DataFrame({"patient_id": ids, "z": z, "risk": z})
     return clinical, predictions, scores, truth
 
@@ -56,7 +75,9 @@ def test_survival_metrics_match_lifelines():
     )
     for cohort in ("test", "external"):
         rows = clinical[clinical["cohort"] == cohort]
-        risk = predictions.set_index(["model", "patient_id"]).loc["radscore"].loc[rows["patient_id"]]
+        risk = (
+            predictions.set_index(["model", "patient_id"]).loc["radscore"].loc[rows["patient_id"]]
+        )
         expected = concordance_index(rows["os_months"], -risk["risk"], rows["os_event"])
         got = table.set_index(["model", "cohort", "metric"]).loc[("radscore", cohort, "harrell_c")]
         assert got["value"] == pytest.approx(expected)
@@ -95,8 +116,16 @@ def test_binary_metrics_match_sklearn():
     weak = rng.uniform(size=n)
     predictions = pd.concat(
         [
-            pd.DataFrame({"patient_id": ids, "cohort": cohort, "model": name, "region_set": "mix",
-                          "prediction": p, "risk": p})  # fmt: skip
+            pd.DataFrame(
+                {
+                    "patient_id": ids,
+                    "cohort": cohort,
+                    "model": name,
+                    "region_set": "mix",
+                    "prediction": p,
+                    "risk": p,
+                }
+            )
             for name, p in (("svm", good), ("logistic", weak))
         ],
         ignore_index=True,
@@ -111,11 +140,15 @@ def test_binary_metrics_match_sklearn():
     )
     table = result["metrics"].set_index(["model", "cohort", "metric"])["value"]
     test = cohort == "test"
-    assert table[("mix:svm", "test", "auc")] == pytest.approx(roc_auc_score(label[test], good[test]))
+    assert table[("mix:svm", "test", "auc")] == pytest.approx(
+        roc_auc_score(label[test], good[test])
+    )
     assert table[("mix:logistic", "test", "accuracy")] == pytest.approx(
         accuracy_score(label[test], weak[test] >= 0.4)
     )
-    assert table[("mix:svm", "test", "f1")] == pytest.approx(f1_score(label[test], good[test] >= 0.5))
+    assert table[("mix:svm", "test", "f1")] == pytest.approx(
+        f1_score(label[test], good[test] >= 0.5)
+    )
     assert "external" not in set(result["metrics"]["cohort"])  # no patients: no rows
     delong = result["delong"]
     assert list(delong["model_b"]) == ["mix:logistic", "mix:logistic"]
@@ -126,5 +159,6 @@ def test_binary_metrics_match_sklearn():
 
 def test_dca_thresholds_are_inclusive():
     np.testing.assert_allclose(
-        evaluation.dca_thresholds({"start": 0.1, "stop": 0.5, "step": 0.1}), [0.1, 0.2, 0.3, 0.4, 0.5]
+        evaluation.dca_thresholds({"start": 0.1, "stop": 0.5, "step": 0.1}),
+        [0.1, 0.2, 0.3, 0.4, 0.5],
     )

@@ -21,7 +21,10 @@ SURVIVAL = {
     "kind": "survival",
     "clinical": ["age", "sex", "size_cm", "grade", "t_stage", "m_stage"],
     "selection": {"lasso": {"folds": 3, "n_lambdas": 15}},
-    "xgboost": {"folds": 3, "grid": {"max_depth": [2], "n_estimators": [20], "learning_rate": [0.1]}},
+    "xgboost": {
+        "folds": 3,
+        "grid": {"max_depth": [2], "n_estimators": [20], "learning_rate": [0.1]},
+    },
 }
 BINARY = {
     "kind": "binary",
@@ -72,8 +75,13 @@ def test_survival_predictions_follow_the_contract(study):
     predictions = result["predictions"]
     assert list(predictions.columns) == tasks.PREDICTION_COLUMNS
     assert set(predictions["model"]) == {
-        "radscore", "clinical_cox", "cox_nomogram", "xgboost", "ssign", "uiss",
-    }  # fmt: skip
+        "radscore",
+        "clinical_cox",
+        "cox_nomogram",
+        "xgboost",
+        "ssign",
+        "uiss",
+    }
     assert list(result["scores"].columns) == ["patient_id", "cohort", "score", "group"]
     assert list(result["selected_features"].columns) == ["feature", "coefficient"]
     # radscore model: P(event by horizon) recomputed with an independent lifelines Cox fit
@@ -169,9 +177,13 @@ def test_task_settings_overlay_defaults():
 
 # --------------------------------------------------------------------------- workflow wiring
 MODEL_RULES = {
-    "survival_model", "binary_model", "evaluate_survival", "evaluate_binary",
-    "radscore_truth", "models",
-}  # fmt: skip
+    "survival_model",
+    "binary_model",
+    "evaluate_survival",
+    "evaluate_binary",
+    "radscore_truth",
+    "models",
+}
 
 
 def snakemake(workdir, *args, override: str | None = None):
@@ -181,9 +193,17 @@ def snakemake(workdir, *args, override: str | None = None):
         (workdir / "override.yaml").write_text(override)
         configs.append(str(workdir / "override.yaml"))
     command = [
-        str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-        "--cores", "1", *args, "--configfile", *configs,
-    ]  # fmt: skip
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "1",
+        *args,
+        "--configfile",
+        *configs,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ})
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout + done.stderr
@@ -217,7 +237,12 @@ def test_modelling_parameters_rerun_only_their_model_jobs(tmp_path):
     folds = "models: {tasks: {os: {selection: {lasso: {folds: 4}}}}}"
     rerun = planned_jobs(snakemake(tmp_path, "-n", "models", override=folds))
     assert rerun == {
-        "survival_model": 1, "evaluate_survival": 1, "radscore_truth": 1, "models": 1,
-    }  # fmt: skip
-    bootstrap = planned_jobs(snakemake(tmp_path, "-n", "models", override="evaluation: {bootstrap: 7}"))
+        "survival_model": 1,
+        "evaluate_survival": 1,
+        "radscore_truth": 1,
+        "models": 1,
+    }
+    bootstrap = planned_jobs(
+        snakemake(tmp_path, "-n", "models", override="evaluation: {bootstrap: 7}")
+    )
     assert set(bootstrap) == {"evaluate_survival", "evaluate_binary", "radscore_truth", "models"}

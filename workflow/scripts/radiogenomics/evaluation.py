@@ -105,27 +105,48 @@ def survival_evaluation(
             horizons = settings["td_auc_horizons_months"]
             evaluable = _evaluable_horizons(rows_m["time"], rows_m["event"], horizons)
             rows += survival.survival_metrics_rows(
-                model, cohort, train_time, train_event, rows_m["time"], rows_m["event"],
-                rows_m["risk"], evaluable, n_boot, seed, uno_tau=float(train_time.max()),
-            )  # fmt: skip
+                model,
+                cohort,
+                train_time,
+                train_event,
+                rows_m["time"],
+                rows_m["event"],
+                rows_m["risk"],
+                evaluable,
+                n_boot,
+                seed,
+                uno_tau=float(train_time.max()),
+            )
             rows += [
-                {"model": model, "cohort": cohort, "metric": f"td_auc_{float(h):g}",
-                 "value": np.nan, "ci_low": np.nan, "ci_high": np.nan}
-                for h in horizons if h not in evaluable
-            ]  # fmt: skip
+                {
+                    "model": model,
+                    "cohort": cohort,
+                    "metric": f"td_auc_{float(h):g}",
+                    "value": np.nan,
+                    "ci_low": np.nan,
+                    "ci_high": np.nan,
+                }
+                for h in horizons
+                if h not in evaluable
+            ]
             try:
                 calibration.append(
                     survival.calibration_at_horizon(
-                        rows_m["time"], rows_m["event"], 1.0 - rows_m["prediction"], horizon,
+                        rows_m["time"],
+                        rows_m["event"],
+                        1.0 - rows_m["prediction"],
+                        horizon,
                         settings["calibration_groups"],
-                    ).assign(model=model, cohort=cohort)  # fmt: skip
+                    ).assign(model=model, cohort=cohort)
                 )
             except ValueError as error:
                 log.warning("calibration %s/%s: %s", model, cohort, error)
             curves.append(
                 survival.survival_net_benefit(
                     rows_m["time"], rows_m["event"], rows_m["prediction"], horizon, thresholds
-                ).rename(columns={"model": "net_benefit"}).assign(model=model, cohort=cohort)
+                )
+                .rename(columns={"model": "net_benefit"})
+                .assign(model=model, cohort=cohort)
             )
         wide = part.pivot(index="patient_id", columns="model", values="risk")
         wide = wide.join(outcome.set_index("patient_id")[["time", "event"]])
@@ -137,21 +158,34 @@ def survival_evaluation(
                 both["time"], both["event"], both[model_a], both[model_b], n_boot, seed
             )
             comparisons.append(
-                {"cohort": cohort, "model_a": model_a, "model_b": model_b, "n": len(both),
-                 **comparison}  # fmt: skip
+                {
+                    "cohort": cohort,
+                    "model_a": model_a,
+                    "model_b": model_b,
+                    "n": len(both),
+                    **comparison,
+                }
             )
         group_rows = scores[scores["cohort"] == cohort].merge(outcome, on=["patient_id", "cohort"])
         km_rows.append(_km_summary(group_rows, cohort))
     metrics_table = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     km = pd.DataFrame(km_rows)
     extra = [
-        {"model": "radscore_groups", "cohort": r["cohort"], "metric": name, "value": r[key],
-         "ci_low": r.get(f"{key}_ci_low", np.nan), "ci_high": r.get(f"{key}_ci_high", np.nan)}
-        for r in km_rows for name, key in (("logrank_p", "logrank_p"), ("hr_high_vs_low", "hr"))
-    ]  # fmt: skip
+        {
+            "model": "radscore_groups",
+            "cohort": r["cohort"],
+            "metric": name,
+            "value": r[key],
+            "ci_low": r.get(f"{key}_ci_low", np.nan),
+            "ci_high": r.get(f"{key}_ci_high", np.nan),
+        }
+        for r in km_rows
+        for name, key in (("logrank_p", "logrank_p"), ("hr_high_vs_low", "hr"))
+    ]
     return {
-        "metrics": pd.concat([metrics_table, pd.DataFrame(extra, columns=METRIC_COLUMNS)],
-                             ignore_index=True),  # fmt: skip
+        "metrics": pd.concat(
+            [metrics_table, pd.DataFrame(extra, columns=METRIC_COLUMNS)], ignore_index=True
+        ),
         "c_comparisons": pd.DataFrame(comparisons),
         "km": km,
         "calibration": pd.concat(calibration, ignore_index=True) if calibration else pd.DataFrame(),
@@ -183,9 +217,12 @@ def _km_summary(rows: pd.DataFrame, cohort: str) -> dict:
     if summary["n_high"] and summary["n_low"] and rows["event"].any():
         summary["logrank_p"] = survival.logrank_p(rows["time"], rows["event"], rows["group"])
         frame = pd.DataFrame(
-            {"high": (rows["group"] == "high").astype(float).to_numpy(),
-             "time": rows["time"].to_numpy(), "event": rows["event"].to_numpy()}
-        )  # fmt: skip
+            {
+                "high": (rows["group"] == "high").astype(float).to_numpy(),
+                "time": rows["time"].to_numpy(),
+                "event": rows["event"].to_numpy(),
+            }
+        )
         hr = survival.cox_univariate(frame, "time", "event", ["high"]).iloc[0]
         summary.update(hr=hr["hr"], hr_ci_low=hr["ci_low"], hr_ci_high=hr["ci_high"])
     return summary
@@ -203,7 +240,9 @@ def evaluate_survival_stage(
     for name in ("metrics", "c_comparisons", "km", "calibration", "decision_curve"):
         write_tsv(result[name], outputs[name])
     horizon = float(task_settings["horizon_months"])
-    endpoint = "Overall survival" if task_settings["time"].startswith("os") else "Disease-free survival"
+    endpoint = (
+        "Overall survival" if task_settings["time"].startswith("os") else "Disease-free survival"
+    )
     metrics_table = result["metrics"]
     for cohort in settings["cohorts"]:
         rows = scores[scores["cohort"] == cohort].merge(
@@ -211,13 +250,19 @@ def evaluate_survival_stage(
         )
         if rows.empty:
             for kind in ("km", "td_auc", "calibration", "dca"):
-                no_patients_figure(_figure(outputs, kind, cohort), f"no patients in the {cohort} cohort")
+                no_patients_figure(
+                    _figure(outputs, kind, cohort), f"no patients in the {cohort} cohort"
+                )
             continue
         plots.kaplan_meier_plot(
-            rows["time"], rows["event"], rows["group"], _figure(outputs, "km", cohort),
-            settings["km_at_risk_months"], endpoint=endpoint,
+            rows["time"],
+            rows["event"],
+            rows["group"],
+            _figure(outputs, "km", cohort),
+            settings["km_at_risk_months"],
+            endpoint=endpoint,
             title=f"{task}: radscore groups, {cohort} cohort",
-        )  # fmt: skip
+        )
         td = metrics_table[
             (metrics_table["cohort"] == cohort) & metrics_table["metric"].str.startswith("td_auc_")
         ]
@@ -225,35 +270,47 @@ def evaluate_survival_stage(
             columns={"value": "auc"}
         )
         if td["auc"].notna().any():
-            plots.td_auc_plot(td, _figure(outputs, "td_auc", cohort),
-                              title=f"{task}: time-dependent AUC, {cohort} cohort")  # fmt: skip
+            plots.td_auc_plot(
+                td,
+                _figure(outputs, "td_auc", cohort),
+                title=f"{task}: time-dependent AUC, {cohort} cohort",
+            )
         else:
-            no_patients_figure(_figure(outputs, "td_auc", cohort),
-                               f"td-AUC undefined in the {cohort} cohort (follow-up)")  # fmt: skip
+            no_patients_figure(
+                _figure(outputs, "td_auc", cohort),
+                f"td-AUC undefined in the {cohort} cohort (follow-up)",
+            )
         calibration = result["calibration"]
         tables = {
             model: table
-            for model, table in (calibration[calibration["cohort"] == cohort].groupby("model")
-                                 if len(calibration) else [])  # fmt: skip
+            for model, table in (
+                calibration[calibration["cohort"] == cohort].groupby("model")
+                if len(calibration)
+                else []
+            )
         }
         if tables:
             plots.calibration_plot(
-                tables, _figure(outputs, "calibration", cohort),
-                quantity=f"{horizon:g}-month survival", title=f"{task}: calibration, {cohort}",
-            )  # fmt: skip
+                tables,
+                _figure(outputs, "calibration", cohort),
+                quantity=f"{horizon:g}-month survival",
+                title=f"{task}: calibration, {cohort}",
+            )
         else:
             no_patients_figure(_figure(outputs, "calibration", cohort), "calibration undefined")
         curves = result["decision_curve"]
         tables = {
             model: table.drop(columns="model").rename(columns={"net_benefit": "model"})
-            for model, table in (curves[curves["cohort"] == cohort].groupby("model")
-                                 if len(curves) else [])  # fmt: skip
+            for model, table in (
+                curves[curves["cohort"] == cohort].groupby("model") if len(curves) else []
+            )
         }
         if tables:
             plots.decision_curve_plot(
-                tables, _figure(outputs, "dca", cohort),
+                tables,
+                _figure(outputs, "dca", cohort),
                 title=f"{task}: decision curve at {horizon:g} months, {cohort}",
-            )  # fmt: skip
+            )
         else:
             no_patients_figure(_figure(outputs, "dca", cohort), "decision curve undefined")
 
@@ -327,9 +384,7 @@ def binary_evaluation(
     every model against the reference model, per cohort."""
     data = _with_outcome(predictions, labels)
     data["name"] = data["region_set"] + ":" + data["model"]
-    cutoff = {
-        f"{r.region_set}:{r.model}": r.cutoff for r in cutoffs.itertuples(index=False)
-    }
+    cutoff = {f"{r.region_set}:{r.model}": r.cutoff for r in cutoffs.itertuples(index=False)}
     reference_name = f"{reference['region_set']}:{reference['model']}"
     n_boot = int(settings["bootstrap"])
     rows, tests = [], []
@@ -385,23 +440,32 @@ def evaluate_binary_stage(
         groups = dict(tuple(part.groupby("name", sort=False)))
         plots.roc_plot(
             {name: (g["label"], g["prediction"]) for name, g in groups.items()},
-            _figure(outputs, "roc", cohort), title=f"{task}: ROC, {cohort} cohort",
-        )  # fmt: skip
+            _figure(outputs, "roc", cohort),
+            title=f"{task}: ROC, {cohort} cohort",
+        )
         ref = groups.get(reference_name, next(iter(groups.values())))
         ref_cutoff = cutoff[(ref["region_set"].iloc[0], ref["model"].iloc[0])]
         plots.confusion_matrix_plot(
             metrics.confusion_matrix(ref["label"], ref["prediction"], ref_cutoff),
-            _figure(outputs, "confusion", cohort), class_names=classes,
+            _figure(outputs, "confusion", cohort),
+            class_names=classes,
             title=f"{task}: {ref['name'].iloc[0]}, {cohort} (cutoff {ref_cutoff:.3g})",
-        )  # fmt: skip
+        )
         plots.calibration_plot(
-            {name: metrics.calibration_curve(g["label"], g["prediction"],
-                                             settings["calibration_bins"])
-             for name, g in groups.items()},
-            _figure(outputs, "calibration", cohort), title=f"{task}: calibration, {cohort}",
-        )  # fmt: skip
+            {
+                name: metrics.calibration_curve(
+                    g["label"], g["prediction"], settings["calibration_bins"]
+                )
+                for name, g in groups.items()
+            },
+            _figure(outputs, "calibration", cohort),
+            title=f"{task}: calibration, {cohort}",
+        )
         plots.decision_curve_plot(
-            {name: metrics.net_benefit(g["label"], g["prediction"], thresholds)
-             for name, g in groups.items()},
-            _figure(outputs, "dca", cohort), title=f"{task}: decision curve, {cohort}",
-        )  # fmt: skip
+            {
+                name: metrics.net_benefit(g["label"], g["prediction"], thresholds)
+                for name, g in groups.items()
+            },
+            _figure(outputs, "dca", cohort),
+            title=f"{task}: decision curve, {cohort}",
+        )

@@ -194,9 +194,15 @@ def fit_survival_task(
     y_train = survival_target(table.loc[train, time_col], table.loc[train, event_col])
 
     radscore = scores.fit_radscore(
-        X, table["cohort"], table["patient_id"], y_train, settings["selection"], horizon,
-        robustness, seed,
-    )  # fmt: skip
+        X,
+        table["cohort"],
+        table["patient_id"],
+        y_train,
+        settings["selection"],
+        horizon,
+        robustness,
+        seed,
+    )
     data = clinical_covariates(table, settings["clinical"])
     # a covariate constant on train has no estimable hazard ratio
     constant = [c for c in data if data.loc[train, c].nunique(dropna=True) < 2]
@@ -272,9 +278,14 @@ def fit_survival_task(
         )
     folds = min(int(options["folds"]), minority)
     search, curve = classifiers.fit_xgboost_combined(
-        train_data[candidates], train_data[time_col], train_data[event_col], horizon,
-        seed, folds, options.get("grid"),
-    )  # fmt: skip
+        train_data[candidates],
+        train_data[time_col],
+        train_data[event_col],
+        horizon,
+        seed,
+        folds,
+        options.get("grid"),
+    )
     probability = search.predict_proba(data[candidates])[:, 1]
     predictions.append(_prediction_rows(table, "xgboost", probability, probability))
     values, _ = classifiers.shap_values(search, train_data[candidates])
@@ -286,7 +297,9 @@ def fit_survival_task(
         for name in settings["comparators"]:
             score = pd.to_numeric(comparators[name], errors="coerce").to_numpy()
             scored = ~np.isnan(score)
-            frame = pd.DataFrame({name: score, time_col: data[time_col], event_col: data[event_col]})
+            frame = pd.DataFrame(
+                {name: score, time_col: data[time_col], event_col: data[event_col]}
+            )
             fit = survival.fit_cox(frame.loc[train & scored], time_col, event_col, [name])
             probability = np.full(len(frame), np.nan)
             probability[scored] = _event_probability(fit, frame.loc[scored], horizon)
@@ -346,9 +359,13 @@ def fit_binary_task(
     regions = sorted({c.split("__")[0] for c in X.columns if "__" in c})
     habitats = [r for r in regions if HABITAT_PATTERN.match(r)]
     all_sets, cv_table = classifiers.region_sets(
-        X.loc[train], labels[train], habitats, chain_config=settings["selection"], seed=seed,
+        X.loc[train],
+        labels[train],
+        habitats,
+        chain_config=settings["selection"],
+        seed=seed,
         folds=settings["folds"],
-    )  # fmt: skip
+    )
     wanted = settings["region_sets"]
     sets = {
         name: regions_of_set
@@ -356,16 +373,31 @@ def fit_binary_task(
         if name in wanted or ("habitats" in wanted and HABITAT_PATTERN.match(name))
     }
     predictions, selected, funnel = classifiers.region_set_models(
-        X, labels, cohorts, table["patient_id"], sets, settings["selection"],
-        settings["classifiers"], seed, settings["folds"],
-    )  # fmt: skip
+        X,
+        labels,
+        cohorts,
+        table["patient_id"],
+        sets,
+        settings["selection"],
+        settings["classifiers"],
+        seed,
+        settings["folds"],
+    )
     predictions["risk"] = predictions["prediction"]
 
-    radscore_regions = all_sets[settings["radscore_set"]] if settings["radscore_set"] in all_sets else [settings["radscore_set"]]
+    radscore_regions = (
+        all_sets[settings["radscore_set"]]
+        if settings["radscore_set"] in all_sets
+        else [settings["radscore_set"]]
+    )
     radscore = scores.fit_radscore(
-        X[classifiers.region_columns(X.columns, radscore_regions)], cohorts,
-        table["patient_id"], labels[train], settings["selection"], seed=seed,
-    )  # fmt: skip
+        X[classifiers.region_columns(X.columns, radscore_regions)],
+        cohorts,
+        table["patient_id"],
+        labels[train],
+        settings["selection"],
+        seed=seed,
+    )
     score = radscore["scores"]["score"].to_numpy()
     predictions = pd.concat(
         [
@@ -386,9 +418,7 @@ def fit_binary_task(
         else:
             cutoff, rule = float(settings["threshold"]), "fixed"
         cutoffs.append({"region_set": region_set, "model": model, "cutoff": cutoff, "rule": rule})
-    outcome = pd.DataFrame(
-        {"patient_id": table["patient_id"], "cohort": cohorts, "label": labels}
-    )
+    outcome = pd.DataFrame({"patient_id": table["patient_id"], "cohort": cohorts, "label": labels})
     return {
         "region_set_cv": cv_table,
         "selected_features": selected,
@@ -437,17 +467,27 @@ def survival_model_stage(inputs: dict, outputs: dict, settings: dict, task: str,
     result["shap_importance"] = classifiers.shap_importance(result["shap_values"])
     _write_tables(result, outputs)
     plots.forest_plot(
-        result["cox_multivariate"], _stem(outputs["forest"]),
+        result["cox_multivariate"],
+        _stem(outputs["forest"]),
         title=f"{task}: multivariate Cox (training cohort)",
-    )  # fmt: skip
+    )
     plots.nomogram_plot(result["nomogram"], _stem(outputs["nomogram_figure"]))
     classifiers.plot_shap_summary(
-        result["shap_values"], result["shap_data"], _stem(outputs["shap_summary"]),
-        outcome=f"log-odds of the event by {settings['horizon_months']:g} months", seed=seed,
-    )  # fmt: skip
-    classifiers.plot_shap_importance(result["shap_values"], _stem(outputs["shap_importance_figure"]))
-    log.info("%s radscore: %s; cutoff %.4g", task, result["radscore"]["formula"],
-             result["radscore"]["cutoff"])  # fmt: skip
+        result["shap_values"],
+        result["shap_data"],
+        _stem(outputs["shap_summary"]),
+        outcome=f"log-odds of the event by {settings['horizon_months']:g} months",
+        seed=seed,
+    )
+    classifiers.plot_shap_importance(
+        result["shap_values"], _stem(outputs["shap_importance_figure"])
+    )
+    log.info(
+        "%s radscore: %s; cutoff %.4g",
+        task,
+        result["radscore"]["formula"],
+        result["radscore"]["cutoff"],
+    )
 
 
 def binary_model_stage(inputs: dict, outputs: dict, settings: dict, task: str, seed: int = 0):
@@ -455,8 +495,12 @@ def binary_model_stage(inputs: dict, outputs: dict, settings: dict, task: str, s
     clinical, features, robustness = _read_inputs(inputs, settings)
     result = fit_binary_task(clinical, features, settings, robustness, seed)
     _write_tables(result, outputs)
-    log.info("%s radscore: %s; cutoff %.4g", task, result["radscore"]["formula"],
-             result["radscore"]["cutoff"])  # fmt: skip
+    log.info(
+        "%s radscore: %s; cutoff %.4g",
+        task,
+        result["radscore"]["formula"],
+        result["radscore"]["cutoff"],
+    )
 
 
 def _stem(path) -> Path:
