@@ -8,8 +8,9 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from radiogenomics import evaluation
 from radiogenomics.metrics import METRIC_COLUMNS
+from radiogenomics.task_config import evaluation_settings
 
-SETTINGS = evaluation.evaluation_settings(
+SETTINGS = evaluation_settings(
     {
         "bootstrap": 10,
         "td_auc_horizons_months": [12, 24],

@@ -13,6 +13,7 @@ from fake_study import fake_study, write_fake_results
 from lifelines import CoxPHFitter
 
 from radiogenomics import clinical_scores, tasks
+from radiogenomics.task_config import task_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -58,7 +59,7 @@ def perturb_held_out(clinical, features, seed=11):
 
 def test_survival_task_is_fitted_on_training_rows_only(study):
     clinical, features = study
-    settings = tasks.task_settings(SURVIVAL)
+    settings = task_settings(SURVIVAL)
     first = tasks.fit_survival_task(clinical, features, settings, seed=1)
     second = tasks.fit_survival_task(*perturb_held_out(clinical, features), settings, seed=1)
     for name in ("formula", "cox_univariate", "cox_multivariate", "stepwise", "schoenfeld"):
@@ -71,7 +72,7 @@ def test_survival_task_is_fitted_on_training_rows_only(study):
 
 def test_survival_predictions_follow_the_contract(study):
     clinical, features = study
-    result = tasks.fit_survival_task(clinical, features, tasks.task_settings(SURVIVAL), seed=1)
+    result = tasks.fit_survival_task(clinical, features, task_settings(SURVIVAL), seed=1)
     predictions = result["predictions"]
     assert list(predictions.columns) == tasks.PREDICTION_COLUMNS
     assert set(predictions["model"]) == {
@@ -100,7 +101,7 @@ def test_survival_predictions_follow_the_contract(study):
 
 def test_binary_task_is_fitted_on_training_rows_only(study):
     clinical, features = study
-    settings = tasks.task_settings(BINARY)
+    settings = task_settings(BINARY)
     first = tasks.fit_binary_task(clinical, features, settings, seed=2)
     second = tasks.fit_binary_task(*perturb_held_out(clinical, features), settings, seed=2)
     for name in ("selected_features", "funnel", "formula", "cutoffs", "region_set_cv"):
@@ -169,10 +170,10 @@ def test_comparator_scores_read_numeric_stages():
 
 
 def test_task_settings_overlay_defaults():
-    settings = tasks.task_settings({"kind": "survival", "xgboost": {"folds": 3}})
+    settings = task_settings({"kind": "survival", "xgboost": {"folds": 3}})
     assert settings["xgboost"] == {"folds": 3, "grid": None}
     assert settings["horizon_months"] == 36
-    assert tasks.task_settings({"kind": "binary"})["label"] == "t_group"
+    assert task_settings({"kind": "binary"})["label"] == "t_group"
 
 
 # --------------------------------------------------------------------------- workflow wiring

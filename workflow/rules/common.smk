@@ -8,8 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
-from radiogenomics.evaluation import evaluation_settings  # noqa: E402
-from radiogenomics.tasks import task_settings  # noqa: E402
+from radiogenomics.task_config import evaluation_settings, task_settings  # noqa: E402
 from radiogenomics.config import (  # noqa: E402
     ConfigError,
     manifest_patients,

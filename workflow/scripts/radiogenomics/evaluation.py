@@ -32,22 +32,6 @@ from .metrics import METRIC_COLUMNS  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-EVALUATION_DEFAULTS: dict = {
-    "cohorts": ["train", "test", "external"],
-    "bootstrap": 200,
-    "td_auc_horizons_months": [12, 36, 60],
-    "km_at_risk_months": [0, 12, 24, 36, 48, 60],
-    "calibration_groups": 4,
-    "calibration_bins": 5,
-    "dca_thresholds": {"start": 0.01, "stop": 0.8, "step": 0.01},
-}
-
-
-def evaluation_settings(config: dict | None) -> dict:
-    settings = dict(EVALUATION_DEFAULTS)
-    settings.update(config or {})
-    return settings
-
 
 def dca_thresholds(spec: dict) -> np.ndarray:
     return np.round(np.arange(spec["start"], spec["stop"] + 1e-9, spec["step"]), 6)

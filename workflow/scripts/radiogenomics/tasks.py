@@ -18,7 +18,6 @@ probability of the event by the horizon; binary: probability of the positive cla
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
 from pathlib import Path
@@ -32,49 +31,8 @@ from .selection import merge_config, survival_target
 
 log = logging.getLogger(__name__)
 
-SURVIVAL_DEFAULTS: dict = {
-    "kind": "survival",
-    "time": "os_months",
-    "event": "os_event",
-    "features": ["radiomics"],
-    "regions": None,  # None: every region of the feature tables
-    "horizon_months": 36,
-    "selection": {},
-    "clinical": ["age", "sex", "size_cm", "necrosis", "grade", "mvi", "t_stage", "ecog"],
-    "univariate_p": 0.05,
-    "events_per_variable": 10,
-    "comparators": ["ssign", "uiss"],
-    "xgboost": {"folds": 10, "grid": None},
-}
-
-BINARY_DEFAULTS: dict = {
-    "kind": "binary",
-    "label": "t_group",
-    "positive": "high",
-    "features": ["radiomics"],
-    "selection": {},
-    "classifiers": ["logistic", "svm", "random_forest", "lightgbm", "naive_bayes", "mlp"],
-    "region_sets": ["whole", "habitats", "peri", "mix"],
-    "folds": 5,
-    "radscore_set": "mix",
-    "threshold": 0.5,  # probability cutoff of the classifiers, or "youden" (on train)
-    "reference": {"region_set": "mix", "model": "svm"},
-}
-
 PREDICTION_COLUMNS = ["patient_id", "cohort", "model", "region_set", "prediction", "risk"]
 HABITAT_PATTERN = re.compile(r"^sub\d+$")
-
-
-def task_settings(task: dict) -> dict:
-    """The task's config over the defaults of its kind (one level deep, ``xgboost`` two)."""
-    defaults = SURVIVAL_DEFAULTS if task.get("kind", "survival") == "survival" else BINARY_DEFAULTS
-    settings = copy.deepcopy(defaults)
-    for key, value in task.items():
-        if isinstance(value, dict) and isinstance(settings.get(key), dict) and key != "selection":
-            settings[key].update(value)
-        else:
-            settings[key] = copy.deepcopy(value)
-    return settings
 
 
 # --------------------------------------------------------------------------- inputs
