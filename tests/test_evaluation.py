@@ -163,3 +163,21 @@ def test_dca_thresholds_are_inclusive():
         evaluation.dca_thresholds({"start": 0.1, "stop": 0.5, "step": 0.1}),
         [0.1, 0.2, 0.3, 0.4, 0.5],
     )
+
+
+def test_radscore_group_summary_matches_lifelines():
+    from lifelines.statistics import logrank_test
+
+    clinical, _, scores, _ = survival_inputs()
+    rows = scores.merge(clinical).rename(columns={"os_months": "time", "os_event": "event"})
+    summary = evaluation._km_summary(rows, "all")
+    high = rows["group"] == "high"
+    expected = logrank_test(
+        rows.loc[high, "time"],
+        rows.loc[~high, "time"],
+        rows.loc[high, "event"],
+        rows.loc[~high, "event"],
+    ).p_value
+    assert summary["logrank_p"] == pytest.approx(expected)
+    assert summary["n_high"] == high.sum()
+    assert summary["hr_ci_low"] < summary["hr"] < summary["hr_ci_high"]

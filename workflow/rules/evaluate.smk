@@ -35,13 +35,16 @@ rule evaluate_survival:
 
 rule evaluate_binary:
     input:
+        clinical="results/cohort/clinical.tsv",
         predictions="results/models/{task}/predictions.tsv",
+        scores="results/models/{task}/scores.tsv",
         labels="results/models/{task}/labels.tsv",
         cutoffs="results/models/{task}/cutoffs.tsv",
     output:
-        **cohort_figures(["roc", "confusion", "calibration", "dca"], "binary_"),
+        **cohort_figures(["roc", "confusion", "calibration", "dca", "km"], "binary_"),
         metrics="results/models/{task}/metrics.tsv",
         delong="results/models/{task}/delong.tsv",
+        km="results/models/{task}/km_logrank.tsv",
     log:
         "logs/evaluate/{task}.log",
     wildcard_constraints:

@@ -26,6 +26,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from lifelines.exceptions import ConvergenceError  # noqa: E402
+
 from . import metrics, plots, survival  # noqa: E402
 from .io import read_tsv, write_tsv  # noqa: E402
 from .metrics import METRIC_COLUMNS  # noqa: E402
@@ -207,8 +209,11 @@ def _km_summary(rows: pd.DataFrame, cohort: str) -> dict:
                 "event": rows["event"].to_numpy(),
             }
         )
-        hr = survival.cox_univariate(frame, "time", "event", ["high"]).iloc[0]
-        summary.update(hr=hr["hr"], hr_ci_low=hr["ci_low"], hr_ci_high=hr["ci_high"])
+        try:
+            hr = survival.cox_univariate(frame, "time", "event", ["high"]).iloc[0]
+            summary.update(hr=hr["hr"], hr_ci_low=hr["ci_low"], hr_ci_high=hr["ci_high"])
+        except ConvergenceError as error:  # e.g. no events in one group: HR not estimable
+            log.warning("%s: hazard ratio high vs low not estimable: %s", cohort, error)
     return summary
 
 
@@ -396,10 +401,40 @@ def binary_evaluation(
     }
 
 
+def radscore_km(inputs: dict, outputs: dict, settings: dict, task_settings: dict, task: str):
+    """KM figure per cohort and km_logrank.tsv for the radscore groups of a binary task."""
+    endpoint = task_settings["km_endpoint"]
+    clinical = read_tsv(inputs["clinical"], dtype={"patient_id": str})
+    outcome = clinical[["patient_id", "cohort", endpoint["time"], endpoint["event"]]].dropna()
+    outcome = outcome.rename(columns={endpoint["time"]: "time", endpoint["event"]: "event"})
+    scores = read_tsv(inputs["scores"], dtype={"patient_id": str})
+    summaries = []
+    for cohort in settings["cohorts"]:
+        rows = scores[scores["cohort"] == cohort].merge(outcome, on=["patient_id", "cohort"])
+        if rows.empty:
+            no_patients_figure(
+                _figure(outputs, "km", cohort), f"no patients in the {cohort} cohort"
+            )
+            continue
+        summaries.append(_km_summary(rows, cohort))
+        plots.kaplan_meier_plot(
+            rows["time"],
+            rows["event"],
+            rows["group"],
+            _figure(outputs, "km", cohort),
+            settings["km_at_risk_months"],
+            endpoint=endpoint["time"],
+            title=f"{task}: radscore groups, {cohort} cohort",
+        )
+    write_tsv(pd.DataFrame(summaries), outputs["km"])
+
+
 def evaluate_binary_stage(
     inputs: dict, outputs: dict, settings: dict, task_settings: dict, task: str, seed: int = 0
 ) -> None:
-    """Rule ``evaluate_binary``: metrics, DeLong tests, ROC / confusion / calibration / DCA."""
+    """Rule ``evaluate_binary``: metrics, DeLong tests, ROC / confusion / calibration / DCA, and
+    KM curves of the radscore groups on the task's ``km_endpoint`` (S2: OS by Radscore group)."""
+    radscore_km(inputs, outputs, settings, task_settings, task)
     predictions = read_tsv(inputs["predictions"], dtype={"patient_id": str})
     labels = read_tsv(inputs["labels"], dtype={"patient_id": str})
     cutoffs = read_tsv(inputs["cutoffs"])

@@ -34,6 +34,7 @@ BINARY_DEFAULTS: dict = {
     "radscore_set": "mix",
     "threshold": 0.5,  # probability cutoff of the classifiers, or "youden" (on train)
     "reference": {"region_set": "mix", "model": "svm"},
+    "km_endpoint": {"time": "os_months", "event": "os_event"},  # KM of the radscore groups
 }
 
 EVALUATION_DEFAULTS: dict = {
