@@ -1,5 +1,6 @@
 # Config validation and input functions. Everything here runs at every DAG build (and in every
 # cluster job), so it only reads small tables: the config, a manifest, the cohort checkpoint.
+import re
 import sys
 from snakemake.exceptions import WorkflowError
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+from radiogenomics.task_config import evaluation_settings, task_settings  # noqa: E402
 from radiogenomics.config import (  # noqa: E402
     ConfigError,
     manifest_patients,
@@ -142,11 +144,84 @@ def feature_targets():
     return ["results/features/radiomics.parquet", "results/figures/habitat_bic.png"]
 
 
+# --- models and evaluation (models.smk, evaluate.smk) ----------------------------------
+
+TASKS = {name: task_settings(task) for name, task in config["models"]["tasks"].items()}
+SURVIVAL_TASKS = [name for name, task in TASKS.items() if task["kind"] == "survival"]
+BINARY_TASKS = [name for name, task in TASKS.items() if task["kind"] == "binary"]
+EVALUATION = evaluation_settings(config["evaluation"])
+EVAL_COHORTS = EVALUATION["cohorts"]
+
+
+def task_pattern(names):
+    """Wildcard constraint matching exactly these task names (none: matches nothing)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+def task_inputs(wildcards):
+    settings = TASKS[wildcards.task]
+    inputs = {
+        "clinical": "results/cohort/clinical.tsv",
+        "features": [
+            f"results/features/{name}.parquet" for name in settings["features"]
+        ],
+    }
+    if config["models"]["robustness_table"]:
+        inputs["robustness"] = config["models"]["robustness_table"]
+    return inputs
+
+
+def model_figure(task_kind, caption):
+    return report(
+        f"results/figures/{{task}}_{task_kind}.png",
+        caption=f"../report/{caption}.rst",
+        category="Models and evaluation",
+        subcategory="{task}",
+    )
+
+
+def cohort_figures(kinds, caption_prefix):
+    """Output entries {kind}_{cohort} (PNG, in the report) and {kind}_{cohort}_svg."""
+    figures = {}
+    for kind in kinds:
+        for cohort in EVAL_COHORTS:
+            stem = f"results/figures/{{task}}_{kind}_{cohort}"
+            figures[f"{kind}_{cohort}"] = report(
+                f"{stem}.png",
+                caption=f"../report/{caption_prefix}{kind}.rst",
+                category="Models and evaluation",
+                subcategory="{task}",
+                labels={"figure": kind, "cohort": cohort},
+            )
+            figures[f"{kind}_{cohort}_svg"] = f"{stem}.svg"
+    return figures
+
+
+def model_targets():
+    targets = [
+        f"results/models/{task}/{name}.tsv"
+        for task in TASKS
+        for name in ("predictions", "scores", "selected_features", "metrics")
+    ]
+    targets += [
+        f"results/models/{task}/truth_comparison.tsv"
+        for task in SURVIVAL_TASKS
+        if SYNTHETIC
+    ]
+    return targets
+
+
 def all_targets():
-    return [
+    targets = [
         *feature_targets(),
+        *model_targets(),
         "results/features/deep.parquet",
         "results/features/robustness_deep.tsv",
         "results/models/multiphase/metrics.tsv",
         "results/report/index.html",
     ]
+    if config["genomics"]["task"] in TASKS:
+        targets.append("results/genomics/deg.tsv")
+        if SYNTHETIC:
+            targets.append("results/genomics/truth_recovery.tsv")
+    return targets

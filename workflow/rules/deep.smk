@@ -3,18 +3,7 @@
 
 DEEP = config["features"]["deep"]
 DEEP_ROBUSTNESS = config["features"]["robustness"]
-MULTIPHASE = {
-    "phases": ["arterial", "venous"],
-    "endpoint": "aggressive",
-    "size": 224,
-    "margin_mm": 10.0,
-    "device": "auto",
-    "lr": 1e-4,
-    "epochs": 50,
-    "patience": 10,
-    "batch_size": 16,
-    **config.get("models", {}).get("multiphase", {}),
-}
+MULTIPHASE = config["models"]["multiphase"]
 
 
 rule deep_features:

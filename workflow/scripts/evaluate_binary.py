@@ -1,0 +1,17 @@
+"""Binary task evaluation per cohort: metrics, DeLong tests, ROC, confusion, calibration, DCA."""
+
+import logging
+
+from radiogenomics.evaluation import evaluate_binary_stage
+from radiogenomics.provenance import from_snakemake
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+evaluate_binary_stage(
+    dict(snakemake.input.items()),
+    dict(snakemake.output.items()),
+    snakemake.params.evaluation,
+    snakemake.params.task_settings,
+    snakemake.wildcards.task,
+    snakemake.params.seed,
+)
+from_snakemake(snakemake)
