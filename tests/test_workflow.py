@@ -83,3 +83,17 @@ def test_shell_is_within_margin_and_outside_tumour(tiny_study):
     assert not (peri & tumor).any()
     assert distance[peri].max() <= 3.0 + np.sqrt(3) / 2
     assert peri.sum() > 0
+
+
+def test_feature_extraction_reruns_byte_identical(tiny_study):
+    table = tiny_study / "results/features/radiomics.parquet"
+    first = table.read_bytes()
+    done = run_snakemake(tiny_study, "features", "--forcerun", "radiomics")
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert table.read_bytes() == first
+
+
+def test_every_figure_has_a_provenance_sidecar(tiny_study):
+    from radiogenomics.audit import figures_without_provenance
+
+    assert figures_without_provenance(tiny_study) == []

@@ -31,7 +31,7 @@ rule radiomics:
         phases=RADIOMICS["phases"],
         regions=RADIOMICS["regions"],
     script:
-        "../scripts/radiomics.py"
+        "../scripts/extract_radiomics.py"
 
 
 rule radiomics_table:
