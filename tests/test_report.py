@@ -136,6 +136,7 @@ def test_methods_text_follows_config(tmp_path):
             "analysis_phase": "arterial",
         },
         "cohort": {"source": "manifest"},
+        "features": {"radiomics": {"params": "no-such-params.yaml"}},
     }
     text = report.methods_text(changed, tmp_path)
     assert "a 2 mm peritumoral shell" in text and "3 mm" not in text
