@@ -85,6 +85,7 @@ def test_presets_dry_run_offline(preset, tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.slow
 def test_fetch_public_runs_through_snakemake_against_the_fake_servers(tmp_path):
     """S2 preset, base URLs pointed at the fakes: acquisition, inspection and the cohort table."""
     import numpy as np
