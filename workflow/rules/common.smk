@@ -97,10 +97,11 @@ def public_manifest():
 
 
 def public_mask(wildcards):
-    """Where the user's tumour mask for this patient must be (source public)."""
-    return str(
-        Path(project_file(config["cohort"]["masks"])) / f"{wildcards.patient}.nii.gz"
-    )
+    """Where the user's tumour mask for this patient must be (source public).
+
+    Relative to the working directory: masks are the user's data, never the workflow's.
+    """
+    return str(Path(config["cohort"]["masks"]) / f"{wildcards.patient}.nii.gz")
 
 
 def expected_mask(wildcards):
