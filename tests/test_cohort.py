@@ -69,3 +69,41 @@ def test_assemble_fail_mode_raises_on_missing_clinical(tmp_path):
     qc = [write_qc(tmp_path, pid, True) for pid in clinical.patient_id]
     with pytest.raises(BadCase, match="P005.*t_stage"):
         assemble_cohort(qc, clinical_path, [], ["os_months", "t_stage"], SPLIT, 0, "fail")
+
+
+def test_assemble_lists_acquisition_exclusions(tmp_path):
+    clinical = clinical_table()
+    clinical_path = tmp_path / "clinical.tsv"
+    clinical.to_csv(clinical_path, sep="\t", index=False)
+    qc = [write_qc(tmp_path, pid, True) for pid in clinical.patient_id]
+    acquisition = pd.DataFrame(
+        [{"patient_id": "TCGA-XX-0001", "stage": "acquire", "reason": "no CT series for phase(s) ['venous']", "file": "TCIA TCGA-KIRC", "fix": "add an override"}]
+    )
+    acquisition_path = tmp_path / "acquisition_exclusions.tsv"
+    acquisition.to_csv(acquisition_path, sep="\t", index=False)
+    included, exclusions = assemble_cohort(
+        qc, clinical_path, [], ["os_months"], SPLIT, 0, "exclude", extra_exclusions=acquisition_path
+    )
+    assert exclusions.to_dict("records") == acquisition.to_dict("records")
+    assert len(included) == len(clinical)
+
+
+def test_missing_segmentation_is_a_bad_case_naming_the_file(tmp_path):
+    import SimpleITK as sitk
+    import numpy as np
+
+    from radiogenomics.cohort import inspect_case
+
+    image = sitk.GetImageFromArray(np.zeros((8, 8, 8), dtype=np.int16))
+    sitk.WriteImage(image, str(tmp_path / "venous.nii.gz"))
+    expected = tmp_path / "masks" / "TCGA-B0-0001.nii.gz"
+    verdict = inspect_case("TCGA-B0-0001", {"venous": str(tmp_path / "venous.nii.gz")}, ["venous"], "exclude", expected_mask=str(expected))
+    assert not verdict["ok"] and verdict["file"] == str(expected)
+    assert verdict["fix"].startswith("provide results of a segmentation") and str(expected) in verdict["fix"]
+    with pytest.raises(BadCase, match="TCGA-B0-0001"):
+        inspect_case("TCGA-B0-0001", {"venous": str(tmp_path / "venous.nii.gz")}, ["venous"], "fail", expected_mask=str(expected))
+    mask = np.zeros((8, 8, 8), dtype=np.uint8)
+    mask[3:5, 3:5, 3:5] = 1
+    expected.parent.mkdir()
+    sitk.WriteImage(sitk.GetImageFromArray(mask), str(expected))
+    assert inspect_case("TCGA-B0-0001", {"venous": str(tmp_path / "venous.nii.gz")}, ["venous"], "exclude", expected_mask=str(expected))["ok"]

@@ -26,6 +26,8 @@ except ConfigError as error:
 ENVS = "../envs"
 SEED = config["study"]["seed"]
 SYNTHETIC = config["cohort"]["source"] == "synthetic"
+# source public: the patients are known only after the fetch_public checkpoint has run
+PUBLIC = config["cohort"]["source"] == "public"
 PHASES = config["imaging"]["phases"]
 ON_BAD_CASE = config["cohort"]["on_bad_case"]
 
@@ -38,6 +40,13 @@ def _candidate_patients():
             ),
             [],
         )
+    if PUBLIC:
+        if not config["cohort"]["masks"]:
+            raise WorkflowError(
+                "cohort.source is 'public' but cohort.masks is not set: give the folder with one "
+                "tumour mask per patient, {patient_id}.nii.gz on the venous grid"
+            )
+        return None, []
     if not config["cohort"]["manifest"]:
         raise WorkflowError(
             "cohort.source is 'manifest' but cohort.manifest is not set"
@@ -64,15 +73,62 @@ def raw_case_input(wildcards):
     """The files one patient's inspection reads."""
     if SYNTHETIC:
         return {"raw": f"results/raw/{wildcards.patient}"}
-    row = _manifest_row(wildcards.patient)
+    if PUBLIC:
+        row = _manifest_row(public_manifest(), wildcards.patient)
+        inputs = {phase: row[phase] for phase in PHASES if row.get(phase)}
+        # A missing mask is not an input (that would stop the whole run): the inspection
+        # records the patient as a bad case naming the expected file.
+        mask = public_mask(wildcards)
+        if Path(mask).exists():
+            inputs["mask"] = mask
+        return inputs
+    row = _manifest_row(config["cohort"]["manifest"], wildcards.patient)
     return {key: row[key] for key in [*PHASES, "mask"] if row.get(key)}
 
 
-def _manifest_row(patient):
-    table = pd.read_csv(
-        config["cohort"]["manifest"], sep="\t", dtype=str, keep_default_na=False
-    )
+def _manifest_row(manifest, patient):
+    table = pd.read_csv(manifest, sep="\t", dtype=str, keep_default_na=False)
     return table.loc[table["patient_id"] == patient].iloc[0].to_dict()
+
+
+def public_manifest():
+    """results/raw/manifest.tsv, once the fetch_public checkpoint has written it."""
+    return checkpoints.fetch_public.get().output.manifest
+
+
+def public_mask(wildcards):
+    """Where the user's tumour mask for this patient must be (source public).
+
+    Relative to the working directory: masks are the user's data, never the workflow's.
+    """
+    return str(Path(config["cohort"]["masks"]) / f"{wildcards.patient}.nii.gz")
+
+
+def expected_mask(wildcards):
+    return public_mask(wildcards) if PUBLIC else None
+
+
+def candidate_patients():
+    """Patients the cohort inspects: known at start, or (public) the acquired ones."""
+    if not PUBLIC:
+        return CANDIDATES
+    table = pd.read_csv(public_manifest(), sep="\t", dtype=str, keep_default_na=False)
+    return list(table["patient_id"])
+
+
+def cohort_inputs(wildcards):
+    """Every candidate's inspection verdict, the clinical table, acquisition exclusions."""
+    inputs = {
+        "qc": expand("results/cohort/qc/{patient}.json", patient=candidate_patients()),
+        "clinical": (
+            config["cohort"]["clinical"]
+            if config["cohort"]["source"] == "manifest"
+            else "results/raw/clinical.tsv"
+        ),
+    }
+    if PUBLIC:
+        inputs["acquisition_exclusions"] = "results/raw/acquisition_exclusions.tsv"
+    return inputs
 
 
 def cohort_table():

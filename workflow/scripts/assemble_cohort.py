@@ -15,6 +15,7 @@ clinical, exclusions = assemble_cohort(
     snakemake.params.split,
     snakemake.params.seed,
     snakemake.params.on_bad_case,
+    extra_exclusions=getattr(snakemake.input, "acquisition_exclusions", None),
 )
 logging.info("included %d patients, excluded %d", len(clinical), len(exclusions))
 write_tsv(clinical, snakemake.output.clinical)

@@ -11,6 +11,12 @@ if snakemake.params.synthetic:
     paths = synthetic_case_paths(snakemake.input.raw)
 else:
     paths = {key: snakemake.input[key] for key in snakemake.input.keys()}
-verdict = inspect_case(patient, paths, snakemake.params.phases, snakemake.params.on_bad_case)
+verdict = inspect_case(
+    patient,
+    paths,
+    snakemake.params.phases,
+    snakemake.params.on_bad_case,
+    expected_mask=snakemake.params.expected_mask,
+)
 logging.info("%s: %s", patient, verdict)
 write_json(verdict, snakemake.output[0])

@@ -15,15 +15,35 @@ from .imaging import load_case
 EXCLUSION_COLUMNS = ["patient_id", "stage", "reason", "file", "fix"]
 
 
-def inspect_case(patient_id: str, paths: dict[str, str], phases: list[str], on_bad_case: str) -> dict:
-    """Open and check one patient's images; a bad case is returned as a record or raised."""
+def inspect_case(
+    patient_id: str, paths: dict[str, str], phases: list[str], on_bad_case: str, expected_mask: str | None = None
+) -> dict:
+    """Open and check one patient's images; a bad case is returned as a record or raised.
+
+    ``expected_mask``: where the user's segmentation must be when no manifest names the mask
+    (source public); its absence is a bad case telling where to put it.
+    """
     try:
+        if expected_mask is not None:
+            paths = {**paths, "mask": require_segmentation(patient_id, expected_mask)}
         load_case(patient_id, paths, phases)
     except BadCase as bad:
         if on_bad_case == "fail":
             raise
         return {"ok": False, **bad.as_record()}
     return {"ok": True, "patient_id": patient_id, "stage": "inspect", "reason": "", "file": "", "fix": ""}
+
+
+def require_segmentation(patient_id: str, mask_path: str | Path) -> str:
+    """The tumour mask path if the file exists, else a BadCase saying where to provide it."""
+    if not Path(mask_path).is_file():
+        raise BadCase(
+            patient_id,
+            str(mask_path),
+            "no tumour mask for this patient (the public data has no reference segmentation)",
+            f"provide results of a segmentation (tumour mask on the venous-phase grid) at {mask_path}",
+        )
+    return str(mask_path)
 
 
 def synthetic_case_paths(raw_dir: str | Path) -> dict[str, str]:
@@ -75,10 +95,19 @@ def split_cohort(clinical: pd.DataFrame, test_fraction: float, external_sites: l
     return cohort
 
 
-def assemble_cohort(qc_paths, clinical_path, manifest_problems, required, split, seed, on_bad_case):
-    """Combine inspection results with the clinical table: (clinical with split, exclusions)."""
+def assemble_cohort(
+    qc_paths, clinical_path, manifest_problems, required, split, seed, on_bad_case, extra_exclusions=None
+):
+    """Combine inspection results with the clinical table: (clinical with split, exclusions).
+
+    ``extra_exclusions``: TSV of patients dropped before inspection (columns EXCLUSION_COLUMNS,
+    e.g. results/raw/acquisition_exclusions.tsv); they are listed with the others.
+    """
     qc = [json.loads(Path(p).read_text()) for p in qc_paths]
     exclusions = [dict(r) for r in manifest_problems]
+    if extra_exclusions is not None:
+        earlier = pd.read_csv(extra_exclusions, sep="\t", dtype=str, keep_default_na=False)
+        exclusions += earlier[EXCLUSION_COLUMNS].to_dict("records")
     exclusions += [{k: r[k] for k in EXCLUSION_COLUMNS} for r in qc if not r["ok"]]
     passed = {r["patient_id"] for r in qc if r["ok"]}
     clinical = pd.read_csv(clinical_path, sep="\t", dtype={"patient_id": str})
