@@ -4,6 +4,7 @@ import logging
 
 from radiogenomics.deep import deep_features_table, endpoint_labels
 from radiogenomics.io import read_tsv, write_json, write_parquet
+from radiogenomics.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 options = dict(snakemake.params.options)
@@ -32,3 +33,4 @@ table = deep_features_table(
 write_parquet(table, snakemake.output.features)
 write_json(table.attrs, snakemake.output.provenance)
 logging.info("%d patients x %d deep features", table.shape[0], table.shape[1] - 1)
+from_snakemake(snakemake)

@@ -7,6 +7,7 @@ import SimpleITK as sitk
 from radiogenomics.deep import deep_features_tables
 from radiogenomics.io import write_tsv
 from radiogenomics.robustness import icc_table, perturbed_mask_sets
+from radiogenomics.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 options = dict(snakemake.params.options)
@@ -32,3 +33,4 @@ tables = deep_features_tables(images, mask_sets, seed=snakemake.params.seed, **o
 result = icc_table({r: t.set_index("patient_id") for r, t in tables.items()}, robust["form"])
 write_tsv(result, snakemake.output.robustness)
 logging.info("median ICC %.3f over %d features", result["icc"].median(), len(result))
+from_snakemake(snakemake)

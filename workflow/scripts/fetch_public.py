@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 
 from radiogenomics.public.cohort import fetch_public_cohort
+from radiogenomics.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 raw_dir = Path(snakemake.output.manifest).parent
@@ -19,3 +20,4 @@ logging.info(
     len(summary["exclusions"]),
     summary["downloads"],
 )
+from_snakemake(snakemake)

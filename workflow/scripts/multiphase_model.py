@@ -5,6 +5,7 @@ import logging
 from radiogenomics.deep import endpoint_labels
 from radiogenomics.io import atomic_path, read_tsv, write_tsv
 from radiogenomics.multiphase import case_slices, gradcam_figure, multiphase_study
+from radiogenomics.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 options = dict(snakemake.params.options)
@@ -46,3 +47,4 @@ for path in snakemake.output.figure:  # e.g. results/figures/multiphase_gradcam.
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=150, format=path.rsplit(".", 1)[-1])
 logging.info("AUC table:\n%s", metrics.to_string())
+from_snakemake(snakemake)
