@@ -3,7 +3,8 @@
 import logging
 
 from radiogenomics.deep import endpoint_labels
-from radiogenomics.io import atomic_path, read_tsv, write_tsv
+from radiogenomics.figures import save_figure
+from radiogenomics.io import read_tsv, write_tsv
 from radiogenomics.multiphase import case_slices, gradcam_figure, multiphase_study
 from radiogenomics.provenance import from_snakemake
 
@@ -43,8 +44,7 @@ cases = case_slices(
 )
 examples = [p for p in examples if set(cases[p]) == set(phases)]
 figure = gradcam_figure(full_model, cases, examples, title=f"Grad-CAM ({endpoint})")
-for path in snakemake.output.figure:  # e.g. results/figures/multiphase_gradcam.{png,svg}
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=150, format=path.rsplit(".", 1)[-1])
+for path in snakemake.output.figure:  # results/figures/multiphase_gradcam.{png,svg}
+    save_figure(figure, path)
 logging.info("AUC table:\n%s", metrics.to_string())
 from_snakemake(snakemake)
