@@ -29,7 +29,7 @@ def run_snakemake(workdir, *args):
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny")
-    done = run_snakemake(workdir, "features")
+    done = run_snakemake(workdir, "all")
     assert done.returncode == 0, done.stderr[-4000:]
     return workdir
 
@@ -97,3 +97,28 @@ def test_every_figure_has_a_provenance_sidecar(tiny_study):
     from radiogenomics.audit import figures_without_provenance
 
     assert figures_without_provenance(tiny_study) == []
+
+
+def test_contract_tables_of_models_and_genomics(tiny_study):
+    results = tiny_study / "results"
+    columns = {
+        "selected_features": ["feature", "coefficient"],
+        "scores": ["patient_id", "cohort", "score", "group"],
+        "predictions": ["patient_id", "cohort", "model", "region_set", "prediction"],
+        "metrics": ["model", "cohort", "metric", "value", "ci_low", "ci_high"],
+    }
+    for task in ("os", "tstage"):
+        for name, expected in columns.items():
+            table = pd.read_csv(results / f"models/{task}/{name}.tsv", sep="\t")
+            assert list(table.columns[: len(expected)]) == expected, (task, name)
+    for name in ("deg", "enrichment", "wgcna_modules", "deconvolution", "estimate"):
+        assert len(pd.read_csv(results / f"genomics/{name}.tsv", sep="\t")) > 0, name
+
+
+def test_report_and_audit_of_a_figure(tiny_study):
+    from radiogenomics.audit import audit
+
+    page = (tiny_study / "results/report/index.html").read_text()
+    assert "synthetic" in page.lower()
+    report = audit(tiny_study / "results/figures/habitat_bic.png", root=tiny_study)
+    assert report.ok, report
