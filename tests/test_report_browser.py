@@ -201,3 +201,16 @@ def test_harness_catches_broken_pages(browser, tmp_path):
     assert state["banner"] is None
     kinds = {problem.split(":")[0] for problem in state["problems"]}
     assert {"console.error", "exception"} <= kinds
+
+
+@pytest.mark.workflow
+def test_tiny_study_report_renders_in_chromium(browser, tiny_study):
+    """The report of a real (tiny) study run: every figure decodes, no console errors."""
+    state = load(browser, tiny_study / "results/report/index.html")
+    assert state["problems"] == []
+    assert len(state["images"]) > 10
+    assert all(image["complete"] and image["width"] > 0 for image in state["images"]), state
+    assert "SYNTHETIC COHORT" in state["banner"]["text"]
+    shot = browser.call("Page.captureScreenshot", format="png")["data"]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "tiny_study_report_first_screen.png").write_bytes(base64.b64decode(shot))

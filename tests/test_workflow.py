@@ -1,37 +1,16 @@
 """End to end: the tiny synthetic study through Snakemake, checked against planted truth."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+from conftest import run_snakemake
 from sklearn.metrics import adjusted_rand_score
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-
 pytestmark = pytest.mark.workflow
-
-
-def run_snakemake(workdir, *args):
-    command = [
-        str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-        "--configfile", str(REPO / "config/tiny.yaml"), "--cores", "2", *args,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
-
-
-@pytest.fixture(scope="session")
-def tiny_study(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny")
-    done = run_snakemake(workdir, "all")
-    assert done.returncode == 0, done.stderr[-4000:]
-    return workdir
 
 
 def read_array(path):
