@@ -1,5 +1,6 @@
 """The execution profiles parse and group short per-patient jobs for clusters."""
 
+import re
 from pathlib import Path
 
 import yaml
@@ -19,4 +20,4 @@ def test_every_per_patient_rule_is_grouped():
     rules = "\n".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk"))
     for rule in ["synthetic_phantom", "inspect_case", "preprocess", "habitat_voxels", "regions", "radiomics"]:
         block = rules.split(f"rule {rule}:")[1].split("\nrule ")[0]
-        assert 'group:\n        "per_patient"' in block, rule
+        assert re.search(r'group:\s*"per_patient"', block), rule
