@@ -9,6 +9,7 @@ import SimpleITK as sitk
 
 from .cases import BadCase
 from .grid import reference_like
+from .public.dicom import read_dicom_series
 
 INTERPOLATORS = {
     "bspline": sitk.sitkBSpline,
@@ -19,23 +20,11 @@ INTERPOLATORS = {
 GEOMETRY_TOLERANCE_MM = 1e-3
 
 
-def read_dicom_series(folder: str | Path) -> sitk.Image:
-    """One DICOM series per folder, slices ordered by position (GDCM's sort)."""
-    folder = str(folder)
-    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(folder)
-    if not series_ids:
-        raise ValueError(f"no DICOM series found in {folder}")
-    if len(series_ids) > 1:
-        raise ValueError(f"{len(series_ids)} DICOM series in {folder}; keep one series per folder")
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, series_ids[0]))
-    return reader.Execute()
-
-
-def read_image(path: str | Path) -> sitk.Image:
+def read_image(path: str | Path, patient_id: str = "unknown") -> sitk.Image:
+    """A NIfTI (or any ITK format) file, or a folder holding one DICOM series."""
     path = Path(path)
     if path.is_dir():
-        return read_dicom_series(path)
+        return read_dicom_series(path, patient_id)
     return sitk.ReadImage(str(path))
 
 
@@ -50,7 +39,9 @@ def _read_for_case(patient_id: str, path: str | Path, what: str) -> sitk.Image:
     if not Path(path).exists():
         raise BadCase(patient_id, path, f"{what} file does not exist", "fix the manifest path")
     try:
-        return read_image(path)
+        return read_image(path, patient_id)
+    except BadCase:
+        raise
     except Exception as error:  # SimpleITK and GDCM raise bare RuntimeErrors
         raise BadCase(
             patient_id,

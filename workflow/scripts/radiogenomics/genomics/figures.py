@@ -16,21 +16,14 @@ from lifelines import KaplanMeierFitter  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
 from radiogenomics.genomics.compare import median_split_survival  # noqa: E402
-from radiogenomics.io import atomic_path  # noqa: E402
+from radiogenomics.figures import save_figure  # noqa: E402
 
 GROUP_COLOURS = {"high": "#c0392b", "low": "#2c7fb8"}
-_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
 
 
 def save_png_svg(fig, prefix: str | os.PathLike, dpi: int = 150) -> list[Path]:
-    """Write ``prefix.png`` and ``prefix.svg`` atomically and close the figure."""
-    paths = []
-    with plt.rc_context({"svg.hashsalt": "radiogenomics", "svg.fonttype": "none"}):
-        for fmt in ("png", "svg"):
-            path = Path(f"{prefix}.{fmt}")
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_METADATA[fmt], bbox_inches="tight")
-            paths.append(path)
+    """Write ``prefix.png`` and ``prefix.svg`` (deterministic bytes) and close the figure."""
+    paths = [save_figure(fig, Path(f"{prefix}.{fmt}"), dpi=dpi) for fmt in ("png", "svg")]
     plt.close(fig)
     return paths
 
