@@ -24,5 +24,8 @@ summary = run_genomics(
     params=snakemake.params.options,
 )
 logging.info("%s", summary)
-figures = sorted(str(p) for p in figures_dir.glob("genomics_*") if p.suffix in (".png", ".svg"))
-from_snakemake(snakemake, outputs=sorted(set(map(str, snakemake.output)) | set(figures)))
+# run_genomics also writes companion tables and optional figures beyond the declared outputs.
+tables_dir = Path(snakemake.output.deg).parent
+written = [p for p in figures_dir.glob("genomics_*") if p.suffix in (".png", ".svg")]
+written += [p for p in tables_dir.iterdir() if p.suffix in (".tsv", ".json") and ".prov" not in p.name]
+from_snakemake(snakemake, outputs=sorted(set(map(str, snakemake.output)) | set(map(str, written))))
