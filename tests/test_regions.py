@@ -312,3 +312,26 @@ def test_patient_regions_partition_the_tumour_and_surround_it(toy_cohort, toy_mo
         )
     )
     np.testing.assert_array_equal(habitats[tumor], direct)
+
+
+def test_frozen_mixture_and_scaler_match_scikit_learn():
+    """The per-patient jobs apply the frozen model without scikit-learn; same labels."""
+    from sklearn.mixture import GaussianMixture
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(4)
+    x = np.vstack([rng.normal(m, s, size=(400, 3)) for m, s in [(0, 1), (4, 0.5), (-3, 2)]])
+    x[:, 2] *= 30
+    fitted = StandardScaler().fit(x)
+    scaler = regions.FrozenScaler(x.mean(axis=0), regions._scale(x.std(axis=0)))
+    np.testing.assert_allclose(scaler.transform(x), fitted.transform(x), rtol=1e-12, atol=1e-12)
+    z = fitted.transform(x)
+    mixture = GaussianMixture(3, covariance_type="full", random_state=0).fit(z)
+    frozen = regions.FrozenMixture(mixture.weights_, mixture.means_, mixture.covariances_)
+    np.testing.assert_array_equal(frozen.predict(z), mixture.predict(z))
+    # log w_k + log N(x | k) normalised over k is sklearn's posterior
+    log_joint = frozen.log_joint(z)
+    posterior = np.exp(log_joint - np.logaddexp.reduce(log_joint, axis=1, keepdims=True))
+    np.testing.assert_allclose(posterior, mixture.predict_proba(z), atol=1e-9)
+    order = np.argsort(mixture.means_[:, 0])
+    np.testing.assert_array_equal(frozen.ordered().means_, mixture.means_[order])

@@ -101,3 +101,17 @@ def test_report_and_audit_of_a_figure(tiny_study):
     assert "synthetic" in page.lower()
     report = audit(tiny_study / "results/figures/habitat_bic.png", root=tiny_study)
     assert report.ok, report
+
+
+def test_robustness_table_covers_radiomics_and_deep_features(tiny_study):
+    table = pd.read_csv(tiny_study / "results/features/robustness.tsv", sep="\t")
+    radiomics = pd.read_parquet(tiny_study / "results/features/radiomics.parquet")
+    deep = pd.read_parquet(tiny_study / "results/features/deep.parquet")
+    by_source = {source: set(group.feature) for source, group in table.groupby("source")}
+    assert by_source["radiomics"] == set(radiomics.columns) - {"patient_id"}
+    assert by_source["deep"] == set(deep.columns) - {"patient_id"}
+    assert table.n_patients.max() == 6  # tiny.yaml: features.robustness.n_patients
+    icc = table.set_index("feature").icc
+    # tumour volume is planted structure that a 1-mm re-delineation barely changes
+    assert icc["whole__venous_original_shape_MeshVolume"] > 0.9
+    assert (tiny_study / "results/figures/robustness_icc.png").exists()

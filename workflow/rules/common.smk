@@ -12,6 +12,7 @@ from radiogenomics.task_config import evaluation_settings, task_settings  # noqa
 from radiogenomics.config import (  # noqa: E402
     ConfigError,
     manifest_patients,
+    robustness_patients,
     synthetic_patient_ids,
     validate_config,
 )
@@ -146,16 +147,37 @@ def training_patients():
     return sorted(table.loc[table["cohort"] == "train", "patient_id"])
 
 
-def cohort_phase_images(phases):
+def robustness_subset():
+    """Training patients re-read for the ICC (features.robustness.n_patients, seeded)."""
+    return robustness_patients(
+        training_patients(), config["features"]["robustness"]["n_patients"], SEED
+    )
+
+
+def second_reader_mask(wildcards):
+    """The second reader's mask of a re-read patient, when the study has a second reader."""
+    folder = config["features"]["robustness"]["second_reader"]
+    return str(Path(folder) / f"{wildcards.patient}.nii.gz") if folder else []
+
+
+def icc_thresholds():
+    """The ICC thresholds of the tasks' selection chains (drawn on the robustness figure)."""
+    steps = [task.get("selection", {}).get("robustness") for task in TASKS.values()]
+    return sorted({s["icc_threshold"] for s in steps if s and "icc_threshold" in s})
+
+
+def cohort_phase_images(phases, patients=included_patients):
     return lambda wildcards: expand(
         "results/imaging/{patient}/{phase}.nii.gz",
-        patient=included_patients(),
+        patient=patients(),
         phase=phases,
     )
 
 
-def cohort_tumor_masks(wildcards):
-    return expand("results/segment/{patient}/tumor.nii.gz", patient=included_patients())
+def cohort_tumor_masks(patients=included_patients):
+    return lambda wildcards: expand(
+        "results/segment/{patient}/tumor.nii.gz", patient=patients()
+    )
 
 
 GENOMICS_LIBRARY_NAMES = ["go_bp", "go_cc", "go_mf", "kegg", "hallmark"]
@@ -272,7 +294,7 @@ def all_targets():
         *feature_targets(),
         *model_targets(),
         "results/features/deep.parquet",
-        "results/features/robustness_deep.tsv",
+        "results/features/robustness.tsv",
         "results/models/multiphase/metrics.tsv",
         "results/report/index.html",
     ]

@@ -9,7 +9,7 @@ MULTIPHASE = config["models"]["multiphase"]
 rule deep_features:
     input:
         images=cohort_phase_images(DEEP["phases"]),
-        masks=cohort_tumor_masks,
+        masks=cohort_tumor_masks(),
         clinical="results/cohort/clinical.tsv",
     output:
         features="results/features/deep.parquet",
@@ -32,8 +32,8 @@ rule deep_features:
 
 rule deep_robustness:
     input:
-        images=cohort_phase_images(DEEP["phases"]),
-        masks=cohort_tumor_masks,
+        images=cohort_phase_images(DEEP["phases"], robustness_subset),
+        masks=cohort_tumor_masks(robustness_subset),
     output:
         robustness="results/features/robustness_deep.tsv",
     log:
@@ -45,7 +45,7 @@ rule deep_robustness:
         mem_mb=8000,
         runtime=240,
     params:
-        patients=lambda wildcards: included_patients(),
+        patients=lambda wildcards: robustness_subset(),
         options=DEEP,
         robustness=DEEP_ROBUSTNESS,
         seed=SEED,
@@ -56,7 +56,7 @@ rule deep_robustness:
 rule multiphase_model:
     input:
         images=cohort_phase_images(MULTIPHASE["phases"]),
-        masks=cohort_tumor_masks,
+        masks=cohort_tumor_masks(),
         clinical="results/cohort/clinical.tsv",
     output:
         predictions="results/models/multiphase/predictions.tsv",

@@ -57,3 +57,79 @@ rule radiomics_table:
         runtime=20,
     script:
         "../scripts/radiomics_table.py"
+
+
+# Robustness (ICC): a seeded subset of training patients is re-read, by second-reader masks
+# when the study has them, else by seeded perturbations of the reference mask; each rater's
+# mask goes through the frozen habitat model and the shell before re-extraction.
+ROBUSTNESS = config["features"]["robustness"]
+
+
+rule radiomics_robustness:
+    input:
+        phases=expand(
+            "results/imaging/{{patient}}/{phase}.nii.gz", phase=RADIOMICS["phases"]
+        ),
+        habitat_phases=expand(
+            "results/imaging/{{patient}}/{phase}.nii.gz", phase=HABITATS["phases"]
+        ),
+        tumor="results/segment/{patient}/tumor.nii.gz",
+        model="results/regions/habitat_model.json",
+        params=project_file(RADIOMICS["params"]),
+        second_reader=second_reader_mask,
+    output:
+        "results/features/robustness/{patient}.radiomics.parquet",
+    log:
+        "logs/features/radiomics_robustness/{patient}.log",
+    group:
+        "per_patient"
+    conda:
+        f"{ENVS}/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        phases=RADIOMICS["phases"],
+        habitat_phases=HABITATS["phases"],
+        regions=RADIOMICS["regions"],
+        margin_mm=config["regions"]["peri"]["margin_mm"],
+        body_threshold_hu=config["regions"]["peri"]["body_threshold_hu"],
+        robustness=ROBUSTNESS,
+        seed=SEED,
+    script:
+        "../scripts/radiomics_robustness.py"
+
+
+rule robustness_table:
+    input:
+        reference=lambda wildcards: expand(
+            "results/features/patients/{patient}.radiomics.parquet",
+            patient=robustness_subset(),
+        ),
+        raters=lambda wildcards: expand(
+            "results/features/robustness/{patient}.radiomics.parquet",
+            patient=robustness_subset(),
+        ),
+        deep="results/features/robustness_deep.tsv",
+    output:
+        table="results/features/robustness.tsv",
+        png=report(
+            "results/figures/robustness_icc.png",
+            caption="../report/robustness.rst",
+            category="Features",
+        ),
+        svg="results/figures/robustness_icc.svg",
+    log:
+        "logs/features/robustness_table.log",
+    conda:
+        f"{ENVS}/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=20,
+    params:
+        form=ROBUSTNESS["form"],
+        thresholds=icc_thresholds(),
+    script:
+        "../scripts/robustness_table.py"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from .cases import BadCase
 from .imaging import load_case
@@ -82,6 +81,10 @@ def split_cohort(clinical: pd.DataFrame, test_fraction: float, external_sites: l
     internal = clinical.loc[~clinical["site"].isin(external_sites)]
     if len(internal) < 2:
         raise ValueError("fewer than two internal patients: cannot split train/test")
+    # scikit-learn is imported here, not at module level: every per-patient inspection job
+    # imports this module and would pay for it.
+    from sklearn.model_selection import train_test_split
+
     labels = None
     if stratify and stratify in internal.columns:
         counts = internal[stratify].value_counts()

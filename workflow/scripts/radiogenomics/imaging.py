@@ -28,7 +28,7 @@ def read_image(path: str | Path, patient_id: str = "unknown") -> sitk.Image:
     return sitk.ReadImage(str(path))
 
 
-def _read_for_case(patient_id: str, path: str | Path, what: str) -> sitk.Image:
+def read_case_image(patient_id: str, path: str | Path, what: str) -> sitk.Image:
     if not str(path) or str(path) == "nan":
         raise BadCase(
             patient_id,
@@ -67,9 +67,9 @@ def load_case(patient_id: str, paths: dict[str, str], phases: list[str], mask_ke
     phase, and the tumour not touching the volume border (it would be cut off).
     Returns (images by phase, mask) as SimpleITK images.
     """
-    images = {phase: _read_for_case(patient_id, paths.get(phase, ""), f"{phase} phase") for phase in phases}
+    images = {phase: read_case_image(patient_id, paths.get(phase, ""), f"{phase} phase") for phase in phases}
     mask_path = paths.get(mask_key, "")
-    mask = _read_for_case(patient_id, mask_path, "tumour mask")
+    mask = read_case_image(patient_id, mask_path, "tumour mask")
     mask_array = sitk.GetArrayViewFromImage(mask)
     if not np.any(mask_array > 0):
         raise BadCase(patient_id, mask_path, "tumour mask is empty", "re-segment the tumour")

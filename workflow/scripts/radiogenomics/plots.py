@@ -376,3 +376,29 @@ def nomogram_plot(
     ax.tick_params(left=False)
     ax.set_title(title)
     return save_figure(fig, stem)
+
+
+@_styled
+def icc_distribution_plot(
+    table: pd.DataFrame, stem, thresholds: Sequence[float] = (), title: str = "Feature robustness"
+) -> list[Path]:
+    """Histogram of ICC per feature group (radiomics by region, deep), selection thresholds
+    as dashed lines; the legend gives each group's share of features above the first one."""
+    groups = {}
+    for (source, feature), icc in zip(zip(table["source"], table["feature"]), table["icc"]):
+        name = f"radiomics {feature.split('__')[0]}" if source == "radiomics" else source
+        groups.setdefault(name, []).append(icc)
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    bins = np.linspace(-0.2, 1.0, 49)
+    for name, values in sorted(groups.items()):
+        values = np.clip(np.asarray(values, dtype=float), bins[0], bins[-1])
+        finite = values[np.isfinite(values)]
+        share = f", {np.mean(finite > thresholds[0]):.0%} > {thresholds[0]:g}" if thresholds else ""
+        ax.hist(finite, bins=bins, histtype="step", linewidth=1.4, label=f"{name} (n={len(values)}{share})")
+    for threshold in thresholds:
+        ax.axvline(threshold, color="gray", linestyle="--", linewidth=1)
+    ax.set_xlabel("ICC (values below -0.2 shown at -0.2)")
+    ax.set_ylabel("Number of features")
+    ax.legend(frameon=False, fontsize=7, loc="upper left")
+    ax.set_title(title)
+    return save_figure(fig, stem)

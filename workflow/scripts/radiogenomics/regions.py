@@ -18,8 +18,6 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
-from sklearn.mixture import GaussianMixture
-from sklearn.preprocessing import StandardScaler
 
 ORDERING_RULE = (
     "components sorted by mean of feature 0 (first phase intensity), ascending; label = rank + 1"
@@ -198,7 +196,11 @@ class HabitatModel:
         self.reg_covar = reg_covar
         self.bic_tolerance = bic_tolerance
 
-    def _fit_mixture(self, scaled: np.ndarray, k: int, seed: int) -> GaussianMixture:
+    def _fit_mixture(self, scaled: np.ndarray, k: int, seed: int):
+        # Imported here: every per-patient job applies the frozen model, and importing
+        # scikit-learn there would cost more than labelling the voxels.
+        from sklearn.mixture import GaussianMixture
+
         return GaussianMixture(
             n_components=k,
             covariance_type="full",
@@ -234,7 +236,7 @@ class HabitatModel:
             if feature_names is not None
             else [f"f{i}" for i in range(n_features)]
         )
-        self.scaler_ = StandardScaler().fit(pooled)
+        self.scaler_ = FrozenScaler(pooled.mean(axis=0), _scale(pooled.std(axis=0)))
         scaled = self.scaler_.transform(pooled)
         self.bic_single_gaussian_ = float(self._fit_mixture(scaled, 1, seed).bic(scaled))
         self.bic_ = {}
@@ -245,7 +247,10 @@ class HabitatModel:
             mixtures[k] = self._fit_mixture(scaled, k, seed)
             self.bic_[k] = float(mixtures[k].bic(scaled))
         self.k_ = choose_k(self.bic_, self.bic_single_gaussian_, self.bic_tolerance)
-        self.mixture_ = _ordered_mixture(mixtures[self.k_])
+        fitted = mixtures[self.k_]
+        self.mixture_ = FrozenMixture(
+            fitted.weights_, fitted.means_, fitted.covariances_
+        ).ordered()
         self.seed_ = seed
         self.max_voxels_per_patient_ = max_voxels_per_patient
         self.n_voxels_fit_ = int(len(scaled))
@@ -303,12 +308,11 @@ class HabitatModel:
         model.seed_ = int(data["seed"])
         model.max_voxels_per_patient_ = int(data["max_voxels_per_patient"])
         model.n_voxels_fit_ = int(data["n_voxels_fit"])
-        model.scaler_ = StandardScaler()
-        model.scaler_.mean_ = np.asarray(data["scaler"]["mean"], dtype=float)
-        model.scaler_.scale_ = np.asarray(data["scaler"]["scale"], dtype=float)
-        model.scaler_.var_ = model.scaler_.scale_**2
-        model.scaler_.n_features_in_ = len(model.scaler_.mean_)
-        model.mixture_ = _mixture_from_parameters(
+        model.scaler_ = FrozenScaler(
+            np.asarray(data["scaler"]["mean"], dtype=float),
+            np.asarray(data["scaler"]["scale"], dtype=float),
+        )
+        model.mixture_ = FrozenMixture(
             np.asarray(data["weights"], dtype=float),
             np.asarray(data["means_scaled"], dtype=float),
             np.asarray(data["covariances_scaled"], dtype=float),
@@ -358,26 +362,62 @@ def choose_k(bic: dict, bic_single_gaussian: float, tolerance: float) -> int:
     return min(k for k, value in bic.items() if value - best <= allowed)
 
 
-def _mixture_from_parameters(weights, means, covariances) -> GaussianMixture:
-    mixture = GaussianMixture(n_components=len(weights), covariance_type="full")
-    mixture.weights_ = weights
-    mixture.means_ = means
-    mixture.covariances_ = covariances
-    # sklearn predicts from the Cholesky factor of each precision matrix.
-    mixture.precisions_cholesky_ = np.stack(
-        [np.linalg.inv(np.linalg.cholesky(c)).T for c in covariances]
-    )
-    mixture.precisions_ = np.stack([p @ p.T for p in mixture.precisions_cholesky_])
-    mixture.converged_ = True
-    mixture.n_features_in_ = means.shape[1]
-    return mixture
+def _scale(sd: np.ndarray) -> np.ndarray:
+    # as sklearn's StandardScaler: a constant feature keeps scale 1
+    return np.where(sd > 10 * np.finfo(float).eps, sd, 1.0)
 
 
-def _ordered_mixture(mixture: GaussianMixture) -> GaussianMixture:
-    order = np.argsort(mixture.means_[:, 0], kind="stable")
-    return _mixture_from_parameters(
-        mixture.weights_[order], mixture.means_[order], mixture.covariances_[order]
-    )
+class FrozenScaler:
+    """z-scoring with fitted means and scales (StandardScaler's transform)."""
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray):
+        self.mean_ = np.asarray(mean, dtype=float)
+        self.scale_ = np.asarray(scale, dtype=float)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype=float) - self.mean_) / self.scale_
+
+    def inverse_transform(self, z: np.ndarray) -> np.ndarray:
+        return np.asarray(z, dtype=float) * self.scale_ + self.mean_
+
+
+class FrozenMixture:
+    """A fitted full-covariance Gaussian mixture, applied without scikit-learn.
+
+    ``predict`` is the maximum a-posteriori component, as ``GaussianMixture.predict``:
+    argmax_k log w_k + log N(x | mu_k, Sigma_k), from the Cholesky factor of each covariance
+    (tests compare it with scikit-learn's).
+    """
+
+    def __init__(self, weights, means, covariances):
+        self.weights_ = np.asarray(weights, dtype=float)
+        self.means_ = np.asarray(means, dtype=float)
+        self.covariances_ = np.asarray(covariances, dtype=float)
+        self._cholesky = np.linalg.cholesky(self.covariances_)
+
+    def ordered(self) -> "FrozenMixture":
+        """Components sorted by the mean of the first feature (the ordering rule)."""
+        order = np.argsort(self.means_[:, 0], kind="stable")
+        return FrozenMixture(self.weights_[order], self.means_[order], self.covariances_[order])
+
+    def log_joint(self, x: np.ndarray) -> np.ndarray:
+        """log w_k + log N(x | mu_k, Sigma_k), shape (n_samples, K)."""
+        x = np.asarray(x, dtype=float)
+        n_features = x.shape[1]
+        out = np.empty((len(x), len(self.weights_)))
+        for k, (mean, chol) in enumerate(zip(self.means_, self._cholesky)):
+            # solve L y = (x - mu): the Mahalanobis distance is |y|^2
+            y = np.linalg.solve(chol, (x - mean).T)
+            log_det = 2 * np.log(np.diag(chol)).sum()
+            out[:, k] = -0.5 * (n_features * np.log(2 * np.pi) + log_det + (y**2).sum(axis=0))
+        return out + np.log(self.weights_)
+
+    def score_samples(self, x: np.ndarray) -> np.ndarray:
+        """log p(x) under the mixture, per sample."""
+        return np.logaddexp.reduce(self.log_joint(x), axis=1)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.log_joint(x).argmax(axis=1)
 
 
 def bic_figure(model_dict: dict, path_png, path_svg) -> None:

@@ -134,7 +134,7 @@ STAGE_SPECS: list[StageSpec] = [
             "results/figures/*forest*.png",
             "results/figures/*shap*.png",
         ),
-        tables=("results/models/*/metrics.tsv",),
+        tables=("results/models/*/truth_comparison.tsv", "results/models/*/metrics.tsv"),
     ),
     StageSpec(
         "genomics",
@@ -150,6 +150,7 @@ STAGE_SPECS: list[StageSpec] = [
             "results/figures/*tmb*.png",
         ),
         tables=(
+            "results/genomics/truth_recovery.tsv",
             "results/genomics/deg.tsv",
             "results/genomics/enrichment.tsv",
             "results/genomics/estimate.tsv",

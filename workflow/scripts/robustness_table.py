@@ -1,0 +1,24 @@
+"""ICC of every radiomics and deep feature over the re-read patients: results/features/robustness.tsv."""
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from radiogenomics.io import read_tsv, write_tsv
+from radiogenomics.plots import icc_distribution_plot
+from radiogenomics.provenance import from_snakemake
+from radiogenomics.radiomics_robustness import robustness_table
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+reference = pd.concat([pd.read_parquet(p) for p in snakemake.input.reference], ignore_index=True)
+raters = [pd.read_parquet(p) for p in snakemake.input.raters]
+table = robustness_table(reference, raters, snakemake.params.form, deep=read_tsv(snakemake.input.deep))
+write_tsv(table, snakemake.output.table)
+icc_distribution_plot(
+    table, Path(snakemake.output.png).with_suffix(""), thresholds=snakemake.params.thresholds,
+    title=f"Feature robustness, {snakemake.params.form}, {table.n_patients.max()} re-read patients",
+)
+for source, group in table.groupby("source"):
+    logging.info("%s: median ICC %.3f over %d features", source, group.icc.median(), len(group))
+from_snakemake(snakemake)
