@@ -57,6 +57,20 @@ DROPOUT_MEAN_MONTHS = 300.0
 
 STREAM_PATIENT = 1
 STREAM_PHANTOM = 2
+STREAM_STRANDING = 3
+# Perinephric fat stranding on CT is an imperfect sign of invasion (pT3a): microscopic invasion
+# is often not visible, and oedema or inflammation strands the fat around some pT1-2 tumours.
+STRANDING_SHOWN = {True: 0.8, False: 0.15}  # P(visible stranding | invasive tumour or not)
+STRANDING_STRENGTH = {True: (0.4, 1.0), False: (0.2, 0.6)}  # fraction of full streak contrast
+
+
+def _stranding_strength(seed: int, number: int, invasive: bool) -> float:
+    """Contrast of the perinephric streaks (0 = none), from its own random stream so that the
+    clinical variables do not depend on it."""
+    rng = np.random.default_rng([seed, STREAM_STRANDING, number])
+    if rng.uniform() >= STRANDING_SHOWN[invasive]:
+        return 0.0
+    return round(float(rng.uniform(*STRANDING_STRENGTH[invasive])), 4)
 
 
 def _sigmoid(x):
@@ -177,6 +191,7 @@ def _simulate_patient(seed, number, patient_id, internal, defect):
     )
     intermediate = rng.uniform(0.12, 0.25)
 
+    stranding = _stranding_strength(seed, number, bool(t3_plus))
     geometry_rng = np.random.default_rng([seed, STREAM_PHANTOM, number])
     geometry = _phantom_geometry(geometry_rng, size_cm, site, defect == "touching_border")
     # A necrotic core smaller than ~8 mm across would vanish on 5 mm slices.
@@ -190,7 +205,8 @@ def _simulate_patient(seed, number, patient_id, internal, defect):
         "necrotic_fraction": round(necrotic, 5),
         "intermediate_fraction": round(intermediate, 5),
         "texture_hu": round(texture, 3),
-        "stranding": int(t3_plus),
+        "stranding": int(stranding > 0),
+        "stranding_strength": stranding,
         "hu_offset": SITES[site]["hu_offset"],
         "noise_sd": SITES[site]["noise_sd"],
         "phases": "venous" if defect == "missing_phase" else "arterial,venous",
@@ -203,6 +219,7 @@ def _simulate_patient(seed, number, patient_id, internal, defect):
         "site": site,
         "risk": risk,
         "invasion": int(t3_plus),
+        "stranding_strength": stranding,
         "size_cm": round(size_cm, 2),
         "necrotic_fraction": phantom["necrotic_fraction"],
         "intermediate_fraction": phantom["intermediate_fraction"],

@@ -116,6 +116,7 @@ class Phantom:
         self.streak_hu = rng.uniform(-20.0, 10.0, N_STREAKS)
         self.streak_depth = rng.uniform(3.0, STRANDING_DEPTH_MM, N_STREAKS)
         self.stranding = bool(int(row["stranding"]))
+        self.stranding_strength = float(row.get("stranding_strength", 1.0))
         self.texture_hu = float(row["texture_hu"])
         self._texture_field(rng)
         fov = np.array([row["fov_x"], row["fov_y"], row["fov_z"]], float)
@@ -211,7 +212,9 @@ class Phantom:
                 in_streak = (
                     np.exp(STREAK_KAPPA * (alignment[np.arange(len(best)), best] - 1.0)) > 0.5
                 ) & (depth_out[shell] < self.streak_depth[best])
-                level = np.where(in_streak, self.streak_hu[best], TISSUE_HU["fat"][0])
+                fat = TISSUE_HU["fat"][0]
+                streak = fat + self.stranding_strength * (self.streak_hu[best] - fat)
+                level = np.where(in_streak, streak, fat)
                 sub_art[shell] = level
                 sub_ven[shell] = level + np.where(in_streak, 5.0, 0.0)
         if inside.any():
