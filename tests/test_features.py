@@ -166,3 +166,30 @@ def test_filter_margin_makes_cropped_filtering_exact_inside_the_regions(image_ty
             rtol=1e-6,
             atol=1e-6 * np.abs(full_values).max(),
         )
+
+
+def test_combine_patient_tables_round_trips_values_exactly(tmp_path):
+    """Per-patient JSON -> contract table: every float bit-exact, NaN kept, rows and columns sorted."""
+    from radiogenomics.io import write_json
+
+    rng = np.random.default_rng(0)
+    expected = []
+    for patient in ["P2", "P10", "P1"]:
+        values = {f"whole__venous_f{j}": float(v) for j, v in enumerate(rng.normal(size=5) * 1e3)}
+        values["peri__venous_f0"] = float("nan")
+        write_json({"patient_id": patient, **values}, tmp_path / f"{patient}.radiomics.json")
+        write_json({"patient_id": patient, "whole__venous_diagnostics_status": "ok"}, tmp_path / f"{patient}.diagnostics.json")
+        expected.append({"patient_id": patient, **values})
+    table, diagnostics = features.combine_patient_tables(
+        sorted(tmp_path.glob("*.radiomics.json")), sorted(tmp_path.glob("*.diagnostics.json"))
+    )
+    assert list(table.patient_id) == ["P1", "P10", "P2"]
+    assert list(table.columns[1:]) == sorted(k for k in expected[0] if k != "patient_id")
+    by_patient = table.set_index("patient_id")
+    for row in expected:
+        got = by_patient.loc[row["patient_id"]]
+        for key, value in row.items():
+            if key == "patient_id":
+                continue
+            assert (np.isnan(got[key]) and np.isnan(value)) or got[key] == value
+    assert set(diagnostics.columns) == {"patient_id", "key", "value"} and len(diagnostics) == 3

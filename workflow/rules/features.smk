@@ -15,7 +15,7 @@ rule radiomics:
         model="results/regions/habitat_model.json",
         params=project_file(RADIOMICS["params"]),
     output:
-        features="results/features/patients/{patient}.radiomics.parquet",
+        features="results/features/patients/{patient}.radiomics.json",
         diagnostics="results/features/patients/{patient}.diagnostics.json",
     log:
         "logs/features/radiomics/{patient}.log",
@@ -37,7 +37,7 @@ rule radiomics:
 rule radiomics_table:
     input:
         features=lambda wildcards: expand(
-            "results/features/patients/{patient}.radiomics.parquet",
+            "results/features/patients/{patient}.radiomics.json",
             patient=included_patients(),
         ),
         diagnostics=lambda wildcards: expand(
@@ -78,7 +78,7 @@ rule radiomics_robustness:
         params=project_file(RADIOMICS["params"]),
         second_reader=second_reader_mask,
     output:
-        "results/features/robustness/{patient}.radiomics.parquet",
+        "results/features/robustness/{patient}.radiomics.json",
     log:
         "logs/features/radiomics_robustness/{patient}.log",
     group:
@@ -104,11 +104,11 @@ rule radiomics_robustness:
 rule robustness_table:
     input:
         reference=lambda wildcards: expand(
-            "results/features/patients/{patient}.radiomics.parquet",
+            "results/features/patients/{patient}.radiomics.json",
             patient=robustness_subset(),
         ),
         raters=lambda wildcards: expand(
-            "results/features/robustness/{patient}.radiomics.parquet",
+            "results/features/robustness/{patient}.radiomics.json",
             patient=robustness_subset(),
         ),
         deep="results/features/robustness_deep.tsv",

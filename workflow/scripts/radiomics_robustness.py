@@ -2,7 +2,7 @@
 
 import logging
 
-from radiogenomics.io import write_parquet
+from radiogenomics.io import write_json
 from radiogenomics.radiomics_robustness import rater_features
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
@@ -25,5 +25,5 @@ table = rater_features(
     jitter_smoothing_mm=robustness["jitter_smoothing_mm"],
     shift_mm=robustness["shift_mm"],
 )
-write_parquet(table, snakemake.output[0])
+write_json(table.to_dict(orient="records"), snakemake.output[0])
 logging.info("%d raters x %d features", len(table), table.shape[1] - 2)

@@ -1,5 +1,6 @@
 """ICC of every radiomics and deep feature over the re-read patients: results/features/robustness.tsv."""
 
+import json
 import logging
 from pathlib import Path
 
@@ -11,8 +12,8 @@ from radiogenomics.provenance import from_snakemake
 from radiogenomics.radiomics_robustness import robustness_table
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
-reference = pd.concat([pd.read_parquet(p) for p in snakemake.input.reference], ignore_index=True)
-raters = [pd.read_parquet(p) for p in snakemake.input.raters]
+reference = pd.DataFrame([json.loads(Path(p).read_text()) for p in snakemake.input.reference])
+raters = [pd.DataFrame(json.loads(Path(p).read_text())) for p in snakemake.input.raters]
 table = robustness_table(reference, raters, snakemake.params.form, deep=read_tsv(snakemake.input.deep))
 write_tsv(table, snakemake.output.table)
 icc_distribution_plot(

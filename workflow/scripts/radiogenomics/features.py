@@ -282,7 +282,7 @@ def combine_patient_tables(feature_paths, diagnostics_paths) -> tuple[pd.DataFra
     """The cohort's feature table (contract layout) and a long diagnostics table."""
     import json
 
-    features = features_table([pd.read_parquet(p).iloc[0].to_dict() for p in feature_paths])
+    features = features_table([json.loads(Path(p).read_text()) for p in feature_paths])
     rows = []
     for path in diagnostics_paths:
         record = json.loads(Path(path).read_text())
