@@ -255,8 +255,14 @@ def test_write_cohort_tables_files_and_determinism(tables, tmp_path):
     assert 30 <= len(sets) <= 60
     assert np.mean([g.startswith("UP_Z") for g in sets["KEGG_SYN_HYPOXIA_UP"]]) > 0.7
     modules = pd.read_csv(root / "truth/modules.tsv", sep="\t")
-    assert modules.groupby("module").size().between(100, 160).all()
+    sizes = modules.groupby("module").size()
+    assert sizes.between(100, 160).drop("M1").all()
     assert modules.loc[modules["z_module"] == 1, "module"].nunique() == 1
+    # the planted up genes are members of the z-module; the down genes belong to no module
+    z_module = set(modules.loc[modules["z_module"] == 1, "gene"])
+    de = pd.read_csv(root / "truth/de_genes.tsv", sep="\t")
+    assert set(de.loc[de["direction"].eq("up") & de["kind"].eq("planted_de"), "gene"]) <= z_module
+    assert not set(de.loc[de["direction"].eq("down"), "gene"]) & set(modules["gene"])
 
 
 def _log_cpm(counts: pd.DataFrame) -> pd.DataFrame:

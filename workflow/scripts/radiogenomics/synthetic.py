@@ -26,7 +26,7 @@ DEFAULTS = {
     "n_external": 40,
     "n_genes": 2000,
     "n_de_up": 40,
-    "n_de_down": 40,
+    "n_de_down": 25,  # fewer down than up genes, as in S1 (260 up / 187 down)
     "bad_cases": {},
 }
 DEFECTS = ("empty_mask", "missing_phase", "touching_border", "unreadable", "off_grid_mask")

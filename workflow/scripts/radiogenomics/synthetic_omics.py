@@ -1,9 +1,12 @@
 """Synthetic RNA-seq counts, immune mixture, co-expression modules, gene sets and mutations.
 
 One sample per patient (``S-<patient_id>``). Structure planted on the latent aggressiveness z:
-up/down genes whose log2 mean moves by b_g per unit z, Dirichlet immune fractions whose CD8_T
-and Treg concentrations rise with z, a co-expression module driven by z (+ small noise), a
-stromal program (for ESTIMATE), and BAP1 mutations that are more likely at high z.
+a co-expression module M1 driven by z (+ small noise) whose members include the planted up
+genes (log2 mean + b_g per unit of the module factor), down genes whose log2 mean falls by b_g per
+unit z, each with its own regulation noise (differentially expressed, not one co-expressed
+block: a second z-module would be an ambiguous truth for WGCNA), Dirichlet immune fractions whose
+CD8_T and Treg concentrations rise with z, a stromal program (for ESTIMATE), and BAP1 mutations
+that are more likely at high z.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ Z_MODULE = "M1"
 Z_MODULE_NOISE_SD = 0.3
 N_STROMAL_GENES = 60
 DE_EFFECT_RANGE = (1.0, 1.6)
+DOWN_GENE_NOISE_SD = 1.5  # log2 SD of each down gene's own per-sample regulation
 DISPERSION_RANGE = (0.1, 0.3)
 LIBRARY_SIZE_RANGE = (0.7, 1.3)
 GENE_SET_LIBRARIES = ("go_bp", "go_cc", "go_mf", "kegg", "hallmark")
@@ -44,6 +48,7 @@ STREAM_GENES = 10
 STREAM_SAMPLE = 11
 STREAM_GENE_SETS = 12
 STREAM_MUTATIONS = 13
+STREAM_DOWN_NOISE = 14
 
 
 def _patient_number(patient_id: str) -> int:
@@ -96,14 +101,18 @@ def simulate_omics(params: dict, truth: pd.DataFrame) -> dict:
     index = {g: i for i, g in enumerate(linear_genes)}
 
     z_effect = np.zeros(len(linear_genes))
-    de_rows = []
+    module_loading = np.zeros((N_MODULES, len(linear_genes)))
+    de_rows, module_rows = [], []
     for direction, sign in (("up", 1.0), ("down", -1.0)):
         effects = sign * gene_rng.uniform(*DE_EFFECT_RANGE, len(catalogue[direction]))
         for gene, b in zip(catalogue[direction], effects, strict=True):
-            z_effect[index[gene]] = b
+            if direction == "up":  # up genes are z-module members with a strong loading
+                module_loading[0, index[gene]] = b
+                module_rows.append((gene, Z_MODULE, 1, b))
+            else:
+                z_effect[index[gene]] = b
             de_rows.append((gene, direction, b, "planted_de"))
-    module_loading = np.zeros((N_MODULES, len(linear_genes)))
-    module_rows = []
+    down = np.array([index[g] for g in catalogue["down"]], dtype=int)
     for m, (module, members) in enumerate(catalogue["modules"].items()):
         loadings = gene_rng.uniform(0.5, 1.0, len(members))
         for gene, loading in zip(members, loadings, strict=True):
@@ -131,6 +140,8 @@ def simulate_omics(params: dict, truth: pd.DataFrame) -> dict:
         fractions = rng.dirichlet(concentration_base * np.exp(z_slope * z))
         library = rng.uniform(*LIBRARY_SIZE_RANGE)
         log2_mean = base + z_effect * z + factors @ module_loading + stromal_loading * stromal_level
+        down_rng = np.random.default_rng([seed, STREAM_DOWN_NOISE, _patient_number(patient_id)])
+        log2_mean[down] += DOWN_GENE_NOISE_SD * down_rng.standard_normal(len(down))
         immune_mean = immune_background + infiltration * (signature.to_numpy() @ fractions)
         mean = library * np.concatenate([2.0**log2_mean, immune_mean])
         size = 1.0 / dispersion
