@@ -61,6 +61,31 @@ def test_crop_centred_on_largest_slice():
     assert pixels[0, 28:36, 28:36].mean() > pixels[0, :4, :4].mean()
 
 
+def test_crop_centred_on_the_planted_tumour_of_a_synthetic_patient(tmp_path):
+    """Through the real generator and imaging stage: the crop sits on the axial slice where the
+    planted tumour (results/truth habitats) is largest, centred on the planted tumour there."""
+    from radiogenomics import synthetic
+    from radiogenomics.imaging import preprocess_case
+
+    row = synthetic.simulate_cohort({"seed": 5, "n_internal": 1, "n_external": 0})["phantoms"].iloc[0]
+    files = synthetic.write_phantom(row, tmp_path / "raw", tmp_path / "truth")
+    images, mask = preprocess_case(
+        {p: sitk.ReadImage(files[p]) for p in ("arterial", "venous")},
+        sitk.ReadImage(files["mask"]), (1.0, 1.0, 1.0), "bspline",
+    )
+    planted = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "truth/habitats.nii.gz"))) > 0
+    assert planted.shape == sitk.GetArrayFromImage(mask).shape
+    slices = deep.patient_slices("SYN0001", images, mask, ["venous"], margin_mm=10.0, size=64)
+    _, box = slices["venous"]
+    areas = planted.sum(axis=(1, 2))
+    # the reference mask is the planted tumour drawn on the native (thick-slice) grid
+    assert areas[box.z] >= 0.95 * areas.max()
+    rows, cols = np.nonzero(planted[box.z])
+    planted_centre = ((rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2)
+    assert np.allclose(box.centre, planted_centre, atol=1.5)
+    assert box.side >= max(np.ptp(rows), np.ptp(cols)) + 1 + 2 * 10 - 2
+
+
 def test_neighbour_channels_and_padding_at_edge():
     volume = np.arange(5, dtype=np.float32)[:, None, None] * 100 - 150 + np.zeros((5, 8, 8))
     mask = np.zeros((5, 8, 8), np.uint8)
