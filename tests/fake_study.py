@@ -1,5 +1,6 @@
-"""A small fake results tree for the models/evaluate stage: clinical.tsv, radiomics.parquet and
-truth, with a latent z that drives some features of every region, survival and T stage.
+"""A small fake results tree for the models/evaluate stage: clinical.tsv, radiomics.parquet, an
+ICC table and truth, with a latent z that drives some features of every region, survival and T
+stage.
 
 Run as a script to write one: ``python tests/fake_study.py DIR [N_PATIENTS]``.
 """
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 REGIONS = ("whole", "sub1", "sub2", "peri")
+FAKE_ICC_TABLE = "results/features/icc_from_readers.tsv"  # set as models.robustness_table
 
 
 def fake_study(n_patients: int = 120, features_per_region: int = 30, seed: int = 7):
@@ -78,6 +80,12 @@ def write_fake_results(root: Path, n_patients: int = 120, features_per_region: i
     clinical.to_csv(root / "results/cohort/clinical.tsv", sep="\t", index=False)
     radiomics.to_parquet(root / "results/features/radiomics.parquet", index=False)
     truth.to_csv(root / "results/truth/patients.tsv", sep="\t", index=False)
+    # An ICC table brought by the user (models.robustness_table), as from two readers' masks.
+    features = [c for c in radiomics.columns if c != "patient_id"]
+    icc = np.random.default_rng(0).uniform(0.5, 1.0, len(features))
+    pd.DataFrame({"feature": features, "icc": icc}).to_csv(
+        root / FAKE_ICC_TABLE, sep="\t", index=False
+    )
     return clinical, radiomics, truth
 
 

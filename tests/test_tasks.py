@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fake_study import fake_study, write_fake_results
+from fake_study import FAKE_ICC_TABLE, fake_study, write_fake_results
 from lifelines import CoxPHFitter
 
 from radiogenomics import clinical_scores, tasks
@@ -188,8 +188,10 @@ MODEL_RULES = {
 
 
 def snakemake(workdir, *args, override: str | None = None):
-    """Run Snakemake on the tiny config, plus an override config file (YAML text) if given."""
-    configs = [str(REPO / "config/tiny.yaml")]
+    """Run Snakemake on the tiny config with the fake tree's ICC table, plus an override config
+    file (YAML text) if given."""
+    (workdir / "fake_tree.yaml").write_text(f"models: {{robustness_table: {FAKE_ICC_TABLE}}}\n")
+    configs = [str(REPO / "config/tiny.yaml"), str(workdir / "fake_tree.yaml")]
     if override:
         (workdir / "override.yaml").write_text(override)
         configs.append(str(workdir / "override.yaml"))
