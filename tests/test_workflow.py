@@ -115,3 +115,12 @@ def test_robustness_table_covers_radiomics_and_deep_features(tiny_study):
     # tumour volume is planted structure that a 1-mm re-delineation barely changes
     assert icc["whole__venous_original_shape_MeshVolume"] > 0.9
     assert (tiny_study / "results/figures/robustness_icc.png").exists()
+
+
+def test_snakemake_report_has_every_stage_category(tiny_study, tmp_path):
+    page = tmp_path / "snakemake_report.html"
+    done = run_snakemake(tiny_study, "--report", str(page))
+    assert done.returncode == 0, done.stderr[-4000:]
+    text = page.read_text()
+    for category in ("Regions", "Features", "Models and evaluation", "Radiogenomics"):
+        assert category in text, category
