@@ -69,7 +69,35 @@ def figure_makers():
             mt.confusion_matrix(y, score, 0.5), stem, ["T1-T2", "T3-T4"]
         ),
         "nomogram": lambda stem: plots.nomogram_plot(sv.nomogram_spec(fitter, frame, 36.0), stem),
+        "icc": lambda stem: plots.icc_distribution_plot(icc_table(), stem, thresholds=[0.75, 0.8]),
     }
+
+
+def icc_table():
+    rng = np.random.default_rng(2)
+    rows = [("radiomics", f"{region}__venous_f{i}") for region in ("whole", "peri") for i in range(40)]
+    rows += [("deep", f"venous_resnet18_{i:04d}") for i in range(30)]
+    icc = np.r_[rng.uniform(0.6, 1.0, 80), rng.uniform(-0.5, 0.9, 29), np.nan]
+    return pd.DataFrame(rows, columns=["source", "feature"]).assign(icc=icc)
+
+
+def test_icc_plot_legend_counts_and_shares(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    table = icc_table()
+    drawn = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, stem: drawn.append(fig) or [])
+    plots.icc_distribution_plot(table, tmp_path / "icc", thresholds=[0.8])
+    labels = [t.get_text() for t in drawn[0].axes[0].get_legend().get_texts()]
+    plt.close(drawn[0])
+    finite = table.dropna()
+    expected = {}
+    for name, rows in [("deep", finite[finite.source == "deep"]),
+                       ("radiomics peri", finite[finite.feature.str.startswith("peri__")]),
+                       ("radiomics whole", finite[finite.feature.str.startswith("whole__")])]:
+        n = len(table[table.feature.isin(rows.feature)]) + (name == "deep")  # NaN counted, not drawn
+        expected[name] = f"{name} (n={n}, {np.mean(rows.icc > 0.8):.0%} > 0.8)"
+    assert labels == list(expected.values())
 
 
 @pytest.mark.parametrize("kind", list(figure_makers()))

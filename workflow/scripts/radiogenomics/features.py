@@ -257,6 +257,14 @@ def params_file() -> Path:
     return Path(__file__).resolve().parents[3] / "resources" / "radiomics_params.yaml"
 
 
+def region_names(regions, k: int) -> list[str]:
+    """The feature regions a config list names: ``habitats`` expands to sub1..subK."""
+    names = []
+    for region in regions:
+        names += [f"sub{label}" for label in range(1, k + 1)] if region == "habitats" else [region]
+    return names
+
+
 def extract_patient_files(
     patient_id: str, phase_paths: dict, tumor_path, habitats_path, peri_path,
     habitat_model_path, params_path, regions=("whole", "habitats", "peri"),

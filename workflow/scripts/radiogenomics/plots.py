@@ -384,14 +384,12 @@ def icc_distribution_plot(
 ) -> list[Path]:
     """Histogram of ICC per feature group (radiomics by region, deep), selection thresholds
     as dashed lines; the legend gives each group's share of features above the first one."""
-    groups = {}
-    for (source, feature), icc in zip(zip(table["source"], table["feature"]), table["icc"]):
-        name = f"radiomics {feature.split('__')[0]}" if source == "radiomics" else source
-        groups.setdefault(name, []).append(icc)
+    region = "radiomics " + table["feature"].str.split("__").str[0]
+    group = region.where(table["source"] == "radiomics", table["source"])
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
     bins = np.linspace(-0.2, 1.0, 49)
-    for name, values in sorted(groups.items()):
-        values = np.clip(np.asarray(values, dtype=float), bins[0], bins[-1])
+    for name, values in table["icc"].groupby(group, sort=True):
+        values = np.clip(values.to_numpy(dtype=float), bins[0], bins[-1])
         finite = values[np.isfinite(values)]
         share = f", {np.mean(finite > thresholds[0]):.0%} > {thresholds[0]:g}" if thresholds else ""
         ax.hist(finite, bins=bins, histtype="step", linewidth=1.4, label=f"{name} (n={len(values)}{share})")

@@ -16,7 +16,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from radiogenomics.cases import BadCase
-from radiogenomics.features import extract_patient
+from radiogenomics.features import extract_patient, region_names
 from radiogenomics.imaging import read_case_image
 from radiogenomics.regions import HabitatModel, patient_regions
 from radiogenomics.robustness import icc_table, perturbed_masks
@@ -75,11 +75,7 @@ def rater_features(
         _, all_regions = patient_regions(
             habitat_images, tumor, model, margin_mm=margin_mm, body_threshold_hu=body_threshold_hu
         )
-        chosen = {
-            name: region
-            for name, region in all_regions.items()
-            if name in regions or ("habitats" in regions and name.startswith("sub"))
-        }
+        chosen = {name: all_regions[name] for name in region_names(regions, model.k_)}
         features, _ = extract_patient(
             feature_images, chosen, params_path, phases=tuple(phase_paths), patient_id=patient_id
         )

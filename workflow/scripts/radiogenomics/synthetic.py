@@ -205,7 +205,6 @@ def _simulate_patient(seed, number, patient_id, internal, defect):
         "necrotic_fraction": round(necrotic, 5),
         "intermediate_fraction": round(intermediate, 5),
         "texture_hu": round(texture, 3),
-        "stranding": int(stranding > 0),
         "stranding_strength": stranding,
         "hu_offset": SITES[site]["hu_offset"],
         "noise_sd": SITES[site]["noise_sd"],

@@ -115,8 +115,7 @@ class Phantom:
         self.streak_directions = _unit_vectors(rng, N_STREAKS)
         self.streak_hu = rng.uniform(-20.0, 10.0, N_STREAKS)
         self.streak_depth = rng.uniform(3.0, STRANDING_DEPTH_MM, N_STREAKS)
-        self.stranding = bool(int(row["stranding"]))
-        self.stranding_strength = float(row.get("stranding_strength", 1.0))
+        self.stranding_strength = float(row["stranding_strength"])  # 0 = no stranding
         self.texture_hu = float(row["texture_hu"])
         self._texture_field(rng)
         fov = np.array([row["fov_x"], row["fov_y"], row["fov_z"]], float)
@@ -202,7 +201,7 @@ class Phantom:
         habitat[sl] = sub_habitat
 
         sub_art, sub_ven = arterial[sl], venous[sl]
-        if self.stranding:
+        if self.stranding_strength > 0:
             depth_out = r - surface
             shell = (depth_out > 0) & (depth_out < STRANDING_DEPTH_MM) & (tissue[sl] == 0)
             if shell.any():
