@@ -97,13 +97,13 @@ def test_missing_segmentation_is_a_bad_case_naming_the_file(tmp_path):
     image = sitk.GetImageFromArray(np.zeros((8, 8, 8), dtype=np.int16))
     sitk.WriteImage(image, str(tmp_path / "venous.nii.gz"))
     expected = tmp_path / "masks" / "TCGA-B0-0001.nii.gz"
-    verdict = inspect_case("TCGA-B0-0001", {"venous": str(tmp_path / "venous.nii.gz")}, ["venous"], "exclude", expected_mask=str(expected))
+    verdict = inspect_case("TCGA-B0-0001", {"venous": str(tmp_path / "venous.nii.gz")}, ["venous"], "venous", "exclude", expected_mask=str(expected))
     assert not verdict["ok"] and verdict["file"] == str(expected)
     assert verdict["fix"].startswith("provide results of a segmentation") and str(expected) in verdict["fix"]
     with pytest.raises(BadCase, match="TCGA-B0-0001"):
-        inspect_case("TCGA-B0-0001", {"venous": str(tmp_path / "venous.nii.gz")}, ["venous"], "fail", expected_mask=str(expected))
+        inspect_case("TCGA-B0-0001", {"venous": str(tmp_path / "venous.nii.gz")}, ["venous"], "venous", "fail", expected_mask=str(expected))
     mask = np.zeros((8, 8, 8), dtype=np.uint8)
     mask[3:5, 3:5, 3:5] = 1
     expected.parent.mkdir()
     sitk.WriteImage(sitk.GetImageFromArray(mask), str(expected))
-    assert inspect_case("TCGA-B0-0001", {"venous": str(tmp_path / "venous.nii.gz")}, ["venous"], "exclude", expected_mask=str(expected))["ok"]
+    assert inspect_case("TCGA-B0-0001", {"venous": str(tmp_path / "venous.nii.gz")}, ["venous"], "venous", "exclude", expected_mask=str(expected))["ok"]

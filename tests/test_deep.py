@@ -71,7 +71,7 @@ def test_crop_centred_on_the_planted_tumour_of_a_synthetic_patient(tmp_path):
     files = synthetic.write_phantom(row, tmp_path / "raw", tmp_path / "truth")
     images, mask = preprocess_case(
         {p: sitk.ReadImage(files[p]) for p in ("arterial", "venous")},
-        sitk.ReadImage(files["mask"]), (1.0, 1.0, 1.0), "bspline",
+        sitk.ReadImage(files["mask"]), (1.0, 1.0, 1.0), "bspline", reference="venous",
     )
     planted = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "truth/habitats.nii.gz"))) > 0
     assert planted.shape == sitk.GetArrayFromImage(mask).shape

@@ -40,7 +40,7 @@ def write_case(tmp_path, image, mask, phases=("arterial", "venous")):
 
 def test_good_case_loads(tmp_path):
     image = volume()
-    images, mask = load_case("P1", write_case(tmp_path, image, tumour_mask(image)), ["arterial", "venous"])
+    images, mask = load_case("P1", write_case(tmp_path, image, tumour_mask(image)), ["arterial", "venous"], "venous")
     assert set(images) == {"arterial", "venous"} and mask.GetSize() == image.GetSize()
 
 
@@ -74,7 +74,7 @@ def test_bad_cases_name_patient_file_and_fix(tmp_path, defect, reason):
     if defect == "no_file":
         paths["venous"] = str(tmp_path / "nowhere.nii.gz")
     with pytest.raises(BadCase) as error:
-        load_case("P7", paths, ["arterial", "venous"])
+        load_case("P7", paths, ["arterial", "venous"], "venous")
     assert reason in str(error.value)
     assert "P7" in str(error.value) and "Fix:" in str(error.value)
     assert error.value.path
@@ -120,7 +120,7 @@ def test_dicom_series_matches_source_geometry_and_values(tmp_path):
 def test_resampling_keeps_extent_and_mask_labels(tmp_path):
     image = volume()
     mask = tumour_mask(image)
-    resampled, tumor = preprocess_case({"venous": image}, mask, (1.0, 1.0, 1.0), "bspline")
+    resampled, tumor = preprocess_case({"venous": image}, mask, (1.0, 1.0, 1.0), "bspline", reference="venous")
     out = resampled["venous"]
     assert out.GetSpacing() == (1.0, 1.0, 1.0)
     assert out.GetSize() == (32, 32, 30)  # 40*0.8, 40*0.8, 12*2.5

@@ -125,6 +125,45 @@ def test_write_phantom_files_types_and_truth_grid(written):
     assert dice > 0.9
     # The tumour sits inside the FOV with at least a 10 mm margin.
     assert not labels[:, :, :10].any() and not labels[:, :, -10:].any()
+    # The arterial phase is another acquisition: same in-plane grid, its own z range and slices.
+    arterial = sitk.ReadImage(manifest["arterial"])
+    assert arterial.GetSpacing() == venous.GetSpacing()
+    assert arterial.GetSize()[:2] == venous.GetSize()[:2]
+    assert (arterial.GetSize()[2], arterial.GetOrigin()[2]) != (venous.GetSize()[2], venous.GetOrigin()[2])
+
+
+def test_phases_are_misaligned_by_the_planted_transform(written):
+    """Resampled through its planted transform the arterial phase matches the noise-free
+    arterial phantom on the reference grid as well as the (unmoved) venous phase matches its
+    own; without the transform it does not."""
+    row, manifest, root = written
+    habitats = sitk.ReadImage(str(root / "truth" / "P" / "habitats.nii.gz"))
+    axes = [origin + spacing * np.arange(n) for origin, spacing, n in
+            zip(habitats.GetOrigin(), habitats.GetSpacing(), habitats.GetSize())]  # fmt: skip
+    expected_arterial, expected_venous, tumour, _ = synthetic_images.Phantom(row).sample(*axes)
+    region = ndimage.binary_dilation(tumour, iterations=8)
+    planted = synthetic_images.phase_transform(row, "arterial")
+    assert np.linalg.norm(planted.GetTranslation()) > 1.0
+    error = {}
+    for name, phase, transform, expected in (
+        ("planted", "arterial", planted, expected_arterial),
+        ("identity", "arterial", sitk.Transform(), expected_arterial),
+        ("venous", "venous", sitk.Transform(), expected_venous),
+    ):
+        values = sitk.GetArrayFromImage(sitk.Resample(
+            sitk.ReadImage(manifest[phase]), habitats, transform, sitk.sitkLinear, -1024, sitk.sitkFloat32
+        ))  # fmt: skip
+        error[name] = np.mean(np.abs(values[region] - expected[region]))
+    # (its 5 mm slices are tilted against the reference grid: partial volume costs a little more)
+    assert error["planted"] < 1.2 * error["venous"]
+    assert error["identity"] > 1.25 * error["planted"]
+    table = synthetic.phase_transform_table(pd.DataFrame([row]))
+    venous_row = table.loc[table["phase"] == "venous"].iloc[0]
+    assert venous_row[[f"translation_{a}_mm" for a in "xyz"]].abs().sum() == 0
+    arterial_row = table.loc[table["phase"] == "arterial"].iloc[0]
+    from radiogenomics.registration import planted_transform
+
+    np.testing.assert_allclose(planted_transform(arterial_row).GetParameters(), planted.GetParameters())
 
 
 def test_habitats_are_separable_in_both_phases(written):
@@ -134,7 +173,7 @@ def test_habitats_are_separable_in_both_phases(written):
     labels = sitk.GetArrayFromImage(habitats)
     phases = [
         sitk.GetArrayFromImage(
-            sitk.Resample(sitk.ReadImage(manifest[p]), habitats, sitk.Transform(),
+            sitk.Resample(sitk.ReadImage(manifest[p]), habitats, synthetic_images.phase_transform(row, p),
                           sitk.sitkLinear, 0, sitk.sitkFloat32)  # fmt: skip
         )
         for p in ("arterial", "venous")
@@ -155,10 +194,10 @@ def test_stranding_raises_peritumoral_fat_attenuation():
     shells = {}
     for flag in (0, 1):
         volumes = synthetic_images.render_native(_small_row(stranding_strength=float(flag)))
-        spacing = volumes["spacing"][::-1]
-        outside = ndimage.distance_transform_edt(volumes["mask"] == 0, sampling=spacing)
+        mask, venous = volumes["mask"], volumes["phases"]["venous"]
+        outside = ndimage.distance_transform_edt(mask["array"] == 0, sampling=mask["spacing"][::-1])
         shell = (outside > 1) & (outside < 5)
-        shells[flag] = (volumes["venous"][shell].astype(float), shell)
+        shells[flag] = (venous["array"][shell].astype(float), shell)
     plain, stranded = shells[0][0], shells[1][0]
     fat = plain < -60  # voxels that are fat without stranding
     assert np.median(stranded[fat]) - np.median(plain[fat]) > 20
@@ -319,7 +358,8 @@ def test_write_manifest(tmp_path, written):
     _, manifest, _ = written
     table = synthetic.write_manifest([manifest], tmp_path / "raw" / "manifest.tsv")
     back = pd.read_csv(tmp_path / "raw" / "manifest.tsv", sep="\t", keep_default_na=False)
-    assert list(back.columns) == ["patient_id", "site", "format", "arterial", "venous", "mask"]
+    assert list(back.columns) == ["patient_id", "site", "format", "arterial", "venous", "mask", "mask_phase"]
+    assert back.iloc[0]["mask_phase"] == "venous"
     assert back.iloc[0]["venous"] == table.iloc[0]["venous"]
 
 

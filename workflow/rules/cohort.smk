@@ -48,6 +48,7 @@ else:
             truth_de="results/truth/de_genes.tsv",
             truth_fractions="results/truth/cell_fractions.tsv",
             truth_modules="results/truth/modules.tsv",
+            truth_transforms="results/truth/phase_transforms.tsv",
         log:
             "logs/cohort/synthetic_cohort.log",
         conda:
@@ -59,6 +60,8 @@ else:
         params:
             synthetic=config["synthetic"],
             seed=SEED,
+            reference_phase=REFERENCE_PHASE,
+            mask_phase=MASK_PHASE,
         script:
             "../scripts/synthetic_cohort.py"
 
@@ -104,6 +107,7 @@ rule inspect_case:
         on_bad_case=ON_BAD_CASE,
         synthetic=SYNTHETIC,
         expected_mask=expected_mask,
+        mask_phase=mask_phase,
     script:
         "../scripts/inspect_case.py"
 

@@ -13,6 +13,7 @@ from radiogenomics.config import (  # noqa: E402
     ConfigError,
     manifest_patients,
     robustness_patients,
+    seeded_subset,
     synthetic_patient_ids,
     validate_config,
 )
@@ -31,6 +32,19 @@ SYNTHETIC = config["cohort"]["source"] == "synthetic"
 PUBLIC = config["cohort"]["source"] == "public"
 PHASES = config["imaging"]["phases"]
 ON_BAD_CASE = config["cohort"]["on_bad_case"]
+REGISTRATION = config["imaging"]["registration"]
+REFERENCE_PHASE = REGISTRATION["reference"]
+# the phase masks are drawn on unless a manifest row says otherwise
+MASK_PHASE = config["cohort"]["mask_phase"] or REFERENCE_PHASE
+for _key, _phase in (
+    ("imaging.registration.reference", REFERENCE_PHASE),
+    ("cohort.mask_phase", MASK_PHASE),
+    ("imaging.analysis_phase", config["imaging"]["analysis_phase"]),
+):
+    if _phase not in PHASES:
+        raise WorkflowError(
+            f"config key '{_key}': {_phase!r} is not one of imaging.phases {PHASES}"
+        )
 
 
 def _candidate_patients():
@@ -45,7 +59,7 @@ def _candidate_patients():
         if not config["cohort"]["masks"]:
             raise WorkflowError(
                 "cohort.source is 'public' but cohort.masks is not set: give the folder with one "
-                "tumour mask per patient, {patient_id}.nii.gz on the venous grid"
+                "tumour mask per patient, {patient_id}.nii.gz on the grid of the cohort.mask_phase phase"
             )
         return None, []
     if not config["cohort"]["manifest"]:
@@ -87,6 +101,14 @@ def raw_case_input(wildcards):
     return {key: row[key] for key in [*PHASES, "mask"] if row.get(key)}
 
 
+def mask_phase(wildcards):
+    """The phase this patient's mask is drawn on: the manifest's mask_phase, else the config's."""
+    if config["cohort"]["source"] == "manifest":
+        row = _manifest_row(config["cohort"]["manifest"], wildcards.patient)
+        return row.get("mask_phase") or MASK_PHASE
+    return MASK_PHASE
+
+
 def _manifest_row(manifest, patient):
     table = pd.read_csv(manifest, sep="\t", dtype=str, keep_default_na=False)
     return table.loc[table["patient_id"] == patient].iloc[0].to_dict()
@@ -121,6 +143,9 @@ def cohort_inputs(wildcards):
     """Every candidate's inspection verdict, the clinical table, acquisition exclusions."""
     inputs = {
         "qc": expand("results/cohort/qc/{patient}.json", patient=candidate_patients()),
+        "registration": expand(
+            "results/imaging/{patient}/registration.json", patient=candidate_patients()
+        ),
         "clinical": (
             config["cohort"]["clinical"]
             if config["cohort"]["source"] == "manifest"
@@ -218,6 +243,32 @@ def genomics_inputs(wildcards):
     }
 
 
+def registration_inputs(wildcards):
+    """Included patients' registrations and, for a synthetic cohort, the planted truth."""
+    inputs = {
+        "records": expand(
+            "results/imaging/{patient}/registration.json", patient=included_patients()
+        )
+    }
+    if SYNTHETIC:
+        inputs["truth"] = "results/truth/phase_transforms.tsv"
+        inputs["targets"] = expand(
+            "results/truth/{patient}/habitats.nii.gz", patient=included_patients()
+        )
+    return inputs
+
+
+def registration_qc_inputs(wildcards):
+    """Registered phases and masks of the seeded sample shown in the QC figure."""
+    sample = seeded_subset(included_patients(), REGISTRATION["qc_patients"], SEED)
+    return {
+        "images": expand(
+            "results/imaging/{patient}/{phase}.nii.gz", patient=sample, phase=PHASES
+        ),
+        "masks": expand("results/segment/{patient}/tumor.nii.gz", patient=sample),
+    }
+
+
 def feature_targets():
     return ["results/features/radiomics.parquet", "results/figures/habitat_bic.png"]
 
@@ -291,6 +342,8 @@ def model_targets():
 
 def all_targets():
     targets = [
+        "results/imaging/registration.tsv",
+        "results/figures/registration_qc.png",
         *feature_targets(),
         *model_targets(),
         "results/features/deep.parquet",

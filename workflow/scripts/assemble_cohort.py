@@ -8,7 +8,7 @@ from radiogenomics.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 clinical, exclusions = assemble_cohort(
-    snakemake.input.qc,
+    [*snakemake.input.qc, *snakemake.input.registration],
     snakemake.input.clinical,
     snakemake.params.manifest_problems,
     snakemake.params.required,

@@ -15,6 +15,7 @@ verdict = inspect_case(
     patient,
     paths,
     snakemake.params.phases,
+    snakemake.params.mask_phase,
     snakemake.params.on_bad_case,
     expected_mask=snakemake.params.expected_mask,
 )

@@ -1,19 +1,29 @@
-"""Resample one patient's phases and tumour mask to the analysis grid."""
+"""Resample one patient's phases (through their registration) and tumour mask to the analysis grid."""
 
+import json
 import logging
 
 from radiogenomics.cohort import synthetic_case_paths
 from radiogenomics.imaging import load_case, preprocess_case, write_image
+from radiogenomics.registration import transforms_of
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 patient = snakemake.wildcards.patient
+with open(snakemake.input.registration) as handle:
+    registration = json.load(handle)
 if snakemake.params.synthetic:
     paths = synthetic_case_paths(snakemake.input.raw)
 else:
     paths = {key: snakemake.input[key] for key in [*snakemake.params.phases, "mask"]}
-images, mask = load_case(patient, paths, snakemake.params.phases)
+images, mask = load_case(patient, paths, snakemake.params.phases, registration["mask_phase"])
 resampled, tumor = preprocess_case(
-    images, mask, snakemake.params.spacing, snakemake.params.interpolator
+    images,
+    mask,
+    snakemake.params.spacing,
+    snakemake.params.interpolator,
+    reference=registration["reference"],
+    transforms=transforms_of(registration),
+    mask_phase=registration["mask_phase"],
 )
 for phase, path in zip(snakemake.params.phases, snakemake.output.phases):
     write_image(resampled[phase], path)

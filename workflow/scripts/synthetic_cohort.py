@@ -12,5 +12,7 @@ write_cohort_tables(
     params,
     raw_dir=Path(snakemake.output.clinical).parent,
     truth_dir=Path(snakemake.output.truth_patients).parent,
+    reference_phase=snakemake.params.reference_phase,
+    mask_phase=snakemake.params.mask_phase,
 )
 from_snakemake(snakemake)

@@ -15,7 +15,12 @@ EXCLUSION_COLUMNS = ["patient_id", "stage", "reason", "file", "fix"]
 
 
 def inspect_case(
-    patient_id: str, paths: dict[str, str], phases: list[str], on_bad_case: str, expected_mask: str | None = None
+    patient_id: str,
+    paths: dict[str, str],
+    phases: list[str],
+    mask_phase: str,
+    on_bad_case: str,
+    expected_mask: str | None = None,
 ) -> dict:
     """Open and check one patient's images; a bad case is returned as a record or raised.
 
@@ -24,8 +29,8 @@ def inspect_case(
     """
     try:
         if expected_mask is not None:
-            paths = {**paths, "mask": require_segmentation(patient_id, expected_mask)}
-        load_case(patient_id, paths, phases)
+            paths = {**paths, "mask": require_segmentation(patient_id, expected_mask, mask_phase)}
+        load_case(patient_id, paths, phases, mask_phase)
     except BadCase as bad:
         if on_bad_case == "fail":
             raise
@@ -33,14 +38,14 @@ def inspect_case(
     return {"ok": True, "patient_id": patient_id, "stage": "inspect", "reason": "", "file": "", "fix": ""}
 
 
-def require_segmentation(patient_id: str, mask_path: str | Path) -> str:
+def require_segmentation(patient_id: str, mask_path: str | Path, mask_phase: str = "venous") -> str:
     """The tumour mask path if the file exists, else a BadCase saying where to provide it."""
     if not Path(mask_path).is_file():
         raise BadCase(
             patient_id,
             str(mask_path),
             "no tumour mask for this patient (the public data has no reference segmentation)",
-            f"provide results of a segmentation (tumour mask on the venous-phase grid) at {mask_path}",
+            f"provide results of a segmentation (tumour mask on the {mask_phase}-phase grid) at {mask_path}",
         )
     return str(mask_path)
 
@@ -53,7 +58,7 @@ def synthetic_case_paths(raw_dir: str | Path) -> dict[str, str]:
     return {
         key: str(Path(raw_dir) / Path(value).name) if value else ""
         for key, value in row.items()
-        if key not in ("patient_id", "site", "format")
+        if key not in ("patient_id", "site", "format", "mask_phase")
     }
 
 
@@ -101,18 +106,21 @@ def split_cohort(clinical: pd.DataFrame, test_fraction: float, external_sites: l
 def assemble_cohort(
     qc_paths, clinical_path, manifest_problems, required, split, seed, on_bad_case, extra_exclusions=None
 ):
-    """Combine inspection results with the clinical table: (clinical with split, exclusions).
+    """Combine inspection and registration verdicts with the clinical table: (clinical with split, exclusions).
 
     ``extra_exclusions``: TSV of patients dropped before inspection (columns EXCLUSION_COLUMNS,
     e.g. results/raw/acquisition_exclusions.tsv); they are listed with the others.
     """
+    # A verdict marked skipped repeats an earlier stage's exclusion (registration after a failed
+    # inspection); every other failed verdict is one exclusion row.
     qc = [json.loads(Path(p).read_text()) for p in qc_paths]
+    qc = [r for r in qc if not r.get("skipped")]
     exclusions = [dict(r) for r in manifest_problems]
     if extra_exclusions is not None:
         earlier = pd.read_csv(extra_exclusions, sep="\t", dtype=str, keep_default_na=False)
         exclusions += earlier[EXCLUSION_COLUMNS].to_dict("records")
     exclusions += [{k: r[k] for k in EXCLUSION_COLUMNS} for r in qc if not r["ok"]]
-    passed = {r["patient_id"] for r in qc if r["ok"]}
+    passed = {r["patient_id"] for r in qc if r["ok"]} - {r["patient_id"] for r in qc if not r["ok"]}
     clinical = pd.read_csv(clinical_path, sep="\t", dtype={"patient_id": str})
     no_clinical = passed - set(clinical["patient_id"])
     for patient_id in sorted(no_clinical):

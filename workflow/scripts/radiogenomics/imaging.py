@@ -60,11 +60,14 @@ def same_grid(a: sitk.Image, b: sitk.Image) -> bool:
     )
 
 
-def load_case(patient_id: str, paths: dict[str, str], phases: list[str], mask_key: str = "mask"):
+def load_case(
+    patient_id: str, paths: dict[str, str], phases: list[str], mask_phase: str, mask_key: str = "mask"
+):
     """Read and check one patient; raise BadCase naming the file and the fix.
 
-    Checks: every phase present and readable, mask readable, non-empty, on the grid of every
-    phase, and the tumour not touching the volume border (it would be cut off).
+    Checks: every phase present and readable, mask readable, non-empty, on the grid of the phase
+    it was drawn on (``mask_phase``; the other phases may lie on any grid: registration maps
+    them), and the tumour not touching the volume border (it would be cut off).
     Returns (images by phase, mask) as SimpleITK images.
     """
     images = {phase: read_case_image(patient_id, paths.get(phase, ""), f"{phase} phase") for phase in phases}
@@ -73,17 +76,25 @@ def load_case(patient_id: str, paths: dict[str, str], phases: list[str], mask_ke
     mask_array = sitk.GetArrayViewFromImage(mask)
     if not np.any(mask_array > 0):
         raise BadCase(patient_id, mask_path, "tumour mask is empty", "re-segment the tumour")
-    for phase, image in images.items():
-        if not same_grid(image, mask):
-            raise BadCase(
-                patient_id,
-                mask_path,
-                f"tumour mask is not on the grid of the {phase} phase "
-                f"(size {mask.GetSize()} vs {image.GetSize()}, spacing "
-                f"{tuple(round(s, 4) for s in mask.GetSpacing())} vs "
-                f"{tuple(round(s, 4) for s in image.GetSpacing())})",
-                "export the mask on the image it was drawn on, or register it to that phase",
-            )
+    if mask_phase not in images:
+        raise BadCase(
+            patient_id,
+            mask_path,
+            f"the tumour mask is said to be drawn on the {mask_phase} phase, which is not one of {phases}",
+            "set cohort.mask_phase (or the manifest's mask_phase column) to the phase the mask was drawn on",
+        )
+    image = images[mask_phase]
+    if not same_grid(image, mask):
+        raise BadCase(
+            patient_id,
+            mask_path,
+            f"tumour mask is not on the grid of the {mask_phase} phase it was drawn on "
+            f"(size {mask.GetSize()} vs {image.GetSize()}, spacing "
+            f"{tuple(round(s, 4) for s in mask.GetSpacing())} vs "
+            f"{tuple(round(s, 4) for s in image.GetSpacing())})",
+            "export the mask on the image it was drawn on, and name that phase in cohort.mask_phase "
+            "(or the manifest's mask_phase column)",
+        )
     foreground = mask_array > 0
     border = (
         foreground[0].any() or foreground[-1].any() or foreground[:, 0].any()
@@ -107,22 +118,35 @@ def resample(image: sitk.Image, spacing, interpolator: str, default_value: float
     )
 
 
-def preprocess_case(images: dict[str, sitk.Image], mask: sitk.Image, spacing, interpolator: str):
+def preprocess_case(
+    images: dict[str, sitk.Image],
+    mask: sitk.Image,
+    spacing,
+    interpolator: str,
+    reference: str,
+    transforms: dict[str, sitk.Transform] | None = None,
+    mask_phase: str | None = None,
+):
     """Resample every phase (HU kept as int16) and the mask (nearest neighbour) to one grid.
 
-    Phases are resampled onto the grid of the first phase so voxels correspond across phases.
+    The grid is the reference phase's, resampled to ``spacing``; each phase goes through its
+    registration transform (reference grid -> that phase; missing = identity) so voxels
+    correspond across phases, and the mask through the transform of the phase it was drawn on
+    (default the reference phase).
     """
-    reference = reference_like(next(iter(images.values())), spacing)
+    transforms = transforms or {}
+    mask_phase = mask_phase or reference
+    grid = reference_like(images[reference], spacing)
     out = {}
     for phase, image in images.items():
         resampled = sitk.Resample(
-            sitk.Cast(image, sitk.sitkFloat32), reference, sitk.Transform(),
+            sitk.Cast(image, sitk.sitkFloat32), grid, transforms.get(phase, sitk.Transform()),
             INTERPOLATORS[interpolator], -1024.0, sitk.sitkFloat32,
         )
         # B-spline overshoots; round back to integer HU like a scanner would store them.
         out[phase] = sitk.Cast(sitk.Round(sitk.Clamp(resampled, lowerBound=-1024, upperBound=3071)), sitk.sitkInt16)
     tumor = sitk.Resample(
-        sitk.Cast(mask > 0, sitk.sitkUInt8), reference, sitk.Transform(),
+        sitk.Cast(mask > 0, sitk.sitkUInt8), grid, transforms.get(mask_phase, sitk.Transform()),
         sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8,
     )
     return out, tumor

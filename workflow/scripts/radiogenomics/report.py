@@ -99,6 +99,13 @@ class StageSpec:
 
 STAGE_SPECS: list[StageSpec] = [
     StageSpec(
+        "imaging",
+        "Phase registration",
+        figures=("results/figures/registration_qc*.png",),
+        tables=("results/imaging/registration.tsv",),
+        intro="Every phase registered to the reference phase; checkerboards of a seeded sample.",
+    ),
+    StageSpec(
         "regions",
         "Habitats and peritumoral shell",
         figures=(

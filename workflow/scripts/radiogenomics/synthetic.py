@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import synthetic_images, synthetic_omics
 from .io import write_tsv
-from .synthetic_images import TRUE_K, write_phantom  # noqa: F401  (public API)
+from .synthetic_images import PHASES, TRUE_K, TUMOUR_MARGIN_MM, write_phantom  # noqa: F401  (public API)
 
 DEFAULTS = {
     "seed": 20240101,
@@ -38,7 +38,6 @@ SITES = {
     "C": {"spacing": (0.9, 0.9, 5.0), "noise_sd": 15.0, "hu_offset": -8.0},
 }
 FOV_MM = (150.0, 120.0, 90.0)
-TUMOUR_MARGIN_MM = 12.0
 SIZE_RANGE_CM = (1.8, 9.5)
 NECROSIS_RANGE = (0.02, 0.45)
 NECROSIS_THRESHOLD = 0.2
@@ -58,6 +57,12 @@ DROPOUT_MEAN_MONTHS = 300.0
 STREAM_PATIENT = 1
 STREAM_PHANTOM = 2
 STREAM_STRANDING = 3
+STREAM_PHASE_MOTION = 4
+# Between the acquisitions of two phases the patient moves and the scan range differs: every
+# non-reference phase gets a rigid misalignment (uniform per axis) and its own z extent.
+MOTION_TRANSLATION_MM = 4.0
+MOTION_ROTATION_DEG = 3.0
+PHASE_Z_SCALE = (0.8, 1.25)  # z extent relative to the reference phase's
 # Perinephric fat stranding on CT is an imperfect sign of invasion (pT3a): microscopic invasion
 # is often not visible, and oedema or inflammation strands the fat around some pT1-2 tumours.
 STRANDING_SHOWN = {True: 0.8, False: 0.15}  # P(visible stranding | invasive tumour or not)
@@ -71,6 +76,45 @@ def _stranding_strength(seed: int, number: int, invasive: bool) -> float:
     if rng.uniform() >= STRANDING_SHOWN[invasive]:
         return 0.0
     return round(float(rng.uniform(*STRANDING_STRENGTH[invasive])), 4)
+
+
+def _phase_motion(seed: int, number: int, reference_phase: str) -> dict:
+    """Planted misalignment and scan range per phase, from their own random stream (so every
+    other planted value is unchanged); the reference phase is the phantom's own frame."""
+    rng = np.random.default_rng([seed, STREAM_PHASE_MOTION, number])
+    motion = {}
+    for phase in PHASES:
+        moved = phase != reference_phase
+        angles = rng.uniform(-MOTION_ROTATION_DEG, MOTION_ROTATION_DEG, 3)
+        translation = rng.uniform(-MOTION_TRANSLATION_MM, MOTION_TRANSLATION_MM, 3)
+        scale, position = rng.uniform(*PHASE_Z_SCALE), rng.uniform(-1.0, 1.0)
+        for axis, angle, shift in zip("xyz", angles, translation, strict=True):
+            motion[f"{phase}_angle_{axis}_deg"] = round(float(angle), 4) if moved else 0.0
+            motion[f"{phase}_translation_{axis}_mm"] = round(float(shift), 4) if moved else 0.0
+        motion[f"{phase}_z_scale"] = round(float(scale), 4) if moved else 1.0
+        motion[f"{phase}_z_position"] = round(float(position), 4) if moved else 0.0
+    return motion
+
+
+def phase_transform_table(phantoms: pd.DataFrame) -> pd.DataFrame:
+    """results/truth/phase_transforms.tsv: the planted rigid misalignment per patient and phase.
+
+    SimpleITK Euler3DTransform(center, angle_x, angle_y, angle_z, translation) mapping a physical
+    point of the reference phase to the same anatomy in this phase's scan (what registering the
+    phase to the reference recovers); the reference phase's row is the identity.
+    """
+    rows = []
+    for _, row in phantoms.iterrows():
+        for phase in PHASES:
+            rows.append({
+                "patient_id": row["patient_id"],
+                "phase": phase,
+                "reference_phase": row["reference_phase"],
+                "center_x_mm": 0.0, "center_y_mm": 0.0, "center_z_mm": 0.0,
+                **{f"angle_{a}_deg": row[f"{phase}_angle_{a}_deg"] for a in "xyz"},
+                **{f"translation_{a}_mm": row[f"{phase}_translation_{a}_mm"] for a in "xyz"},
+            })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def _sigmoid(x):
@@ -154,7 +198,7 @@ def _phantom_geometry(rng, size_cm, site, touching_border):
     }
 
 
-def _simulate_patient(seed, number, patient_id, internal, defect):
+def _simulate_patient(seed, number, patient_id, internal, defect, reference_phase, mask_phase):
     rng = np.random.default_rng([seed, STREAM_PATIENT, number])
     z = rng.normal()
     site = ("A" if rng.uniform() < 0.5 else "B") if internal else "C"
@@ -210,6 +254,9 @@ def _simulate_patient(seed, number, patient_id, internal, defect):
         "noise_sd": SITES[site]["noise_sd"],
         "phases": "venous" if defect == "missing_phase" else "arterial,venous",
         "defect": defect,
+        "reference_phase": reference_phase,
+        "mask_phase": mask_phase,
+        **_phase_motion(seed, number, reference_phase),
     }
     truth = {
         "patient_id": patient_id,
@@ -228,9 +275,19 @@ def _simulate_patient(seed, number, patient_id, internal, defect):
     return clinical, phantom, truth
 
 
-def simulate_cohort(params: dict) -> dict[str, pd.DataFrame]:
-    """Clinical, phantom-parameter and truth tables for SYN0001..SYNnnnn (internal first)."""
+def simulate_cohort(
+    params: dict, reference_phase: str = "venous", mask_phase: str | None = None
+) -> dict[str, pd.DataFrame]:
+    """Clinical, phantom-parameter and truth tables for SYN0001..SYNnnnn (internal first).
+
+    ``reference_phase``: the phase every other is registered to (imaging.registration.reference);
+    it is the phantom's frame, the other phases are misaligned. ``mask_phase``: the phase the
+    reference mask is drawn on (default the reference phase).
+    """
     params = resolve_params(params)
+    for name, phase in (("reference", reference_phase), ("mask", mask_phase or reference_phase)):
+        if phase not in PHASES:
+            raise ValueError(f"the synthetic cohort has phases {PHASES}; {name} phase {phase!r} is not one")
     ids = patient_ids(params)
     defect_of = {}
     for defect, members in params["bad_cases"].items():
@@ -240,7 +297,8 @@ def simulate_cohort(params: dict) -> dict[str, pd.DataFrame]:
             defect_of[patient_id] = defect
     rows = [
         _simulate_patient(
-            int(params["seed"]), i + 1, pid, i < int(params["n_internal"]), defect_of.get(pid, "")
+            int(params["seed"]), i + 1, pid, i < int(params["n_internal"]), defect_of.get(pid, ""),
+            reference_phase, mask_phase or reference_phase,
         )
         for i, pid in enumerate(ids)
     ]
@@ -248,11 +306,13 @@ def simulate_cohort(params: dict) -> dict[str, pd.DataFrame]:
     return {"clinical": clinical, "phantoms": phantoms, "truth": truth}
 
 
-def write_cohort_tables(params: dict, raw_dir, truth_dir) -> dict[str, pd.DataFrame]:
+def write_cohort_tables(
+    params: dict, raw_dir, truth_dir, reference_phase: str = "venous", mask_phase: str | None = None
+) -> dict[str, pd.DataFrame]:
     """Write raw/ (clinical, phantoms, expression, gene sets, signatures, MAF) and truth/ tables."""
     params = resolve_params(params)
     raw_dir, truth_dir = Path(raw_dir), Path(truth_dir)
-    cohort = simulate_cohort(params)
+    cohort = simulate_cohort(params, reference_phase, mask_phase)
     omics = synthetic_omics.simulate_omics(params, cohort["truth"])
     write_tsv(cohort["clinical"], raw_dir / "clinical.tsv")
     write_tsv(cohort["phantoms"], raw_dir / "phantoms.tsv")
@@ -263,12 +323,13 @@ def write_cohort_tables(params: dict, raw_dir, truth_dir) -> dict[str, pd.DataFr
     write_tsv(omics["cell_fractions"], truth_dir / "cell_fractions.tsv")
     write_tsv(omics["modules"], truth_dir / "modules.tsv")
     write_tsv(omics["planted_gene_sets"], truth_dir / "planted_gene_sets.tsv")
+    write_tsv(phase_transform_table(cohort["phantoms"]), truth_dir / "phase_transforms.tsv")
     return {**cohort, "truth": truth, **omics}
 
 
 def write_manifest(rows, path) -> pd.DataFrame:
     """raw/manifest.tsv from write_phantom's rows (sorted by patient; empty cell = no phase)."""
-    columns = ["patient_id", "site", "format", "arterial", "venous", "mask"]
+    columns = ["patient_id", "site", "format", "arterial", "venous", "mask", "mask_phase"]
     manifest = pd.DataFrame(list(rows), columns=columns).sort_values("patient_id")
     write_tsv(manifest.fillna(""), path)
     return manifest

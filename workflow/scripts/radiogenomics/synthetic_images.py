@@ -45,6 +45,7 @@ STREAK_KAPPA = 40.0
 N_INTERMEDIATE_BLOBS = 2
 MIN_BLOB_RADIUS_MM = 4.5
 SLICE_CHUNK = 8
+TUMOUR_MARGIN_MM = 12.0  # every phase's scan covers the tumour with at least this margin
 
 
 def _unit_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -145,21 +146,21 @@ class Phantom:
         self.texture = (field / field.std()).astype(np.float32)
 
     def sample(self, xs, ys, zs):
-        """Arterial HU, venous HU, tumour indicator and habitat label on the grid xs x ys x zs.
+        """sample_points on the axis-aligned grid xs x ys x zs (arrays shaped (z, y, x))."""
+        zz, yy, xx = np.meshgrid(zs, ys, xs, indexing="ij")
+        return self.sample_points(np.stack([xx, yy, zz], axis=-1))
 
-        Arrays are shaped (z, y, x) like SimpleITK's numpy view. No noise or offset here.
+    def sample_points(self, points):
+        """Arterial HU, venous HU, tumour indicator and habitat label at anatomical points.
+
+        ``points``: (..., 3) physical (x, y, z) in the phantom's (the reference phase's) frame;
+        results are shaped points.shape[:-1]. No noise or offset here.
         """
-        shape = (len(zs), len(ys), len(xs))
-        kidney_q = np.sqrt(
-            ((xs[None, None, :] - self.kidney_centre[0]) / KIDNEY_SEMI_AXES_MM[0]) ** 2
-            + ((ys[None, :, None] - self.kidney_centre[1]) / KIDNEY_SEMI_AXES_MM[1]) ** 2
-            + ((zs[:, None, None] - self.kidney_centre[2]) / KIDNEY_SEMI_AXES_MM[2]) ** 2
-        )
+        shape = points.shape[:-1]
+        x, y = points[..., 0], points[..., 1]
+        kidney_q = np.sqrt(np.sum(((points - self.kidney_centre) / KIDNEY_SEMI_AXES_MM) ** 2, axis=-1))
         tissue = np.zeros(shape, np.int8)  # 0 fat
-        wall = (ys > self.fov_high[1] - BODY_WALL_MM)[None, :, None] | (
-            xs < self.fov_low[0] + BODY_WALL_MM
-        )[None, None, :]
-        tissue[np.broadcast_to(wall, shape)] = 1
+        tissue[(y > self.fov_high[1] - BODY_WALL_MM) | (x < self.fov_low[0] + BODY_WALL_MM)] = 1
         tissue[kidney_q < 1.0] = 3
         tissue[(kidney_q < 1.0) & (kidney_q > 0.7)] = 2
         lut = np.array(
@@ -169,41 +170,29 @@ class Phantom:
         venous = np.take(lut[:, 1], tissue)
         habitat = np.zeros(shape, np.uint8)
 
-        # Tumour work only inside its bounding box (+ stranding depth).
+        # Tumour work only near it (+ stranding depth).
         reach = self.r_max + STRANDING_DEPTH_MM + 1.0
-        box = [
-            np.flatnonzero(np.abs(axis - c) <= reach)
-            for axis, c in zip((zs, ys, xs), self.centre[::-1], strict=True)
-        ]
-        if any(len(b) == 0 for b in box):
+        near = np.all(np.abs(points - self.centre) <= reach, axis=-1)
+        if not near.any():
             return arterial, venous, habitat > 0, habitat
-        sl = tuple(slice(b[0], b[-1] + 1) for b in box)
-        bz, by, bx = (zs[sl[0]], ys[sl[1]], xs[sl[2]])
-        d = np.stack(
-            np.broadcast_arrays(
-                (bx - self.centre[0])[None, None, :],
-                (by - self.centre[1])[:, None][None],
-                (bz - self.centre[2])[:, None, None],
-            ),
-            axis=-1,
-        )
+        near_points = points[near]
+        d = near_points - self.centre
         r = np.linalg.norm(d, axis=-1)
         unit = d / np.maximum(r, 1e-9)[..., None]
         surface = self.radius * radial_factor(unit, self.lobulation_seed)
         inside = r < surface
         sub_habitat = np.where(inside, 1, 0).astype(np.uint8)
-        points = d + self.centre
         in_blob = np.zeros(inside.shape, bool)
         for centre in self.blob_centres:
-            in_blob |= np.sum((points - centre) ** 2, axis=-1) < self.blob_radius**2
+            in_blob |= np.sum((near_points - centre) ** 2, axis=-1) < self.blob_radius**2
         sub_habitat[inside & in_blob] = 3
         sub_habitat[inside & (r < self.necrotic_scale * surface)] = 2
-        habitat[sl] = sub_habitat
+        habitat[near] = sub_habitat
 
-        sub_art, sub_ven = arterial[sl], venous[sl]
+        sub_art, sub_ven = arterial[near], venous[near]
         if self.stranding_strength > 0:
             depth_out = r - surface
-            shell = (depth_out > 0) & (depth_out < STRANDING_DEPTH_MM) & (tissue[sl] == 0)
+            shell = (depth_out > 0) & (depth_out < STRANDING_DEPTH_MM) & (tissue[near] == 0)
             if shell.any():
                 u_shell = unit[shell]
                 alignment = u_shell @ self.streak_directions.T
@@ -219,12 +208,13 @@ class Phantom:
         if inside.any():
             habitat_lut = np.array([(0.0, 0.0)] + [TISSUE_HU[HABITAT_NAMES[k]] for k in (1, 2, 3)])
             labels = sub_habitat[inside]
-            lattice = (points[inside] - self.texture_origin)[:, ::-1].T
+            lattice = (near_points[inside] - self.texture_origin)[:, ::-1].T
             texture = ndimage.map_coordinates(self.texture, lattice, order=1, mode="nearest")
             # Necrosis is liquefied: half the texture amplitude.
             texture = texture * self.texture_hu * np.where(labels == 2, 0.5, 1.0)
             sub_art[inside] = habitat_lut[labels, 0] + texture
             sub_ven[inside] = habitat_lut[labels, 1] + texture
+        arterial[near], venous[near] = sub_art, sub_ven
         return arterial, venous, habitat > 0, habitat
 
 
@@ -232,38 +222,94 @@ def _axis(origin, spacing, n):
     return origin + spacing * np.arange(n)
 
 
-def render_native(row) -> dict:
-    """Native-grid volumes (int16 HU per phase) and the uint8 reference mask, as numpy (z, y, x).
+def phase_transform(row, phase: str) -> sitk.Euler3DTransform:
+    """The planted misalignment of one phase (identity for the reference phase).
+
+    ITK convention, as a registration of this phase to the reference phase recovers it: it maps
+    a physical point of the reference phase (the phantom's frame) to the point of this phase's
+    scan that shows the same anatomy. Rotation about the table centre (0, 0, 0).
+    """
+    angles = np.deg2rad([float(row[f"{phase}_angle_{axis}_deg"]) for axis in "xyz"])
+    translation = [float(row[f"{phase}_translation_{axis}_mm"]) for axis in "xyz"]
+    return sitk.Euler3DTransform((0.0, 0.0, 0.0), *angles, translation)
+
+
+def to_anatomy(points: np.ndarray, transform: sitk.Euler3DTransform) -> np.ndarray:
+    """Phase-scan points (..., 3) -> the phantom's frame: the inverse of the rigid transform."""
+    rotation = np.asarray(transform.GetMatrix()).reshape(3, 3)
+    centre = np.asarray(transform.GetCenter())
+    shift = points - centre - np.asarray(transform.GetTranslation())
+    return shift @ rotation + centre  # row vectors: v @ R == (R^T v)^T
+
+
+def phase_geometry(row, phase: str) -> dict:
+    """Native grid of one phase: the reference phase's grid (native_geometry), or, for another
+    phase, the same in-plane grid with its own z extent (fov_z times {phase}_z_scale) and slice
+    count, placed at {phase}_z_position (-1..1) of the room that keeps the moved tumour plus
+    TUMOUR_MARGIN_MM inside the scan."""
+    geometry = native_geometry(row)
+    if phase == row["reference_phase"]:
+        return geometry
+    spacing = geometry["spacing"]
+    r_max = float(row["radius_mm"]) * shape_summary(int(row["lobulation_seed"]))["rho_max"]
+    centre = [float(row[f"centre_{axis}"]) for axis in "xyz"]
+    tumour_z = phase_transform(row, phase).TransformPoint(centre)[2]
+    need = r_max + TUMOUR_MARGIN_MM
+    n_slices = int(round(max(float(row["fov_z"]) * float(row[f"{phase}_z_scale"]), 2 * need + 2 * spacing[2]) / spacing[2]))
+    room = max(0.0, n_slices * spacing[2] / 2 - need)
+    z_centre = tumour_z + float(row[f"{phase}_z_position"]) * room
+    size = geometry["size"].copy()
+    size[2] = n_slices
+    origin = geometry["origin"].copy()
+    origin[2] = z_centre - (n_slices - 1) * spacing[2] / 2
+    return {"spacing": spacing, "size": size, "origin": origin}
+
+
+def _render_phase(phantom: Phantom, row, phase: str, with_mask: bool):
+    """One phase on its native grid: mean HU and (with_mask) tumour fraction per voxel.
 
     Thick slices average sub-samples spread over the slice thickness (partial volume along z).
     """
-    phantom = Phantom(row)
-    geometry = native_geometry(row)
+    geometry = phase_geometry(row, phase)
+    transform = phase_transform(row, phase)
     spacing, size, origin = geometry["spacing"], geometry["size"], geometry["origin"]
     xs, ys = _axis(origin[0], spacing[0], size[0]), _axis(origin[1], spacing[1], size[1])
     z_centres = _axis(origin[2], spacing[2], size[2])
     n_sub = max(1, int(np.ceil(spacing[2] / 1.0 - 1e-9)))
     offsets = ((np.arange(n_sub) + 0.5) / n_sub - 0.5) * spacing[2]
     shape = (size[2], size[1], size[0])
-    arterial = np.zeros(shape)
-    venous = np.zeros(shape)
+    hu = np.zeros(shape)
     tumour = np.zeros(shape)
+    which = PHASES.index(phase)
     for start in range(0, size[2], SLICE_CHUNK):
         stop = min(start + SLICE_CHUNK, size[2])
         for offset in offsets:
-            a, v, t, _ = phantom.sample(xs, ys, z_centres[start:stop] + offset)
-            arterial[start:stop] += a
-            venous[start:stop] += v
-            tumour[start:stop] += t
-    rng = np.random.default_rng([int(row["phantom_seed"]), 3])
+            zz, yy, xx = np.meshgrid(z_centres[start:stop] + offset, ys, xs, indexing="ij")
+            points = to_anatomy(np.stack([xx, yy, zz], axis=-1), transform)
+            values = phantom.sample_points(points)
+            hu[start:stop] += values[which]
+            tumour[start:stop] += values[2]
+    return hu / n_sub, (tumour / n_sub >= 0.5).astype(np.uint8) if with_mask else None, geometry
+
+
+def render_native(row) -> dict:
+    """Every phase on its own native grid, misaligned by its planted transform, as int16 HU numpy
+    (z, y, x) arrays with their geometry; the uint8 reference mask on the mask phase's grid.
+
+    Returns {"phases": {phase: {"array", "spacing", "size", "origin"}}, "mask": {...}}.
+    """
+    phantom = Phantom(row)
     noise_sd, offset_hu = float(row["noise_sd"]), float(row["hu_offset"])
-    volumes = {}
-    for name, mean in (("arterial", arterial), ("venous", venous)):
-        hu = mean / n_sub + rng.normal(0.0, noise_sd, shape) + offset_hu
-        volumes[name] = np.clip(np.round(hu), -1024, 3071).astype(np.int16)
-    volumes["mask"] = (tumour / n_sub >= 0.5).astype(np.uint8)
-    volumes.update(geometry)
-    return volumes
+    out = {"phases": {}}
+    for phase in PHASES:
+        with_mask = phase == row["mask_phase"]
+        mean, mask, geometry = _render_phase(phantom, row, phase, with_mask)
+        rng = np.random.default_rng([int(row["phantom_seed"]), 3, PHASES.index(phase)])
+        hu = mean + rng.normal(0.0, noise_sd, mean.shape) + offset_hu
+        out["phases"][phase] = {"array": np.clip(np.round(hu), -1024, 3071).astype(np.int16), **geometry}
+        if with_mask:
+            out["mask"] = {"array": mask, **geometry}
+    return out
 
 
 def _to_image(array, geometry) -> sitk.Image:
@@ -376,47 +422,52 @@ def write_phantom(phantom_row, patient_dir, truth_patient_dir, analysis_spacing=
     if defect == "nan":
         defect = ""
     volumes = render_native(row)
-    reference_image = _to_image(volumes["venous"], volumes)
     phases = [p for p in str(row["phases"]).split(",") if p]
     manifest = {"patient_id": patient_id, "site": row["site"], "format": row["format"]}
     for phase in PHASES:
         if phase not in phases:
             manifest[phase] = ""
             continue
+        volume = volumes["phases"][phase]
         if row["format"] == "dicom":
             folder = patient_dir / phase
-            write_dicom_series(volumes[phase], volumes, folder, patient_id, phase)
+            write_dicom_series(volume["array"], volume, folder, patient_id, phase)
             manifest[phase] = str(folder)
             if defect == "unreadable" and phase == phases[0]:
                 for path in sorted(folder.glob("*.dcm")):
                     _corrupt(path)
         else:
             path = patient_dir / f"{phase}.nii.gz"
-            _write_image(_to_image(volumes[phase], volumes), path)
+            _write_image(_to_image(volume["array"], volume), path)
             manifest[phase] = str(path)
             if defect == "unreadable" and phase == phases[0]:
                 _corrupt(path)
     mask_path = patient_dir / "mask.nii.gz"
+    mask = volumes["mask"]
     if defect == "off_grid_mask":
-        _write_image(_off_grid_mask(row, volumes), mask_path)
+        _write_image(_off_grid_mask(row, mask), mask_path)
     else:
-        mask = volumes["mask"] if defect != "empty_mask" else np.zeros_like(volumes["mask"])
-        _write_image(_to_image(mask, volumes), mask_path)
+        array = mask["array"] if defect != "empty_mask" else np.zeros_like(mask["array"])
+        _write_image(_to_image(array, mask), mask_path)
     manifest["mask"] = str(mask_path)
+    manifest["mask_phase"] = str(row["mask_phase"])
+    reference = volumes["phases"][str(row["reference_phase"])]
     _write_image(
-        truth_habitats(row, reference_image, analysis_spacing),
+        truth_habitats(row, _to_image(reference["array"], reference), analysis_spacing),
         truth_patient_dir / "habitats.nii.gz",
     )
     return manifest
 
 
-def _off_grid_mask(row, volumes) -> sitk.Image:
-    """The tumour sampled on a coarser in-plane grid than the image (a mask from another series)."""
+def _off_grid_mask(row, mask) -> sitk.Image:
+    """The tumour sampled on a coarser in-plane grid than its phase (a mask from another series)."""
     geometry = {
-        "spacing": volumes["spacing"] * np.array([1.5, 1.5, 1.0]),
-        "origin": volumes["origin"],
+        "spacing": mask["spacing"] * np.array([1.5, 1.5, 1.0]),
+        "origin": mask["origin"],
     }
-    size = np.maximum(1, np.round(volumes["size"] / np.array([1.5, 1.5, 1.0]))).astype(int)
+    size = np.maximum(1, np.round(mask["size"] / np.array([1.5, 1.5, 1.0]))).astype(int)
     axes = [_axis(geometry["origin"][i], geometry["spacing"][i], size[i]) for i in range(3)]
-    _, _, tumour, _ = Phantom(row).sample(*axes)
+    zz, yy, xx = np.meshgrid(*axes[::-1], indexing="ij")
+    points = to_anatomy(np.stack([xx, yy, zz], axis=-1), phase_transform(row, str(row["mask_phase"])))
+    _, _, tumour, _ = Phantom(row).sample_points(points)
     return _to_image(tumour.astype(np.uint8), geometry)
