@@ -39,6 +39,10 @@ DEFAULTS = {
     "intensity_window_hu": [-200.0, 400.0],
     "max_displacement_mm": 25.0,
 }
+# The metric region stops this far inside the moving phase's scan: reference voxels that the
+# transform maps out of the moving image are dropped from the metric, and samples dropping in
+# and out along a scan border bias the optimiser (phases end at different z).
+SCAN_BORDER_MARGIN_MM = 10.0
 # A registration whose final metric is worse than the identity's by more than this fraction of
 # the identity's metric has diverged.
 DIVERGENCE_TOLERANCE = 0.05
@@ -71,20 +75,28 @@ def transform_from_record(record: dict) -> sitk.Transform:
     return transform
 
 
+def _voxel_box(image: sitk.Image, start, stop) -> tuple[np.ndarray, np.ndarray]:
+    """Axis-aligned physical box (low, high corners) covering voxels start..stop-1 (outer faces)."""
+    corners = np.array([
+        image.TransformContinuousIndexToPhysicalPoint([float(i), float(j), float(k)])
+        for i in (start[0] - 0.5, stop[0] - 0.5)
+        for j in (start[1] - 0.5, stop[1] - 0.5)
+        for k in (start[2] - 0.5, stop[2] - 0.5)
+    ])  # fmt: skip
+    return corners.min(axis=0), corners.max(axis=0)
+
+
 def tumour_box(mask: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
     """Physical bounding box (low, high corners, x y z) of the mask's foreground voxels."""
     stats = sitk.LabelShapeStatisticsImageFilter()
     stats.Execute(sitk.Cast(mask > 0, sitk.sitkUInt8))
-    x, y, z, nx, ny, nz = stats.GetBoundingBox(1)
-    corners = np.array(
-        [
-            mask.TransformContinuousIndexToPhysicalPoint([float(i), float(j), float(k)])
-            for i in (x - 0.5, x + nx - 0.5)
-            for j in (y - 0.5, y + ny - 0.5)
-            for k in (z - 0.5, z + nz - 0.5)
-        ]
-    )
-    return corners.min(axis=0), corners.max(axis=0)
+    box = stats.GetBoundingBox(1)
+    return _voxel_box(mask, box[:3], np.add(box[:3], box[3:]))
+
+
+def physical_extent(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
+    """Physical box (low, high corners) covered by the image's voxels."""
+    return _voxel_box(image, (0, 0, 0), image.GetSize())
 
 
 def box_corners(low, high) -> np.ndarray:
@@ -123,7 +135,6 @@ def _method(config: dict, seed: int, threads: int) -> sitk.ImageRegistrationMeth
     method.SetShrinkFactorsPerLevel([int(f) for f in config["shrink_factors"]])
     method.SetSmoothingSigmasPerLevel([float(s) for s in config["smoothing_sigmas_mm"]])
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
-    # ITK sums the metric over threads: a fixed count keeps the result bit-identical.
     method.SetNumberOfThreads(int(threads))
     return method
 
@@ -145,11 +156,24 @@ def register_phase(
     registration that fails, diverges or moves the tumour further than max_displacement_mm, or a
     phase that does not cover the tumour, raises BadCase (stage "registration").
     """
-    config = settings(config)
+    # ITK sums the metric over threads in the order they finish, and the metric takes its thread
+    # count from the global default: one fixed count keeps the result bit-identical.
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(threads))
+    try:
+        return _register_phase(patient_id, phase, fixed, moving, box, settings(config), seed, threads, path)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
+
+
+def _register_phase(patient_id, phase, fixed, moving, box, config, seed, threads, path) -> dict:
     start = time.perf_counter()
     low, high = np.asarray(box[0]), np.asarray(box[1])
     margin = float(config["roi_margin_mm"])
-    fixed_roi = crop_to_box(_prepared(fixed, config["intensity_window_hu"]), low - margin, high + margin)
+    scan_low, scan_high = physical_extent(moving)
+    region_low = np.maximum(low - margin, scan_low + SCAN_BORDER_MARGIN_MM)
+    region_high = np.minimum(high + margin, scan_high - SCAN_BORDER_MARGIN_MM)
+    fixed_roi = crop_to_box(_prepared(fixed, config["intensity_window_hu"]), region_low, region_high)
     moving_image = _prepared(moving, config["intensity_window_hu"])
     method = _method(config, seed, threads)
     if config["method"] == "none":  # trust the scanner coordinates; report how well they agree
