@@ -139,14 +139,19 @@ def test_download_series_under_faults_verifies_and_keeps_license(fake_cohort, tm
     state.inject("tcia_image", "500", "truncate", "bad_md5")
     dest = tmp_path / "dicom" / "venous"
     result = client(server, attempts=3).download_series(series.series_uid, dest, len(series.files))
-    assert result.n_files == len(series.files)
+    assert result.fetched and result.path == dest
     assert {p.name for p in dest.glob("*.dcm")} == set(series.files)
     assert all((dest / n).read_bytes() == b for n, b in series.files.items())
     assert (dest / "LICENSE").read_text().startswith("Creative Commons")
     assert sorted(p.name for p in tmp_path.joinpath("dicom").iterdir()) == ["venous"]
     before = len(state.requests)
     again = client(server).download_series(series.series_uid, dest, len(series.files))
-    assert again.archive is None and len(state.requests) == before
+    assert not again.fetched and len(state.requests) == before
+    assert (again.sha256, again.size_bytes, again.downloaded_at) == (
+        result.sha256,
+        result.size_bytes,
+        result.downloaded_at,
+    )
 
 
 def test_zip_slip_series_is_refused_with_clear_error_and_nothing_lands(fake_cohort, tmp_path):
