@@ -247,7 +247,8 @@ class GdcClient:
         """
         dest_dir = Path(dest_dir)
         dest_dir.mkdir(parents=True, exist_ok=True)
-        for leftover in dest_dir.glob(".batch-*"):  # a killed bundle download's staging
+        # A killed bundle download leaves its staging folder and the bundle's .part file.
+        for leftover in dest_dir.glob(".*batch-*"):
             if leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
             else:
