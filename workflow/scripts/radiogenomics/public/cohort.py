@@ -142,9 +142,8 @@ def _acquire_ct(tcia_cfg, raw_dir, session, policy, record, exclude) -> dict:
                 folders[row.chosen_for] = dest
             if tcia_cfg.get("resolve_unknown_with_dicom", True):
                 _resolve_unknown(client, rules, mine, pid, phases, folders, raw_dir, record, table)
-            for phase, folder in sorted(folders.items()):
-                uid = tcia.series_uid_of(folder)
-                tcia.check_series_geometry(folder, uid, pid)
+            for folder in sorted(folders.values()):
+                tcia.check_series_geometry(folder, tcia.series_uid_of(folder), pid)
         except (DownloadError, UnsafeArchive) as error:
             exclude(
                 BadCase(

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 import pydicom
+from pydicom.errors import InvalidDicomError
 import requests
 
 from radiogenomics.cases import BadCase
@@ -366,7 +367,12 @@ def verify_series_folder(
         )
     wanted = {"SeriesInstanceUID": series_uid, "PatientID": patient_id}
     for name in sorted(present):
-        header = pydicom.dcmread(folder / name, stop_before_pixels=True, specific_tags=list(wanted))
+        try:
+            header = pydicom.dcmread(
+                folder / name, stop_before_pixels=True, specific_tags=list(wanted)
+            )
+        except (InvalidDicomError, OSError) as error:
+            raise SeriesVerificationError(f"{name} is not a readable DICOM file: {error}")
         for tag, value in wanted.items():
             found = str(header.get(tag, ""))
             if value is not None and found != value:
