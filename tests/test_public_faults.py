@@ -4,6 +4,7 @@ run that never saw one, and a rerun of a complete acquisition makes no download 
 Requests are counted, and timed, on the (fake) server side.
 """
 
+import hashlib
 import io
 import re
 import json
@@ -11,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -177,8 +179,6 @@ def test_a_kept_folder_holding_a_foreign_slice_is_fetched_again(probe_cohort, tm
     first = sorted(venous.glob("*.dcm"))[0]
     first.write_bytes((other / first.name).read_bytes())
     table = pd.read_csv(venous / "md5hashes.csv")
-    import hashlib
-
     table.loc[table["Filename"] == first.name, "MD5Hash"] = hashlib.md5(
         first.read_bytes()
     ).hexdigest()
@@ -253,8 +253,6 @@ def test_retry_after_is_honoured_in_seconds_and_as_a_date(probe_cohort, tmp_path
 
 
 def test_retry_after_parsing_and_cap():
-    from datetime import datetime, timezone
-
     now = datetime(2026, 12, 2, 1, 0, 0, tzinfo=timezone.utc)
     assert parse_retry_after("7", now) == 7.0
     assert parse_retry_after("Wed, 02 Dec 2026 01:00:30 GMT", now) == 30.0
