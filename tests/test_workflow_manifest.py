@@ -52,6 +52,7 @@ def test_manifest_study_with_masks_on_one_phase_registers_and_resamples(tmp_path
         str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
         "--configfile", str(tmp_path / "study.yaml"), "--cores", "2",
         "results/imaging/registration.tsv", "results/figures/registration_qc.png",
+        *[f"results/segment/{patient}/tumor.nii.gz" for patient in manifest["patient_id"]],
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-4000:]
