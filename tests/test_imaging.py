@@ -269,11 +269,12 @@ def test_plausible_hu_pass_and_ct_without_rescale_intercept_is_refused(tmp_path)
     error = bad_case(paths, hu_sanity=HU_SANITY)
     assert error.path == paths["venous"]
     assert "tumour median 1144 HU (expected -50..350 in the venous phase)" in error.reason
-    assert "darkest 0.5 % at 24 HU" in error.reason and "rescale intercept" in error.reason
+    assert "0.0 % of the body in the fat range -190..-30 HU" in error.reason
+    assert "rescale intercept" in error.reason
     assert "RescaleIntercept" in error.fix
 
 
-def test_no_fat_and_no_air_are_each_named(tmp_path):
+def test_missing_fat_and_misplaced_air_are_each_named(tmp_path):
     image, paths = abdomen_case(tmp_path)
     array = sitk.GetArrayFromImage(image)
     array[array == -100] = 40  # no fat anywhere
@@ -283,6 +284,20 @@ def test_no_fat_and_no_air_are_each_named(tmp_path):
     reason = bad_case(paths, hu_sanity=HU_SANITY).reason
     assert "0.0 % of the body in the fat range" in reason and "air" not in reason
     assert "arterial phase" in reason
+    # air at -700 HU: a scale error (or intercept -700 instead of -1024)
+    array = sitk.GetArrayFromImage(image)
+    array[array == -1000] = -700
+    odd_air = sitk.GetImageFromArray(array)
+    odd_air.CopyInformation(image)
+    sitk.WriteImage(odd_air, paths["arterial"])
+    reason = bad_case(paths, hu_sanity=HU_SANITY).reason
+    assert "air and gas (darkest 5 % below -500 HU) at -700 HU (expected -1100..-900)" in reason
+    # a scan cropped inside the body holds no air and is not checked for it
+    array[array == -700] = -100
+    cropped = sitk.GetImageFromArray(array)
+    cropped.CopyInformation(image)
+    sitk.WriteImage(cropped, paths["arterial"])
+    load_case("P9", paths, PHASES, hu_sanity=HU_SANITY)
 
 
 def test_dicom_series_with_a_missing_slice_names_the_series(tmp_path):

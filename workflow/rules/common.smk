@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from radiogenomics.task_config import evaluation_settings, task_settings  # noqa: E402
 from radiogenomics.config import (  # noqa: E402
     ConfigError,
+    genomics_skip_reason,
     manifest_patients,
     robustness_patients,
     synthetic_patient_ids,
@@ -318,7 +319,7 @@ def all_targets():
         "results/models/multiphase/metrics.tsv",
         "results/report/index.html",
     ]
-    if config["genomics"]["task"] in TASKS:
+    if genomics_skip_reason(config) is None:
         targets.append("results/genomics/deg.tsv")
         if SYNTHETIC:
             targets.append("results/genomics/truth_recovery.tsv")

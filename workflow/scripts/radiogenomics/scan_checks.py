@@ -17,8 +17,11 @@ from .cases import BadCase
 
 # Voxels below this are scanner padding outside the reconstruction circle, not air.
 PADDING_BELOW_HU = -1100
-AIR_PERCENTILE = 0.5
 BODY_THRESHOLD_HU = -500
+# Air and gas: the darkest 5 % of the voxels below the body threshold (gas pockets have
+# partial-volume rims), checked when the scan holds at least this many such voxels.
+AIR_PERCENTILE = 5
+MIN_AIR_VOXELS = 100
 
 
 def nifti_expected_bytes(path: Path) -> int | None:
@@ -182,9 +185,10 @@ def intensity_landmarks(image: sitk.Image, tumour: np.ndarray) -> dict:
     sample = np.asarray(values[::2, ::2, ::2], dtype=float).ravel()
     scanned = sample[sample >= PADDING_BELOW_HU]
     body = scanned[scanned > BODY_THRESHOLD_HU]
+    dark = scanned[scanned <= BODY_THRESHOLD_HU]
     return {
-        "air_percentile_hu": float(np.percentile(scanned, AIR_PERCENTILE)) if scanned.size else np.nan,
-        "body_voxels": int(body.size),
+        # None: a volume cropped inside the body holds no air to check
+        "air_hu": float(np.percentile(dark, AIR_PERCENTILE)) if dark.size >= MIN_AIR_VOXELS else None,
         "body": body,
         "tumour_median_hu": float(np.median(values[tumour])) if tumour.any() else np.nan,
     }
@@ -195,8 +199,9 @@ def check_intensities(
 ) -> None:
     """The scan is in Hounsfield units: air, fat and tumour where they belong.
 
-    - air: the darkest 0.5 % of the scanned voxels (padding below -1100 HU left out) lie in
-      ``air_hu`` (an abdominal CT always holds air around the body or in the bowel);
+    - air: if the scan holds voxels darker than -500 HU (padding below -1100 HU left out), the
+      darkest 5 % of them lie in ``air_hu`` (air around the body, bowel gas); a volume cropped
+      inside the body has none and is not checked for air;
     - fat: at least ``min_fat_fraction`` of the body (> -500 HU) lies in ``fat_hu``;
     - tumour: its median lies in the phase's ``tumour_median_hu`` range.
     ``tumour`` must be on the grid of ``image``. A null setting skips that landmark. A CT
@@ -206,9 +211,10 @@ def check_intensities(
     found = intensity_landmarks(image, inside)
     problems = []
     air = settings.get("air_hu")
-    if air and not air[0] <= found["air_percentile_hu"] <= air[1]:
+    if air and found["air_hu"] is not None and not air[0] <= found["air_hu"] <= air[1]:
         problems.append(
-            f"darkest {AIR_PERCENTILE:g} % at {found['air_percentile_hu']:.0f} HU (air: {air[0]}..{air[1]})"
+            f"air and gas (darkest {AIR_PERCENTILE} % below {BODY_THRESHOLD_HU} HU) at "
+            f"{found['air_hu']:.0f} HU (expected {air[0]}..{air[1]})"
         )
     fat, min_fraction = settings.get("fat_hu"), settings.get("min_fat_fraction")
     if fat and min_fraction:
