@@ -4,6 +4,7 @@ axis-swapped orientation), two damaged inputs, no RNA-seq. It runs to `all`; the
 are exclusions; the genomics stage is skipped with a note in the report."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,10 @@ def write_scans(root: Path, n_internal=14, n_external=4):
 
 @pytest.fixture(scope="module")
 def manifest_study(tmp_path_factory):
+    """A finished run; MANIFEST_STUDY_DIR reuses one (made by this fixture's steps)."""
+    if os.environ.get("MANIFEST_STUDY_DIR"):
+        root = Path(os.environ["MANIFEST_STUDY_DIR"])
+        return root, pd.read_csv(root / "manifest.tsv", sep="\t")
     root = tmp_path_factory.mktemp("manifest_study")
     manifest = write_scans(root)
     config = yaml.safe_load((REPO / "config/tiny.yaml").read_text())
