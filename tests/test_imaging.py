@@ -310,15 +310,5 @@ def test_dicom_series_with_a_missing_slice_names_the_series(tmp_path):
     # the series is blamed, not the mask drawn on the complete one
     assert error.path == str(tmp_path / "venous")
     assert "DICOM series 1." in error.reason and "(13 slices)" in error.reason
-    assert "5 mm between 42.50 and 47.50 mm, about 1 slice(s) missing" in error.reason
-
-
-def test_check_uniform_slices_by_hand():
-    from radiogenomics.public.dicom import check_uniform_slices
-
-    assert check_uniform_slices([0.0, 2.5, 5.0, 7.5]) is None
-    assert check_uniform_slices([7.5, 0.0, 5.0, 2.5001]) is None  # any order, rounding
-    assert "about 2 slice(s) missing" in check_uniform_slices([0.0, 1.0, 2.0, 5.0, 6.0])
-    assert "share the position" in check_uniform_slices([0.0, 1.0, 1.0, 2.0])
-    assert "not evenly spaced" in check_uniform_slices([0.0, 1.0, 2.0, 3.6, 4.6])
-    assert check_uniform_slices([0.0, 4.0]) is None  # two slices: nothing to compare
+    assert "slice gap of 5.000 mm between slices at 42.500 and 47.500 mm" in error.reason
+    assert "about 1 slice(s) missing" in error.reason
