@@ -198,3 +198,12 @@ def test_chain_never_looks_at_test_rows():
 def test_unknown_config_option_is_refused():
     with pytest.raises(ValueError, match="unknown options"):
         SelectionChain({"lasso": {"lamda": 1}}).fit(*binary_data(n=30, p=5))
+
+
+def test_lasso_cox_cv_skips_a_fold_without_events():
+    X, y = survival_data(n=120, p=8)
+    foldid = np.where(np.arange(120) % 4 == 0, 1, 2 + np.arange(120) % 3)
+    foldid[~y["event"] & (foldid != 1)] = 1  # fold 1: every censored patient, ...
+    foldid[y["event"] & (foldid == 1)] = 2  # ... and no events
+    _, cv = lasso_cox_cv(X, y, foldid=foldid, n_lambdas=20)
+    assert np.isfinite(cv["cv_mean"]).all() and cv["chosen"].sum() == 1

@@ -239,10 +239,12 @@ def cv_coxnet(
         )
         beta = interpolate_path(fold_lambdas, fold_path, lambdas)
         if measure == "deviance":
+            weights[k] = event[held].sum()
+            if weights[k] == 0:
+                continue  # a fold without events has no deviance to weight (NaN)
             raw[k] = cox_deviance(X @ beta, time, event) - cox_deviance(
                 X[train] @ beta, time[train], event[train]
             )
-            weights[k] = event[held].sum()
             raw[k] /= weights[k]
         else:
             prediction = X[held] @ beta
