@@ -108,6 +108,8 @@ rule inspect_case:
         synthetic=SYNTHETIC,
         expected_mask=expected_mask,
         mask_phase=mask_phase,
+        case_paths=manifest_case_paths,
+        checks=CASE_CHECKS,
     script:
         "../scripts/inspect_case.py"
 

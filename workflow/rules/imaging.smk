@@ -25,6 +25,7 @@ rule register_phases:
         phases=PHASES,
         registration=REGISTRATION,
         mask_phase=mask_phase,
+        mask_label=config["cohort"]["mask_label"],
         seed=SEED,
         on_bad_case=ON_BAD_CASE,
         synthetic=SYNTHETIC,
@@ -56,6 +57,7 @@ rule preprocess:
         spacing=config["imaging"]["spacing_mm"],
         interpolator=config["imaging"]["interpolator"],
         synthetic=SYNTHETIC,
+        mask_label=config["cohort"]["mask_label"],
     script:
         "../scripts/preprocess.py"
 

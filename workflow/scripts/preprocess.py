@@ -15,7 +15,13 @@ if snakemake.params.synthetic:
     paths = synthetic_case_paths(snakemake.input.raw)
 else:
     paths = {key: snakemake.input[key] for key in [*snakemake.params.phases, "mask"]}
-images, mask = load_case(patient, paths, snakemake.params.phases, registration["mask_phase"])
+images, mask = load_case(
+    patient,
+    paths,
+    snakemake.params.phases,
+    registration["mask_phase"],
+    mask_label=snakemake.params.mask_label,
+)
 resampled, tumor = preprocess_case(
     images,
     mask,

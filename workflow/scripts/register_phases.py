@@ -20,7 +20,7 @@ with open(snakemake.input.qc) as handle:
 verdict = registration_verdict(
     patient,
     inspection,
-    lambda: load_case(patient, paths, phases, mask_phase),
+    lambda: load_case(patient, paths, phases, mask_phase, mask_label=snakemake.params.mask_label),
     mask_phase,
     snakemake.params.registration,
     snakemake.params.seed,
