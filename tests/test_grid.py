@@ -58,7 +58,7 @@ def centroid_mm(mask):
 def test_resampled_grid_covers_the_native_extent(name):
     spacing, direction, size = GEOMETRIES[name]
     ct, mask = native_case(spacing, direction, size)
-    out, tumor = preprocess_case({"venous": ct}, mask, (1.0, 1.0, 1.0), "linear")
+    out, tumor = preprocess_case({"venous": ct}, mask, (1.0, 1.0, 1.0), "linear", reference="venous")
     resampled = out["venous"]
     assert np.allclose(resampled.GetDirection(), np.ravel(direction))
     # Corner by corner, along the scan's own axes: within half an output voxel.

@@ -163,7 +163,7 @@ PHASES = ["arterial", "venous"]
 
 def bad_case(paths, **kwargs) -> BadCase:
     with pytest.raises(BadCase) as error:
-        load_case("P9", paths, PHASES, **kwargs)
+        load_case("P9", paths, PHASES, "venous", **kwargs)
     assert "P9" in str(error.value) and "Fix:" in str(error.value)
     return error.value
 
@@ -216,7 +216,7 @@ def test_mask_labels_need_cohort_mask_label(tmp_path):
     sitk.WriteImage(mask, paths["mask"])
     error = bad_case(paths)
     assert "several labels [1, 2]" in error.reason and "cohort.mask_label" in error.fix
-    _, tumour = load_case("P9", paths, PHASES, mask_label=2)
+    _, tumour = load_case("P9", paths, PHASES, "venous", mask_label=2)
     assert sitk.GetArrayViewFromImage(tumour).sum() == (labels == 2).sum()
     assert set(np.unique(sitk.GetArrayViewFromImage(tumour))) == {0, 1}
     assert "no voxel of label 3" in bad_case(paths, mask_label=3).reason
@@ -226,7 +226,7 @@ def test_float_masks_with_labels_pass_and_probability_maps_do_not(tmp_path):
     image, paths = abdomen_case(tmp_path)
     mask = sitk.Cast(sitk.ReadImage(paths["mask"]), sitk.sitkFloat32)
     sitk.WriteImage(mask, paths["mask"])  # a 0.0 / 1.0 float mask (TotalSegmentator-like)
-    _, tumour = load_case("P9", paths, PHASES)
+    _, tumour = load_case("P9", paths, PHASES, "venous")
     assert sitk.GetArrayViewFromImage(tumour).sum() == 5 * 12 * 16
     sitk.WriteImage(mask * 0.6, paths["mask"])
     assert "not labels (e.g. 0.6)" in bad_case(paths).reason
@@ -235,7 +235,7 @@ def test_float_masks_with_labels_pass_and_probability_maps_do_not(tmp_path):
 def test_one_voxel_tumour_is_below_the_minimum_volume(tmp_path):
     image, paths = abdomen_case(tmp_path)
     sitk.WriteImage(tumour_mask(image, (slice(6, 7), slice(24, 25), slice(24, 25))), paths["mask"])
-    load_case("P9", paths, PHASES)  # no minimum: accepted
+    load_case("P9", paths, PHASES, "venous")  # no minimum: accepted
     error = bad_case(paths, min_tumor_volume_mm3=500)
     assert "tumour volume 1.6 mm3 (1 voxels)" in error.reason and error.path == paths["mask"]
 
@@ -263,7 +263,7 @@ HU_SANITY = {
 
 def test_plausible_hu_pass_and_ct_without_rescale_intercept_is_refused(tmp_path):
     _, paths = abdomen_case(tmp_path)
-    load_case("P9", paths, PHASES, hu_sanity=HU_SANITY)
+    load_case("P9", paths, PHASES, "venous", hu_sanity=HU_SANITY)
     raw = abdomen(offset_hu=1024)  # stored values, intercept -1024 never applied
     sitk.WriteImage(raw, paths["venous"])
     error = bad_case(paths, hu_sanity=HU_SANITY)
@@ -297,7 +297,7 @@ def test_missing_fat_and_misplaced_air_are_each_named(tmp_path):
     cropped = sitk.GetImageFromArray(array)
     cropped.CopyInformation(image)
     sitk.WriteImage(cropped, paths["arterial"])
-    load_case("P9", paths, PHASES, hu_sanity=HU_SANITY)
+    load_case("P9", paths, PHASES, "venous", hu_sanity=HU_SANITY)
 
 
 def test_dicom_series_with_a_missing_slice_names_the_series(tmp_path):
