@@ -17,6 +17,7 @@ verdict = inspect_case(
     snakemake.params.phases,
     snakemake.params.on_bad_case,
     expected_mask=snakemake.params.expected_mask,
+    mask_required=snakemake.params.mask_required,
 )
 logging.info("%s: %s", patient, verdict)
 write_json(verdict, snakemake.output[0])

@@ -15,17 +15,20 @@ EXCLUSION_COLUMNS = ["patient_id", "stage", "reason", "file", "fix"]
 
 
 def inspect_case(
-    patient_id: str, paths: dict[str, str], phases: list[str], on_bad_case: str, expected_mask: str | None = None
-) -> dict:
+    patient_id: str, paths: dict[str, str], phases: list[str], on_bad_case: str, expected_mask: str | None = None,
+    mask_required: bool = True,
+) -> dict:  # fmt: skip
     """Open and check one patient's images; a bad case is returned as a record or raised.
 
     ``expected_mask``: where the user's segmentation must be when no manifest names the mask
-    (source public); its absence is a bad case telling where to put it.
+    (source public); its absence is a bad case telling where to put it. ``mask_required``
+    false (nnU-Net segments the patient): a patient without a mask is fine, one with a mask
+    still has it checked.
     """
     try:
         if expected_mask is not None:
             paths = {**paths, "mask": require_segmentation(patient_id, expected_mask)}
-        load_case(patient_id, paths, phases)
+        load_case(patient_id, paths, phases, mask_required=mask_required)
     except BadCase as bad:
         if on_bad_case == "fail":
             raise
