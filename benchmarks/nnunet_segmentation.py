@@ -98,7 +98,9 @@ def share(workdir: Path) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "measure":
-        measure(*(int(a) for a in (sys.argv[2:] + ["30", "20", "20", "25"][len(sys.argv) - 2:])))
-    else:
+    if sys.argv[1] == "share":
         share(Path(sys.argv[2]))
+    else:
+        counts = [int(a) for a in sys.argv[2:]]
+        defaults = [30, 20, 20, 25]  # training cases, test cases, epochs, iterations per epoch
+        measure(*(counts + defaults[len(counts):]))

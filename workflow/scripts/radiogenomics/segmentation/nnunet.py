@@ -143,7 +143,9 @@ def trainer_class(name: str):
 
 
 def override_plans(plans_path: Path, configuration: str, settings: dict) -> None:
-    """Smaller batches or patches than nnU-Net planned (CPU budgets), in the plans file itself.
+    """Smaller batches or patches, or a coarser spacing, than nnU-Net planned (CPU budgets),
+    written into the plans file itself before preprocessing. ``spacing_mm`` is (x, y, z) like
+    imaging.spacing_mm; a 2d configuration takes its in-plane part.
 
     A patch must stay divisible by the network's total stride per axis (the planned
     architecture is kept), so it is rounded down to a multiple of it.
@@ -152,6 +154,10 @@ def override_plans(plans_path: Path, configuration: str, settings: dict) -> None
     planned = plans["configurations"][configuration]
     if settings.get("batch_size"):
         planned["batch_size"] = int(settings["batch_size"])
+    if settings.get("spacing_mm"):
+        # nnU-Net resamples every case to this spacing and its prediction back to the input grid
+        spacing = [float(s) for s in settings["spacing_mm"]][::-1][: len(planned["spacing"])][::-1]
+        planned["spacing"] = spacing
     if settings.get("patch_size"):
         strides = np.prod(np.asarray(planned["architecture"]["arch_kwargs"]["strides"]), axis=0)
         wanted = np.asarray(settings["patch_size"], int)
@@ -171,7 +177,7 @@ def train_model(
     """Raw dataset -> fingerprint -> plans -> preprocessing -> training; the model folder.
 
     ``settings``: ``configuration``, ``trainer``, ``epochs`` and ``iterations_per_epoch``
-    (null: the trainer's own), ``batch_size`` and ``patch_size`` (null: as planned), ``fold``
+    (null: the trainer's own), ``batch_size``, ``patch_size``, ``spacing_mm`` (null: as planned), ``fold``
     (an int or ``all``), ``pretrained_weights`` (a checkpoint to fine-tune from, e.g. a KiTS
     model; null trains from scratch).
     Needs ``configure_environment`` first.
