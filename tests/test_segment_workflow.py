@@ -58,7 +58,8 @@ def test_incompatible_model_folder_names_the_file(tmp_path):
         (model / f"fold_{fold}").mkdir()
         (model / f"fold_{fold}" / "checkpoint_final.pth").write_bytes(b"weights")
     done = dry_run(S5, tmp_path)
-    assert done.returncode != 0 and "2 input channel(s)" in done.stderr and "dataset.json" in done.stderr
+    message = done.stdout + done.stderr
+    assert done.returncode != 0 and "2 input channel(s)" in message and "dataset.json" in message
     dataset["channel_names"] = {"0": "CT"}
     (model / "dataset.json").write_text(json.dumps(dataset))
     done = dry_run(S5, tmp_path)

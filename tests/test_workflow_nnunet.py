@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,16 +20,16 @@ pytestmark = pytest.mark.workflow
 CONFIGS = [str(REPO / "config/tiny.yaml"), str(REPO / "config/tiny_nnunet.yaml")]
 
 
-def snakemake(workdir, *args):
+def snakemake(workdir, *args, configs=CONFIGS):
     command = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--configfile", *CONFIGS, "--cores", "2", *args]  # fmt: skip
+               "--configfile", *configs, "--cores", "2", *args]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
 
 
 @pytest.fixture(scope="module")
 def nnunet_study(tmp_path_factory):
     if os.environ.get("TINY_NNUNET_DIR"):
-        return REPO.__class__(os.environ["TINY_NNUNET_DIR"])
+        return Path(os.environ["TINY_NNUNET_DIR"])
     workdir = tmp_path_factory.mktemp("tiny_nnunet")
     done = snakemake(workdir, "all")
     assert done.returncode == 0, done.stderr[-4000:]
@@ -69,7 +70,10 @@ def test_a_correction_reruns_only_that_patients_jobs(nnunet_study, tmp_path):
     shutil.copy(nnunet_study / f"results/imaging/{patient}/reference_tumor.nii.gz", corrections / f"{patient}.nii.gz")
     unchanged = snakemake(nnunet_study, "-n", "all")
     assert unchanged.returncode == 0 and "Nothing to be done" in unchanged.stdout, unchanged.stdout[-2000:]
-    done = snakemake(nnunet_study, "-n", "all", "--config", f"segmentation={{'corrections': '{corrections}'}}")
+    # config files merge key by key: this one adds only segmentation.corrections
+    extra = tmp_path / "corrections.yaml"
+    extra.write_text(f"segmentation:\n  corrections: {corrections}\n")
+    done = snakemake(nnunet_study, "-n", "all", configs=[*CONFIGS, str(extra)])
     assert done.returncode == 0, done.stderr[-3000:]
     patients = set(re.findall(r"patient=([A-Za-z0-9._-]+)", done.stdout))
     assert patients == {patient}, done.stdout[-3000:]

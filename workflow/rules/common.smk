@@ -78,7 +78,8 @@ def project_file(path):
 
 # A model the user brings is checked now (JSON only), before any job runs.
 if NNUNET and SEGMENTATION["model_dir"]:
-    NNUNET_MODEL = project_file(SEGMENTATION["model_dir"])
+    # the user's data: relative to the working directory, like cohort.masks
+    NNUNET_MODEL = SEGMENTATION["model_dir"]
     try:
         check_model_folder(
             NNUNET_MODEL,
