@@ -27,6 +27,7 @@ rule preprocess:
         spacing=config["imaging"]["spacing_mm"],
         interpolator=config["imaging"]["interpolator"],
         synthetic=SYNTHETIC,
+        mask_label=config["cohort"]["mask_label"],
         mask_required=not NNUNET,
     script:
         "../scripts/preprocess.py"

@@ -12,7 +12,8 @@ if snakemake.params.synthetic:
 else:
     paths = {key: snakemake.input[key] for key in [*snakemake.params.phases, "mask"] if key in snakemake.input.keys()}
 images, mask = load_case(
-    patient, paths, snakemake.params.phases, mask_required=snakemake.params.mask_required
+    patient, paths, snakemake.params.phases, mask_label=snakemake.params.mask_label,
+    mask_required=snakemake.params.mask_required,
 )
 resampled, tumor = preprocess_case(
     images, mask, snakemake.params.spacing, snakemake.params.interpolator
