@@ -26,6 +26,7 @@ rule register_phases:
         registration=REGISTRATION,
         mask_phase=mask_phase,
         mask_label=config["cohort"]["mask_label"],
+        mask_required=not NNUNET,
         seed=SEED,
         on_bad_case=ON_BAD_CASE,
         synthetic=SYNTHETIC,
@@ -40,7 +41,7 @@ rule preprocess:
     output:
         phases=expand("results/imaging/{{patient}}/{phase}.nii.gz", phase=PHASES),
         ct="results/imaging/{patient}/ct.nii.gz",
-        tumor="results/segment/{patient}/tumor.nii.gz",
+        reference="results/imaging/{patient}/reference_tumor.nii.gz",
     log:
         "logs/imaging/preprocess/{patient}.log",
     group:
@@ -58,6 +59,7 @@ rule preprocess:
         interpolator=config["imaging"]["interpolator"],
         synthetic=SYNTHETIC,
         mask_label=config["cohort"]["mask_label"],
+        mask_required=not NNUNET,
     script:
         "../scripts/preprocess.py"
 

@@ -14,13 +14,14 @@ with open(snakemake.input.registration) as handle:
 if snakemake.params.synthetic:
     paths = synthetic_case_paths(snakemake.input.raw)
 else:
-    paths = {key: snakemake.input[key] for key in [*snakemake.params.phases, "mask"]}
+    paths = {key: snakemake.input[key] for key in [*snakemake.params.phases, "mask"] if key in snakemake.input.keys()}
 images, mask = load_case(
     patient,
     paths,
     snakemake.params.phases,
     registration["mask_phase"],
     mask_label=snakemake.params.mask_label,
+    mask_required=snakemake.params.mask_required,
 )
 resampled, tumor = preprocess_case(
     images,
@@ -34,5 +35,5 @@ resampled, tumor = preprocess_case(
 for phase, path in zip(snakemake.params.phases, snakemake.output.phases):
     write_image(resampled[phase], path)
 write_image(resampled[snakemake.params.analysis_phase], snakemake.output.ct)
-write_image(tumor, snakemake.output.tumor)
+write_image(tumor, snakemake.output.reference)
 logging.info("%s: resampled to %s", patient, tumor.GetSize())

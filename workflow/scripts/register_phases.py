@@ -20,7 +20,10 @@ with open(snakemake.input.qc) as handle:
 verdict = registration_verdict(
     patient,
     inspection,
-    lambda: load_case(patient, paths, phases, mask_phase, mask_label=snakemake.params.mask_label),
+    lambda: load_case(
+        patient, paths, phases, mask_phase,
+        mask_label=snakemake.params.mask_label, mask_required=snakemake.params.mask_required,
+    ),
     mask_phase,
     snakemake.params.registration,
     snakemake.params.seed,

@@ -99,6 +99,12 @@ def physical_extent(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
     return _voxel_box(image, (0, 0, 0), image.GetSize())
 
 
+def shared_box(a: sitk.Image, b: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
+    """The physical box both images cover, SCAN_BORDER_MARGIN_MM inside either's border."""
+    (low_a, high_a), (low_b, high_b) = physical_extent(a), physical_extent(b)
+    return np.maximum(low_a, low_b) + SCAN_BORDER_MARGIN_MM, np.minimum(high_a, high_b) - SCAN_BORDER_MARGIN_MM
+
+
 def box_corners(low, high) -> np.ndarray:
     return np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
 
@@ -269,7 +275,8 @@ def register_case(
     """Register every phase of one patient to the reference phase (raises BadCase).
 
     The tumour box comes from the mask, on whichever phase it was drawn: the phases share the
-    scanner's coordinate frame up to a few millimetres, which roi_margin_mm covers.
+    scanner's coordinate frame up to a few millimetres, which roi_margin_mm covers. ``mask``
+    None: the region both phases' scans cover.
     """
     config = settings(config)
     reference = config["reference"]
@@ -279,12 +286,14 @@ def register_case(
             f"the reference phase {reference} is missing", "add the phase or choose another imaging.registration.reference",
             stage="registration",
         )  # fmt: skip
-    box = tumour_box(mask)
     phases = {}
     for phase, image in images.items():
         if phase == reference:
             phases[phase] = {"transform": transform_record(identity()), "reference": True}
             continue
+        # Without a mask (an automatic segmentation comes later) the region is the part of the
+        # scans that both phases cover.
+        box = tumour_box(mask) if mask is not None else shared_box(images[reference], image)
         phases[phase] = register_phase(
             patient_id, phase, images[reference], image, box, config, seed, threads, (paths or {}).get(phase, "")
         )
