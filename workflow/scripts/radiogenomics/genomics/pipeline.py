@@ -158,7 +158,7 @@ def run_genomics(counts_path, samples_path, scores_path, out_dir, figures_dir, g
 
     signature = read_tsv(signature_path).set_index("gene")
     fractions = deconvolution.deconvolve(linear_expression, signature, permutations=p["deconvolution"]["permutations"],
-                                         seed=p["seed"]).rename(columns={"sample": "patient_id"})
+                                         seed=p["seed"], svr_tolerance=p["deconvolution"]["svr_tolerance"]).rename(columns={"sample": "patient_id"})
     write_tsv(fractions, out_dir / "deconvolution.tsv")
     cell_fractions = fractions.set_index("patient_id")[list(signature.columns)]
     cell_tests = compare.compare_groups(cell_fractions, metadata["group"], high, low)
