@@ -78,10 +78,11 @@ def _quiet() -> Iterator[None]:
 
 
 def fit_deseq2(counts: pd.DataFrame, metadata: pd.DataFrame, design: str = "~group",
-               n_cpus: int = 1, threads: int = 1) -> DeseqDataSet:
+               n_cpus: int = 1, threads: int | None = 1) -> DeseqDataSet:
     """DESeq2 (Cook's replacement and refit on) of a genes x samples count matrix.
 
     ``metadata`` is indexed by sample and holds the design's columns (see :func:`design_metadata`).
+    BLAS runs with at most ``threads`` threads (None: as many as BLAS chooses, for benchmarks).
     """
     with threadpool_limits(limits=threads, user_api="blas"), _quiet():
         dds = DeseqDataSet(counts=counts.T.astype(int), metadata=metadata.loc[counts.columns],
@@ -111,7 +112,7 @@ def tested_counts(dds: DeseqDataSet) -> Iterator[None]:
 
 
 def deseq2_table(dds: DeseqDataSet, factor: str, test: str, reference: str, alpha: float = 0.05,
-                 shrink: bool = True, n_cpus: int = 1, threads: int = 1) -> pd.DataFrame:
+                 shrink: bool = True, n_cpus: int = 1, threads: int | None = 1) -> pd.DataFrame:
     """Wald test of ``factor`` ``test`` vs ``reference``: DESeq2's results() columns, index gene.
 
     With ``shrink`` the log2FoldChange / lfcSE are apeGLM posterior estimates computed on the
@@ -136,7 +137,7 @@ def differential_expression(counts: pd.DataFrame, metadata: pd.DataFrame, factor
                             test: str = "high", reference: str = "low", covariates: Sequence[str] = (),
                             pair_by: str | None = None, method: str = "deseq2", padj_max: float = 0.05,
                             abs_log2fc_min: float = 1.0, shrink: bool = True, n_cpus: int = 1,
-                            threads: int = 1, dds: DeseqDataSet | None = None) -> pd.DataFrame:
+                            threads: int | None = 1, dds: DeseqDataSet | None = None) -> pd.DataFrame:
     """``test`` vs ``reference`` of ``factor`` adjusted for ``pair_by`` and ``covariates``.
 
     ``method`` is ``deseq2`` (PyDESeq2; apeGLM-shrunken log2FoldChange when ``shrink``) or
