@@ -66,6 +66,8 @@ def main() -> None:
     parser.add_argument("--gsea-permutations", type=int, default=1000)
     parser.add_argument("--deconvolution-permutations", type=int, default=100)
     parser.add_argument("--no-shrink", action="store_true", help="skip apeGLM log-fold-change shrinkage")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="BLAS thread bound of the whole stage, as the workflow's rule threads")
     parser.add_argument("--blas-ratio", action="store_true",
                         help="only DESeq2, BLAS bounded to 1 thread vs unbounded, in one run")
     args = parser.parse_args()
@@ -93,6 +95,7 @@ def main() -> None:
                                                           / timings["deseq2_blas_1_thread"], 2),
                           "identical_results": bool(bounded.equals(unbounded))}, indent=1))
         return
+    threadpoolctl.threadpool_limits(limits=args.blas_threads, user_api="blas")  # stays for the run
     log_expression, _ = timed("normalise", inputs.normalise, counts)
     timed("wgcna", wgcna.run_wgcna, log_expression.T, top_variable_genes=args.wgcna_genes, min_module_size=100)
     linear = counts / inputs.size_factors(counts)

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from radiogenomics.genomics import compare, deconvolution, deg, enrichment, estimate, figures, inputs, tmb, wgcna
 from radiogenomics.io import read_tsv, write_json, write_tsv
@@ -83,12 +84,19 @@ def differential_expression(sample_counts: pd.DataFrame, samples: pd.DataFrame, 
                                        pair_by="patient_id", threads=threads, **settings)
 
 
-def run_genomics(counts_path, samples_path, scores_path, out_dir, figures_dir, gene_set_paths: dict,
-                 estimate_gmt, signature_path, maf_path=None, clinical_path=None, features_path=None,
-                 selected_path=None, params: dict | None = None, threads: int = 1) -> dict:
-    """Run every radiogenomics analysis and return a small summary (counts, chosen power, ...).
+def run_genomics(*args, threads: int = 1, **kwargs) -> dict:
+    """Run every radiogenomics analysis (:func:`_run_genomics`) with BLAS bounded to ``threads``
+    (the rule's ``threads``, threadpoolctl): OpenBLAS threads left free oversubscribe the cores
+    inside PyDESeq2's per-gene loops and WGCNA's per-module eigengenes, which then run many times
+    slower (benchmarks/genomics_stage.py --blas-ratio)."""
+    with threadpool_limits(limits=threads, user_api="blas"):
+        return _run_genomics(*args, threads=threads, **kwargs)
 
-    ``threads`` bounds the BLAS threads of the DESeq2 fit (the rule's ``threads``)."""
+
+def _run_genomics(counts_path, samples_path, scores_path, out_dir, figures_dir, gene_set_paths: dict,
+                  estimate_gmt, signature_path, maf_path=None, clinical_path=None, features_path=None,
+                  selected_path=None, params: dict | None = None, threads: int = 1) -> dict:
+    """Every radiogenomics analysis; returns a small summary (counts, chosen power, ...)."""
     p = merged_params(params)
     out_dir, figures_dir = Path(out_dir), Path(figures_dir)
     high, low = p["group_high"], p["group_low"]

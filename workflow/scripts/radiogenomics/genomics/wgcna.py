@@ -136,8 +136,10 @@ def eigengenes(expression: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     result = {}
     for module in sorted(set(labels) - {0}):
         block = standardised[:, labels == module]
-        u, s, _ = np.linalg.svd(block, full_matrices=False)
-        component = u[:, 0] * s[0]
+        # leading left singular vector of the block = top eigenvector of the samples x samples
+        # Gram matrix (a small eigh instead of an SVD over every module gene)
+        _, vectors = np.linalg.eigh(block @ block.T)
+        component = vectors[:, -1]
         component = (component - component.mean()) / component.std()
         if np.corrcoef(component, block.mean(axis=1))[0, 1] < 0:
             component = -component
