@@ -302,4 +302,74 @@ def all_targets():
         targets.append("results/genomics/deg.tsv")
         if SYNTHETIC:
             targets.append("results/genomics/truth_recovery.tsv")
+    targets += pathomics_targets()
+    return targets
+
+
+# --- pathomics (pathomics.smk) -----------------------------------------------------------
+
+PATHOMICS = config["pathomics"]["enabled"]
+if "pathomics" in TASKS:
+    raise WorkflowError(
+        "models.tasks.pathomics: the name is taken by the pathomics stage; rename the task"
+    )
+
+
+def _slides():
+    """{patient: slide path}: generated (synthetic) or the manifest column `slide` (an empty
+    cell: no slide)."""
+    if SYNTHETIC:
+        return {p: f"results/raw/slides/{p}.tif" for p in included_patients()}
+    manifest = public_manifest() if PUBLIC else config["cohort"]["manifest"]
+    table = pd.read_csv(manifest, sep="\t", dtype=str, keep_default_na=False)
+    if "slide" not in table:
+        return {}
+    return dict(zip(table["patient_id"], table["slide"]))
+
+
+def slide_file(wildcards):
+    return _slides()[wildcards.patient]
+
+
+def pathomics_patients():
+    """Included patients with a slide (a patient without one is left out of pathomics)."""
+    slides = _slides()
+    return [p for p in included_patients() if slides.get(p)]
+
+
+def pathomics_inputs(pattern):
+    return lambda wildcards: expand(pattern, patient=pathomics_patients())
+
+
+def pathomics_figures(kinds):
+    """Per-cohort pathomics figures {kind}_{cohort} (PNG in the report) and their SVGs."""
+    figures = {}
+    for kind in kinds:
+        for cohort in EVAL_COHORTS:
+            stem = f"results/figures/{{task}}_{kind}_{cohort}"
+            figures[f"{kind}_{cohort}"] = report(
+                f"{stem}.png",
+                caption=f"../report/pathomics_{kind}.rst",
+                category="Pathomics",
+                labels={"figure": kind, "cohort": cohort},
+            )
+            figures[f"{kind}_{cohort}_svg"] = f"{stem}.svg"
+    return figures
+
+
+def _has_slides():
+    """Slides exist for this study: generated, fetched from GDC, or a manifest column."""
+    if SYNTHETIC:
+        return True
+    if PUBLIC:
+        return config["cohort"]["gdc"]["slides"]
+    return "slide" in pd.read_csv(config["cohort"]["manifest"], sep="\t", nrows=0).columns
+
+
+def pathomics_targets():
+    if not (PATHOMICS and _has_slides()):
+        return []
+    targets = ["results/features/pathomics.parquet", "results/models/pathomics/metrics.tsv"]
+    if SYNTHETIC:
+        targets.append("results/models/pathomics/truth_recovery.tsv")
     return targets

@@ -71,6 +71,8 @@ def fetch_public_cohort(
         _acquire_expression(client, gdc_cfg, expression_patients, raw_dir, workdir, records)
         mutation_patients = kept if gdc_cfg.get("mutations", True) else []
         _acquire_mutations(client, gdc_cfg, mutation_patients, raw_dir, workdir, records)
+        if gdc_cfg.get("slides", False):
+            _acquire_slides(client, gdc_cfg, kept, raw_dir, workdir, records)
     finally:
         if records or not (raw_dir / "downloads.tsv").exists():
             update_manifest(raw_dir / "downloads.tsv", records)
@@ -327,3 +329,23 @@ def _acquire_mutations(client, gdc_cfg, kept, raw_dir, workdir, records) -> None
     _download_project_files(client, files, gdc_cfg, raw_dir, workdir, records, "masked_maf")
     paths = [raw_dir / "gdc" / "files" / r.file_id / r.file_name for r in files.itertuples()]
     write_tsv(gdc.merge_mafs(paths), raw_dir / "mutations.maf")
+
+
+def _acquire_slides(client, gdc_cfg, kept, raw_dir, workdir, records) -> None:
+    """One diagnostic slide per patient (the first by file name, e.g. DX1), checksummed like
+    every GDC file, named in the manifest column ``slide`` (empty: the patient has none)."""
+    files = client.find_diagnostic_slides(
+        gdc_cfg["project"], tuple(gdc_cfg.get("sample_types", ["Primary Tumor"]))
+    )
+    files = files[files["patient_id"].isin(kept)].sort_values(["patient_id", "file_name"])
+    files = files.drop_duplicates("patient_id").reset_index(drop=True)
+    _download_project_files(client, files, gdc_cfg, raw_dir, workdir, records, "diagnostic_slide")
+    slide_of = {
+        r.patient_id: Path(
+            os.path.relpath(raw_dir / "gdc" / "files" / r.file_id / r.file_name, workdir)
+        ).as_posix()
+        for r in files.itertuples()
+    }
+    manifest = pd.read_csv(raw_dir / "manifest.tsv", sep="\t", dtype=str, keep_default_na=False)
+    manifest["slide"] = manifest["patient_id"].map(slide_of).fillna("")
+    write_tsv(manifest, raw_dir / "manifest.tsv")
