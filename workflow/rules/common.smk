@@ -363,13 +363,17 @@ def _has_slides():
         return True
     if PUBLIC:
         return config["cohort"]["gdc"]["slides"]
-    return "slide" in pd.read_csv(config["cohort"]["manifest"], sep="\t", nrows=0).columns
+    header = pd.read_csv(config["cohort"]["manifest"], sep="\t", nrows=0)
+    return "slide" in header.columns
 
 
 def pathomics_targets():
     if not (PATHOMICS and _has_slides()):
         return []
-    targets = ["results/features/pathomics.parquet", "results/models/pathomics/metrics.tsv"]
+    targets = [
+        "results/features/pathomics.parquet",
+        "results/models/pathomics/metrics.tsv",
+    ]
     if SYNTHETIC:
         targets.append("results/models/pathomics/truth_recovery.tsv")
     return targets

@@ -130,7 +130,11 @@ rule evaluate_pathomics:
     output:
         **cohort_figures(["roc", "confusion", "calibration", "dca", "km"], "binary_"),
         **pathomics_figures(["km_subgroups", "forest"]),
-        correlation_figure="results/figures/{task}_correlation.png",
+        correlation_figure=report(
+            "results/figures/{task}_correlation.png",
+            caption="../report/pathomics_correlation.rst",
+            category="Pathomics",
+        ),
         correlation_figure_svg="results/figures/{task}_correlation.svg",
         metrics="results/models/{task}/metrics.tsv",
         delong="results/models/{task}/delong.tsv",

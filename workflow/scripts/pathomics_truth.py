@@ -7,7 +7,10 @@ from radiogenomics.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 truth_stage(
-    {key: snakemake.input[key] for key in ("attention", "predictions", "labels", "truth", "tiles", "patterns", "slides")},
+    {
+        key: snakemake.input[key]
+        for key in ("attention", "predictions", "labels", "truth", "tiles", "patterns", "slides")
+    },
     snakemake.output.table,
     list(snakemake.params.patients),
 )

@@ -67,7 +67,9 @@ def pattern_map(rng: np.random.Generator, shape: tuple[int, int], fraction: floa
     ``fraction`` of the tissue area.
     """
     rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
-    r = np.hypot((rows - shape[0] / 2) / (0.42 * shape[0]), (cols - shape[1] / 2) / (0.42 * shape[1]))
+    r = np.hypot(
+        (rows - shape[0] / 2) / (0.42 * shape[0]), (cols - shape[1] / 2) / (0.42 * shape[1])
+    )
     boundary = 0.18 * _smooth_noise(rng, shape, 0.08 * min(shape))
     tissue = r + boundary < 0.92
     tissue = ndimage.binary_opening(tissue, iterations=2)
@@ -79,7 +81,9 @@ def pattern_map(rng: np.random.Generator, shape: tuple[int, int], fraction: floa
     return labels
 
 
-def render_slide(rng: np.random.Generator, labels: np.ndarray, mpp: float, stain_shift) -> np.ndarray:
+def render_slide(
+    rng: np.random.Generator, labels: np.ndarray, mpp: float, stain_shift
+) -> np.ndarray:
     """RGB uint8 level-0 image for a pattern map (coarse grid of ``MAP_UM`` microns)."""
     scale = MAP_UM / mpp
     height, width = (int(round(n * scale)) for n in labels.shape)
@@ -91,9 +95,9 @@ def render_slide(rng: np.random.Generator, labels: np.ndarray, mpp: float, stain
     image[:] = GLASS_RGB
     # stroma: eosin with fibrous mid-frequency texture and low-frequency staining variation
     texture = 14.0 * _smooth_noise(rng, (height, width), 2.0 / mpp)
-    texture += 10.0 * ndimage.zoom(_smooth_noise(rng, labels.shape, 8.0), scale, order=1)[
-        :height, :width
-    ]
+    texture += (
+        10.0 * ndimage.zoom(_smooth_noise(rng, labels.shape, 8.0), scale, order=1)[:height, :width]
+    )
     stroma = np.asarray(STROMA_RGB, np.float32) + np.asarray(stain_shift, np.float32)
     image[tissue] = stroma + texture[tissue, None] * np.array([0.4, 1.0, 0.6], np.float32)
     for kind, mask, colour in (
@@ -109,7 +113,9 @@ def render_slide(rng: np.random.Generator, labels: np.ndarray, mpp: float, stain
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
-def write_pyramid(image: np.ndarray, path: str | os.PathLike, mpp: float, quality: int = 90) -> None:
+def write_pyramid(
+    image: np.ndarray, path: str | os.PathLike, mpp: float, quality: int = 90
+) -> None:
     """Tiled pyramidal TIFF (JPEG tiles), microns per pixel in the resolution tags."""
     with tifffile.TiffWriter(path) as tif:
         for index, downsample in enumerate(PYRAMID_DOWNSAMPLES):
@@ -180,4 +186,3 @@ def write_slide(
         "aggressive_fraction": float((labels == AGGRESSIVE_LABEL).sum() / max(tissue.sum(), 1)),
         "tissue_mm2": float(tissue.sum() * (MAP_UM / 1000.0) ** 2),
     }
-

@@ -56,7 +56,9 @@ def with_clinical(scores: pd.DataFrame, clinical: pd.DataFrame, time: str, event
     table = scores.merge(
         clinical.drop(columns=["cohort"]), on="patient_id", how="inner", validate="1:1"
     )
-    table["t_number"] = table["t_stage"].map(lambda v: clinical_scores.parse_t(v)[0])
+    table["t_number"] = table["t_stage"].map(
+        lambda v: clinical_scores.parse_t(v)[0] if isinstance(v, str) and v else np.nan
+    )
     table["grade"] = pd.to_numeric(table["grade"])
     table["necrosis"] = pd.to_numeric(table["necrosis"])
     return table.rename(columns={time: "time", event: "event"}).dropna(subset=["time", "event"])
@@ -112,7 +114,13 @@ def subgroup_km_figure(table: pd.DataFrame, cohort: str, stem, endpoint: str) ->
             if members.empty:
                 continue
             km = survival.kaplan_meier(members["time"], members["event"])
-            ax.step(km["time"], km["survival"], where="post", color=colour, label=f"{group} (n={len(members)})")
+            ax.step(
+                km["time"],
+                km["survival"],
+                where="post",
+                color=colour,
+                label=f"{group} (n={len(members)})",
+            )
         summary = group_hazard(rows)
         p = summary["logrank_p"]
         ax.set_title(f"{name}\nlog-rank p {p:.3g}" if np.isfinite(p) else name, fontsize=9)
@@ -144,11 +152,21 @@ def forest_figure(subgroups: pd.DataFrame, cohort: str, stem) -> None:
 
 
 def concordance_table(
-    table: pd.DataFrame, comparators: pd.DataFrame, risks: list[str], cohorts, n_boot: int, seed: int
+    table: pd.DataFrame,
+    comparators: pd.DataFrame,
+    risks: list[str],
+    cohorts,
+    n_boot: int,
+    seed: int,
 ) -> pd.DataFrame:
     """Harrell's C (bootstrap CI) of the score(s) and of T stage, grade, necrosis, UISS, SSIGN."""
     data = table.merge(comparators, on="patient_id", how="left")
-    markers = {**{r: r for r in risks}, "t_stage": "t_number", "grade": "grade", "necrosis": "necrosis"}
+    markers = {
+        **{r: r for r in risks},
+        "t_stage": "t_number",
+        "grade": "grade",
+        "necrosis": "necrosis",
+    }
     markers.update({name: name for name in ("ssign", "uiss") if name in data})
     rows = []
     for cohort in cohorts:
@@ -173,7 +191,9 @@ def correlation_table(table: pd.DataFrame, cohorts) -> pd.DataFrame:
             if len(part) < 3 or part[variable].nunique() < 2:
                 continue
             rho, p = stats.spearmanr(part["score"], part[variable].astype(float))
-            rows.append({"cohort": cohort, "variable": variable, "n": len(part), "rho": rho, "p": p})
+            rows.append(
+                {"cohort": cohort, "variable": variable, "n": len(part), "rho": rho, "p": p}
+            )
     return pd.DataFrame(rows, columns=["cohort", "variable", "n", "rho", "p"])
 
 

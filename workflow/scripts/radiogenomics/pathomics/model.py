@@ -45,7 +45,8 @@ def fit_pathomics(
     table = table[table["patient_id"].isin(bags)].sort_values("patient_id").reset_index(drop=True)
     label_of = endpoint_labels(table, settings["endpoint"], settings.get("horizon_months"), None)
     train = [
-        p for p, c in zip(table["patient_id"], table["cohort"], strict=True)
+        p
+        for p, c in zip(table["patient_id"], table["cohort"], strict=True)
         if c == "train" and p in label_of
     ]
     y_train = np.array([label_of[p] for p in train])

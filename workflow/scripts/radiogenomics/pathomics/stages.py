@@ -16,7 +16,13 @@ import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from radiogenomics import plots  # noqa: E402
-from radiogenomics.io import atomic_path, read_tsv, write_json, write_parquet, write_tsv  # noqa: E402
+from radiogenomics.io import (
+    atomic_path,
+    read_tsv,
+    write_json,
+    write_parquet,
+    write_tsv,
+)  # noqa: E402
 
 from . import evaluation, features, model, tiling, truth  # noqa: E402
 
@@ -118,7 +124,9 @@ def model_stage(inputs: Mapping, outputs: Mapping, settings: Mapping, patients, 
         clinical, bags, settings, augmented, seed=seed, device=settings.get("device", "auto")
     )
     coords = []
-    for (patient, variant), part in result["attention"].groupby(["patient_id", "model"], sort=False):
+    for (patient, variant), part in result["attention"].groupby(
+        ["patient_id", "model"], sort=False
+    ):
         xy = data[patient]["coords"]
         coords.append(part.assign(x=xy[:, 0], y=xy[:, 1]))
     attention = pd.concat(coords, ignore_index=True)[["patient_id", "model", "x", "y", "attention"]]

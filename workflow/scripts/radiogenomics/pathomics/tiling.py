@@ -101,7 +101,10 @@ def tile_slide(
             )
         except ValueError as error:
             raise slides.BadCase(
-                patient_id, str(path), str(error), "lower pathomics.tiles.magnification",
+                patient_id,
+                str(path),
+                str(error),
+                "lower pathomics.tiles.magnification",
                 stage="pathomics",
             ) from None
         thumb, scale = slides.thumbnail(slide, thumbnail_um, mpp0)

@@ -64,7 +64,9 @@ def recovery_table(
     label = labels.set_index("patient_id")["label"]
     rows = []
     for (model, cohort), part in predictions.groupby(["model", "cohort"], sort=False):
-        att_rows = attention[(attention["model"] == model) & attention["patient_id"].isin(part["patient_id"])]
+        att_rows = attention[
+            (attention["model"] == model) & attention["patient_id"].isin(part["patient_id"])
+        ]
         normalised, planted = [], []
         for patient, weights in att_rows.groupby("patient_id", sort=False):
             if patient not in shares:
@@ -75,7 +77,9 @@ def recovery_table(
             a, t = np.concatenate(normalised), np.concatenate(planted)
             if 0 < t.sum() < len(t):
                 rows.append(_row(model, cohort, "attention_auc", roc_auc_score(t, a), len(t)))
-                rows.append(_row(model, cohort, "attention_ratio", a[t].mean() / a[~t].mean(), len(t)))
+                rows.append(
+                    _row(model, cohort, "attention_ratio", a[t].mean() / a[~t].mean(), len(t))
+                )
         scores = part.set_index("patient_id")["risk"]
         rho = stats.spearmanr(scores, z.loc[scores.index]).statistic
         rows.append(_row(model, cohort, "score_spearman_z", rho, len(scores)))
@@ -95,4 +99,10 @@ def recovery_table(
 
 
 def _row(model, cohort, measure, value, n) -> dict:
-    return {"model": model, "cohort": cohort, "measure": measure, "value": float(value), "n": int(n)}
+    return {
+        "model": model,
+        "cohort": cohort,
+        "measure": measure,
+        "value": float(value),
+        "n": int(n),
+    }
