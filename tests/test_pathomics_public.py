@@ -50,7 +50,12 @@ def test_diagnostic_slides_one_per_patient_checksummed_in_the_manifest(fake_coho
     state.inject("gdc_bundle", "bad_md5")  # a corrupt bundle falls back to single files
     records = []
     cohort._acquire_slides(
-        client, {"project": "TCGA-KIRC", "batch_size": 5}, kept, raw, tmp_path, records
+        client,
+        {"project": "TCGA-KIRC", "batch_size": 5},
+        kept,
+        raw,
+        tmp_path,
+        lambda result, **fields: records.append(fields),
     )
     manifest = pd.read_csv(raw / "manifest.tsv", sep="\t", keep_default_na=False)
     slides = dict(zip(manifest["patient_id"], manifest["slide"]))

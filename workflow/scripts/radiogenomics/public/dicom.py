@@ -1,9 +1,13 @@
-"""Read one DICOM series folder into a SimpleITK image (shared with the imaging stage)."""
+"""DICOM series: read one folder into a SimpleITK image, check its slice positions.
+
+Shared by the acquisition (downloaded series) and the imaging stage.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 
 from radiogenomics.cases import BadCase
@@ -54,3 +58,45 @@ def read_dicom_series(folder: str | Path, patient_id: str = "unknown") -> sitk.I
             "re-download the series",
             stage="imaging",
         ) from error
+
+
+class NonUniformSlices(ValueError):
+    """Slice positions of a series that are not evenly spaced (a missing or repeated slice)."""
+
+
+def check_uniform_slice_positions(
+    positions, orientation, rel_tolerance: float = 0.1, abs_tolerance_mm: float = 0.02
+) -> float | None:
+    """The common slice spacing (mm) of a series, or NonUniformSlices naming the first bad gap.
+
+    ``positions`` are the slices' ImagePositionPatient (n x 3, any order) and ``orientation``
+    the six ImageOrientationPatient direction cosines. Positions are projected on the slice
+    normal (row x column) and sorted. The smallest gap is taken as the spacing, because a
+    missing slice can only widen a gap; a gap that differs from it by more than the tolerance
+    (10% of the spacing, so positions rounded to a few decimals pass) is refused instead of
+    being averaged into a wrong spacing. None for fewer than two slices.
+    """
+    cosines = np.asarray(orientation, dtype=float).reshape(2, 3)
+    normal = np.cross(cosines[0], cosines[1])
+    along = np.sort(np.asarray(positions, dtype=float).reshape(-1, 3) @ normal)
+    if len(along) < 2:
+        return None
+    gaps = np.diff(along)
+    spacing = float(gaps.min())
+    tolerance = max(abs_tolerance_mm, rel_tolerance * spacing)
+    if spacing <= tolerance:
+        k = int(gaps.argmin())
+        raise NonUniformSlices(
+            f"two slices at the same position ({along[k]:.3f} mm along the slice normal)"
+        )
+    wrong = np.flatnonzero(np.abs(gaps - spacing) > tolerance)
+    if len(wrong):
+        k = int(wrong[0])
+        missing = round(gaps[k] / spacing) - 1
+        kind = f"about {missing} slice(s) missing" if missing >= 1 else "irregular spacing"
+        raise NonUniformSlices(
+            f"slice gap of {gaps[k]:.3f} mm between slices at {along[k]:.3f} and "
+            f"{along[k + 1]:.3f} mm along the slice normal, where the series spacing is "
+            f"{spacing:.3f} mm ({kind}); {len(wrong)} irregular gap(s) in {len(along)} slices"
+        )
+    return spacing
