@@ -305,18 +305,7 @@ def _gdc_files(client, gdc_cfg, patients, raw_dir, record, exclude, part, kind) 
         read = gdc.read_maf
     files = files.drop_duplicates("file_id").reset_index(drop=True)
     dest_dir = raw_dir / "gdc" / "files"
-    _, failures = client.download_files(
-        files,
-        dest_dir,
-        batch_size=int(gdc_cfg.get("batch_size", 50)),
-        on_result=lambda result: record(
-            result,
-            source="GDC",
-            api_version=gdc.API_VERSION,
-            item_id=result.path.parent.name,
-            kind=kind,
-        ),
-    )
+    failures = _download_gdc_files(client, files, dest_dir, gdc_cfg, record, kind)
     lost, tables = set(), []
     for row in files.itertuples(index=False):
         path = dest_dir / row.file_id / row.file_name
@@ -342,6 +331,23 @@ def _gdc_files(client, gdc_cfg, patients, raw_dir, record, exclude, part, kind) 
         elif kind == "masked_maf":
             tables.append((row.patient_id, table))
     return GdcFiles(files, lost, tables)
+
+
+def _download_gdc_files(client, files, dest_dir, gdc_cfg, record, kind) -> dict:
+    """Download ``files`` in batches, journalling each; returns {file_id: error} of failures."""
+    _, failures = client.download_files(
+        files,
+        dest_dir,
+        batch_size=int(gdc_cfg.get("batch_size", 50)),
+        on_result=lambda result: record(
+            result,
+            source="GDC",
+            api_version=gdc.API_VERSION,
+            item_id=result.path.parent.name,
+            kind=kind,
+        ),
+    )
+    return failures
 
 
 def _write_expression(files: pd.DataFrame, gdc_cfg: dict, raw_dir: Path) -> None:
@@ -373,18 +379,7 @@ def _acquire_slides(client, gdc_cfg, patients, raw_dir, workdir, record) -> None
     files = files[files["patient_id"].isin(patients)].sort_values(["patient_id", "file_name"])
     files = files.drop_duplicates("patient_id").reset_index(drop=True)
     dest_dir = raw_dir / "gdc" / "files"
-    _, failures = client.download_files(
-        files,
-        dest_dir,
-        batch_size=int(gdc_cfg.get("batch_size", 50)),
-        on_result=lambda result: record(
-            result,
-            source="GDC",
-            api_version=gdc.API_VERSION,
-            item_id=result.path.parent.name,
-            kind="diagnostic_slide",
-        ),
-    )
+    failures = _download_gdc_files(client, files, dest_dir, gdc_cfg, record, "diagnostic_slide")
     slide_of = {}
     for row in files.itertuples(index=False):
         path = dest_dir / row.file_id / row.file_name

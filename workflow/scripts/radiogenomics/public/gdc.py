@@ -215,6 +215,7 @@ class GdcClient:
                 access="open",
             ),
             FILE_FIELDS,
+            key="file_id",
         )
         return _file_table(hits, sample_types)
 
