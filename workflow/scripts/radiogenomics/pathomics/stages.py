@@ -7,25 +7,16 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from PIL import Image  # noqa: E402
+from radiogenomics.io import atomic_path, read_tsv, write_json, write_parquet, write_tsv
 
-from radiogenomics import plots  # noqa: E402
-from radiogenomics.io import (
-    atomic_path,
-    read_tsv,
-    write_json,
-    write_parquet,
-    write_tsv,
-)  # noqa: E402
+from . import tiling
 
-from . import evaluation, features, model, tiling, truth  # noqa: E402
-
+# torch, matplotlib and lifelines are imported by the stages that need them, so that the
+# per-patient tiling jobs start quickly.
 log = logging.getLogger(__name__)
 
 
@@ -45,6 +36,8 @@ def features_stage(
     patient: str, slide: str, tiles: str, output: str, options: Mapping, training: bool, seed: int
 ) -> None:
     """Rule ``pathomics_features``: features.h5 (augmented views for training patients only)."""
+    from . import features
+
     options = dict(options)
     views = int(options.pop("augmented_views", 0)) if training else 0
     options.pop("augmented_views", None)  # test and external patients: never augmented
@@ -81,6 +74,13 @@ def attention_heatmaps(
 ) -> None:
     """Attention over the thumbnails of the highest- and lowest-scoring test patients (or
     training patients when the study has no test cohort)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from radiogenomics import plots
+
     pool = scores[scores["cohort"] == "test"]
     pool = pool if len(pool) else scores
     ranked = pool.sort_values("score")
@@ -110,6 +110,8 @@ def attention_heatmaps(
 
 def model_stage(inputs: Mapping, outputs: Mapping, settings: Mapping, patients, seed: int) -> None:
     """Rule ``pathomics_model``: fit the MIL variants, write the task tables and figures."""
+    from . import features, model
+
     clinical = read_tsv(inputs["clinical"], dtype={"patient_id": str})
     data = {
         p: features.read_features(path)
@@ -162,6 +164,8 @@ def evaluate_stage(
     """Rule ``evaluate_pathomics``: the binary-task evaluation, then S3's extra analyses."""
     from radiogenomics.evaluation import evaluate_binary_stage
 
+    from . import evaluation
+
     evaluate_binary_stage(inputs, outputs, eval_settings, task_settings, "pathomics", seed)
     metrics_table = read_tsv(outputs["metrics"])
     write_tsv(
@@ -210,6 +214,8 @@ def _comparators(clinical: pd.DataFrame) -> pd.DataFrame:
 
 def truth_stage(inputs: Mapping, output: str, patients) -> None:
     """Rule ``pathomics_truth`` (synthetic runs): results/models/pathomics/truth_recovery.tsv."""
+    from . import truth
+
     tile_tables = {
         p: pd.read_parquet(path) for p, path in zip(patients, inputs["tiles"], strict=True)
     }
