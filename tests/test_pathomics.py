@@ -400,10 +400,10 @@ def test_slides_to_attention_mil_recover_the_planted_pattern(tmp_path):
     from scipy import stats
 
     data = []
-    for i, z in enumerate(np.linspace(-2.0, 2.0, 24)):
+    for i, z in enumerate(np.linspace(-2.0, 2.0, 16)):
         patient = f"SYN{i + 1:04d}"
         slide, pattern = tmp_path / f"{patient}.tif", tmp_path / f"{patient}_pattern.tif"
-        record = synthetic_slides.write_slide(patient, z, "AB"[i % 2], slide, pattern, 2, [800, 700])
+        record = synthetic_slides.write_slide(patient, z, "AB"[i % 2], slide, pattern, 2, [700, 600])
         tiles, _ = tiling.tile_slide(patient, slide)
         features.slide_features(
             patient, slide, tiles, tmp_path / f"{patient}.h5", backbone="resnet18",
@@ -420,7 +420,7 @@ def test_slides_to_attention_mil_recover_the_planted_pattern(tmp_path):
         )
     fractions = np.array([d["fraction"] for d in data])
     labels = (fractions > np.median(fractions)).astype(int)
-    train, test = np.arange(0, 24, 2), np.arange(1, 24, 2)
+    train, test = np.arange(0, 16, 2), np.arange(1, 16, 2)
     net, _ = mil.train_mil(
         [data[i]["bag"] for i in train], labels[train], lr=1e-3, batch_size=8, iterations=200,
         val_fraction=0.25, seed=0, device="cpu",
