@@ -61,3 +61,18 @@ def test_manifest_refuses_path_ids_and_duplicates(tmp_path):
     assert all(p["file"] == str(manifest) for p in problems)
     with pytest.raises(BadCase, match=r"\.\./etc"):
         manifest_patients(manifest, "fail")
+
+
+def test_genomics_skip_reason_names_what_is_missing():
+    from radiogenomics.config import genomics_skip_reason
+
+    tasks = {"models": {"tasks": {"os": {}, "tstage": {}}}}
+    synthetic = {"cohort": {"source": "synthetic"}, "genomics": {"task": "os"}, **tasks}
+    assert genomics_skip_reason(synthetic) is None
+    manifest = {**synthetic, "cohort": {"source": "manifest"}}
+    assert "no expression data" in genomics_skip_reason(manifest)
+    public = {**synthetic, "cohort": {"source": "public", "gdc": {"expression": False}}}
+    assert "cohort.gdc.expression: false" in genomics_skip_reason(public)
+    assert genomics_skip_reason({**public, "cohort": {"source": "public", "gdc": {"expression": True}}}) is None
+    other = {**synthetic, "genomics": {"task": "none"}}
+    assert "genomics.task 'none' is not a modelling task (os, tstage)" in genomics_skip_reason(other)

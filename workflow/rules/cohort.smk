@@ -104,6 +104,8 @@ rule inspect_case:
         on_bad_case=ON_BAD_CASE,
         synthetic=SYNTHETIC,
         expected_mask=expected_mask,
+        case_paths=manifest_case_paths,
+        checks=CASE_CHECKS,
     script:
         "../scripts/inspect_case.py"
 

@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from radiogenomics.task_config import evaluation_settings, task_settings  # noqa: E402
 from radiogenomics.config import (  # noqa: E402
     ConfigError,
+    genomics_skip_reason,
     manifest_patients,
     robustness_patients,
     synthetic_patient_ids,
@@ -31,6 +32,13 @@ SYNTHETIC = config["cohort"]["source"] == "synthetic"
 PUBLIC = config["cohort"]["source"] == "public"
 PHASES = config["imaging"]["phases"]
 ON_BAD_CASE = config["cohort"]["on_bad_case"]
+HU_SANITY = {k: v for k, v in config["imaging"]["hu_sanity"].items() if k != "enabled"}
+# What the inspection checks beyond readable files (radiogenomics.imaging.load_case)
+CASE_CHECKS = {
+    "mask_label": config["cohort"]["mask_label"],
+    "min_tumor_volume_mm3": config["cohort"]["min_tumor_volume_mm3"],
+    "hu_sanity": HU_SANITY if config["imaging"]["hu_sanity"]["enabled"] else None,
+}
 
 
 def _candidate_patients():
@@ -83,8 +91,21 @@ def raw_case_input(wildcards):
         if Path(mask).exists():
             inputs["mask"] = mask
         return inputs
+    # A manifest path that does not exist is not an input either: the inspection reads the
+    # manifest's paths (manifest_case_paths) and excludes the patient naming the file.
+    return {
+        key: path
+        for key, path in manifest_case_paths(wildcards).items()
+        if path and Path(path).exists()
+    }
+
+
+def manifest_case_paths(wildcards):
+    """The manifest's image and mask paths of one patient (source manifest; else none)."""
+    if SYNTHETIC or PUBLIC:
+        return {}
     row = _manifest_row(config["cohort"]["manifest"], wildcards.patient)
-    return {key: row[key] for key in [*PHASES, "mask"] if row.get(key)}
+    return {key: row.get(key, "") for key in [*PHASES, "mask"]}
 
 
 def _manifest_row(manifest, patient):
@@ -298,7 +319,7 @@ def all_targets():
         "results/models/multiphase/metrics.tsv",
         "results/report/index.html",
     ]
-    if config["genomics"]["task"] in TASKS:
+    if genomics_skip_reason(config) is None:
         targets.append("results/genomics/deg.tsv")
         if SYNTHETIC:
             targets.append("results/genomics/truth_recovery.tsv")

@@ -26,5 +26,6 @@ rule preprocess:
         spacing=config["imaging"]["spacing_mm"],
         interpolator=config["imaging"]["interpolator"],
         synthetic=SYNTHETIC,
+        mask_label=config["cohort"]["mask_label"],
     script:
         "../scripts/preprocess.py"

@@ -11,7 +11,9 @@ if snakemake.params.synthetic:
     paths = synthetic_case_paths(snakemake.input.raw)
 else:
     paths = {key: snakemake.input[key] for key in [*snakemake.params.phases, "mask"]}
-images, mask = load_case(patient, paths, snakemake.params.phases)
+images, mask = load_case(
+    patient, paths, snakemake.params.phases, mask_label=snakemake.params.mask_label
+)
 resampled, tumor = preprocess_case(
     images, mask, snakemake.params.spacing, snakemake.params.interpolator
 )

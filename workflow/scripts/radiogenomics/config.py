@@ -58,6 +58,31 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def genomics_skip_reason(config: dict) -> str | None:
+    """Why this study's radiogenomics stage does not run, or None when it runs.
+
+    It needs expression data (the synthetic generator's, or GDC's for source public with
+    ``cohort.gdc.expression``; a manifest study brings images and clinical data only) and a
+    modelling task whose radscore groups it compares (``genomics.task``).
+    """
+    source = config.get("cohort", {}).get("source", "synthetic")
+    if source == "manifest":
+        return (
+            "no expression data: a manifest study (cohort.source: manifest) brings images and "
+            "clinical data only, so the radiogenomics stage was skipped"
+        )
+    if source == "public" and not config["cohort"].get("gdc", {}).get("expression", True):
+        return "no expression data (cohort.gdc.expression: false), so the radiogenomics stage was skipped"
+    task = config.get("genomics", {}).get("task")
+    tasks = config.get("models", {}).get("tasks")
+    if task is not None and tasks is not None and task not in tasks:
+        return (
+            f"genomics.task {task!r} is not a modelling task ({', '.join(sorted(tasks))}), so the "
+            "radiogenomics stage was skipped"
+        )
+    return None
+
+
 def synthetic_patient_ids(n_internal: int, n_external: int) -> list[str]:
     """Deterministic ids, internal sites first (matches radiogenomics.synthetic)."""
     return [f"SYN{i:04d}" for i in range(1, n_internal + n_external + 1)]

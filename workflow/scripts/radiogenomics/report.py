@@ -31,6 +31,7 @@ import yaml  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from radiogenomics.config import genomics_skip_reason  # noqa: E402
 from radiogenomics.figures import save_figure  # noqa: E402
 from radiogenomics.io import read_tsv, write_text, write_tsv  # noqa: E402
 from radiogenomics.provenance import (  # noqa: E402
@@ -730,6 +731,9 @@ def stage_sections(
             "overlay" in str(i.path) for i in items if isinstance(i, FigureItem)
         ):
             items.extend(overlay_items(root, config or {}))
+        skipped = genomics_skip_reason(config) if spec.id == "genomics" and config else None
+        if skipped:
+            items = [TextItem(f"<p class='note'>Not run: {html.escape(skipped)}.</p>")]
         if items:
             intro = [TextItem(f"<p>{html.escape(spec.intro)}</p>")] if spec.intro else []
             sections.append(Section(spec.id, spec.title, intro + items))

@@ -48,8 +48,9 @@ def read_dicom_series(folder: str | Path, patient_id: str = "unknown") -> sitk.I
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0])
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
+    reader.MetaDataDictionaryArrayUpdateOn()
     try:
-        return reader.Execute()
+        image = reader.Execute()
     except RuntimeError as error:
         raise BadCase(
             patient_id,
@@ -58,6 +59,31 @@ def read_dicom_series(folder: str | Path, patient_id: str = "unknown") -> sitk.I
             "re-download the series",
             stage="imaging",
         ) from error
+    try:
+        check_uniform_slice_positions(*series_slice_geometry(reader, len(files)))
+    except NonUniformSlices as problem:
+        raise BadCase(
+            patient_id,
+            folder,
+            f"DICOM series {series_ids[0]} ({len(files)} slices): {problem}",
+            "get the complete series again (re-download or re-export it); a mask drawn on the "
+            "incomplete series must be redrawn on the complete one",
+            stage="imaging",
+        ) from None
+    return image
+
+
+def series_slice_geometry(reader: sitk.ImageSeriesReader, n_slices: int):
+    """Every slice's ImagePositionPatient (n x 3) and the first slice's ImageOrientationPatient
+    from a reader run with MetaDataDictionaryArrayUpdateOn (no tags: no positions to check)."""
+
+    def tag(index, key):
+        return [float(v) for v in reader.GetMetaData(index, key).split("\\")]
+
+    if not n_slices or not reader.HasMetaDataKey(0, "0020|0037"):
+        return [], [1, 0, 0, 0, 1, 0]
+    positions = [tag(i, "0020|0032") for i in range(n_slices) if reader.HasMetaDataKey(i, "0020|0032")]
+    return positions, tag(0, "0020|0037")
 
 
 class NonUniformSlices(ValueError):
