@@ -203,11 +203,11 @@ def evaluate_stage(
 
 
 def _comparators(clinical: pd.DataFrame) -> pd.DataFrame:
-    from radiogenomics.clinical_scores import score_table
+    from radiogenomics.tasks import comparator_scores
 
     try:
-        return score_table(clinical)[["patient_id", "ssign", "uiss"]]
-    except ValueError as error:  # a cohort without N/M stage or ECOG: no comparators
+        return comparator_scores(clinical, ["ssign", "uiss"])[["patient_id", "ssign", "uiss"]]
+    except ValueError as error:  # a cohort without the comparators' columns (e.g. ECOG)
         log.warning("comparator scores left out: %s", error)
         return clinical[["patient_id"]]
 
