@@ -68,6 +68,7 @@ else:
         output:
             raw=directory("results/raw/{patient}"),
             truth="results/truth/{patient}/habitats.nii.gz",
+            kidney="results/truth/{patient}/kidney.nii.gz",
         log:
             "logs/cohort/synthetic_phantom/{patient}.log",
         group:

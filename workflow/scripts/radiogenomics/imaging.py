@@ -86,6 +86,7 @@ def load_case(
     mask_label: int | None = None,
     min_tumor_volume_mm3: float = 0.0,
     hu_sanity: dict | None = None,
+    mask_required: bool = True,
 ):
     """Read and check one patient; raise BadCase naming the file and the fix.
 
@@ -93,10 +94,13 @@ def load_case(
     (``mask_label``, see scan_checks.tumour_from_labels) non-empty, on the grid of every phase,
     not touching the volume border (it would be cut off) and at least ``min_tumor_volume_mm3``;
     with ``hu_sanity`` (imaging.hu_sanity) every phase's intensities are plausible HU.
-    Returns (images by phase, binary tumour mask) as SimpleITK images.
+    Returns (images by phase, binary tumour mask) as SimpleITK images; the mask is None when
+    the patient has none and ``mask_required`` is false (an automatic segmentation provides it).
     """
     images = {phase: read_case_image(patient_id, paths.get(phase, ""), f"{phase} phase") for phase in phases}
     mask_path = paths.get(mask_key, "")
+    if not mask_required and (not str(mask_path) or str(mask_path) == "nan"):
+        return images, None
     mask = tumour_from_labels(
         patient_id, read_case_image(patient_id, mask_path, "tumour mask"), mask_path, mask_label
     )
@@ -139,8 +143,11 @@ def resample(image: sitk.Image, spacing, interpolator: str, default_value: float
     )
 
 
-def preprocess_case(images: dict[str, sitk.Image], mask: sitk.Image, spacing, interpolator: str):
+def preprocess_case(images: dict[str, sitk.Image], mask: sitk.Image | None, spacing, interpolator: str):
     """Resample every phase (HU kept as int16) and the mask (nearest neighbour) to one grid.
+
+    A patient without a reference mask (``None``) gets an empty one: the segmentation stage
+    reads that as "no reference" (no QC comparison, not a training case).
 
     Phases are resampled onto the grid of the first phase so voxels correspond across phases.
     """
@@ -153,6 +160,8 @@ def preprocess_case(images: dict[str, sitk.Image], mask: sitk.Image, spacing, in
         )
         # B-spline overshoots; round back to integer HU like a scanner would store them.
         out[phase] = sitk.Cast(sitk.Round(sitk.Clamp(resampled, lowerBound=-1024, upperBound=3071)), sitk.sitkInt16)
+    if mask is None:  # no reference mask: an empty one on the grid
+        return out, sitk.Cast(reference * 0, sitk.sitkUInt8)
     tumor = sitk.Resample(
         sitk.Cast(mask > 0, sitk.sitkUInt8), reference, sitk.Transform(),
         sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8,

@@ -100,6 +100,13 @@ class StageSpec:
 
 STAGE_SPECS: list[StageSpec] = [
     StageSpec(
+        "segment",
+        "Segmentation",
+        figures=("results/figures/segmentation_qc.png",),
+        tables=("results/segment/qc.tsv",),
+        intro="Masks used by every later stage (reference, nnU-Net or correction); flagged patients first.",
+    ),
+    StageSpec(
         "regions",
         "Habitats and peritumoral shell",
         figures=(
@@ -776,12 +783,18 @@ def default_sections(
 
 def _cohort_sections(root: Path, clinical: pd.DataFrame, config: Mapping) -> list[Section]:
     exclusions_path = root / "results/cohort/exclusions.tsv"
+    segment_path = root / "results/segment/exclusions.tsv"
     raw_path = root / "results/raw/clinical.tsv"
-    exclusions = read_tsv(exclusions_path) if exclusions_path.is_file() else None
+    parts = [read_tsv(p) for p in (exclusions_path, segment_path) if p.is_file()]
+    exclusions = pd.concat(parts, ignore_index=True) if parts else None
+    if segment_path.is_file():
+        # patients whose segmentation is unusable leave the analysis after the cohort split
+        segment_excluded = set(read_tsv(segment_path)["patient_id"].astype(str))
+        clinical = clinical.loc[~clinical["patient_id"].astype(str).isin(segment_excluded)]
     raw = read_tsv(raw_path) if raw_path.is_file() else None
     inputs = [
         p.relative_to(root)
-        for p in (root / "results/cohort/clinical.tsv", exclusions_path, raw_path)
+        for p in (root / "results/cohort/clinical.tsv", exclusions_path, segment_path, raw_path)
         if p.is_file()
     ]
     assets = root / REPORT_DIR / "assets"
