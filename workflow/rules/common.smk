@@ -5,13 +5,14 @@ import sys
 from snakemake.exceptions import WorkflowError
 from pathlib import Path
 
-import pandas as pd
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from radiogenomics.task_config import evaluation_settings, task_settings  # noqa: E402
 from radiogenomics.config import (  # noqa: E402
     ConfigError,
     manifest_patients,
+    manifest_rows,
+    read_table,
     robustness_patients,
     synthetic_patient_ids,
     validate_config,
@@ -75,7 +76,7 @@ def raw_case_input(wildcards):
     if SYNTHETIC:
         return {"raw": f"results/raw/{wildcards.patient}"}
     if PUBLIC:
-        row = _manifest_row(public_manifest(), wildcards.patient)
+        row = manifest_rows(public_manifest())[wildcards.patient]
         inputs = {phase: row[phase] for phase in PHASES if row.get(phase)}
         # A missing mask is not an input (that would stop the whole run): the inspection
         # records the patient as a bad case naming the expected file.
@@ -83,13 +84,8 @@ def raw_case_input(wildcards):
         if Path(mask).exists():
             inputs["mask"] = mask
         return inputs
-    row = _manifest_row(config["cohort"]["manifest"], wildcards.patient)
+    row = manifest_rows(config["cohort"]["manifest"])[wildcards.patient]
     return {key: row[key] for key in [*PHASES, "mask"] if row.get(key)}
-
-
-def _manifest_row(manifest, patient):
-    table = pd.read_csv(manifest, sep="\t", dtype=str, keep_default_na=False)
-    return table.loc[table["patient_id"] == patient].iloc[0].to_dict()
 
 
 def public_manifest():
@@ -113,8 +109,7 @@ def candidate_patients():
     """Patients the cohort inspects: known at start, or (public) the acquired ones."""
     if not PUBLIC:
         return CANDIDATES
-    table = pd.read_csv(public_manifest(), sep="\t", dtype=str, keep_default_na=False)
-    return list(table["patient_id"])
+    return list(manifest_rows(public_manifest()))
 
 
 def cohort_inputs(wildcards):
@@ -134,8 +129,7 @@ def cohort_inputs(wildcards):
 
 def cohort_table():
     """clinical.tsv after the cohort checkpoint: included patients with their split."""
-    path = checkpoints.cohort.get().output.clinical
-    return pd.read_csv(path, sep="\t", dtype={"patient_id": str})
+    return read_table(checkpoints.cohort.get().output.clinical)
 
 
 def included_patients():

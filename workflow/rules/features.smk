@@ -20,7 +20,7 @@ rule radiomics:
     log:
         "logs/features/radiomics/{patient}.log",
     group:
-        "per_patient"
+        "per_patient_regions"
     conda:
         f"{ENVS}/imaging.yaml"
     threads: 1
@@ -82,7 +82,7 @@ rule radiomics_robustness:
     log:
         "logs/features/radiomics_robustness/{patient}.log",
     group:
-        "per_patient"
+        "per_patient_regions"
     conda:
         f"{ENVS}/imaging.yaml"
     threads: 1

@@ -77,7 +77,7 @@ rule regions:
     log:
         "logs/regions/regions/{patient}.log",
     group:
-        "per_patient"
+        "per_patient_regions"
     conda:
         f"{ENVS}/imaging.yaml"
     threads: 1
