@@ -21,6 +21,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from fake_cohort import write_checkpointed_cohort  # noqa: E402
 
 PROFILE = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+GROUPS = dict(entry.split("=") for entry in PROFILE["groups"])
+GROUP_COMPONENTS = {name: int(n) for name, n in (entry.split("=") for entry in PROFILE["group-components"])}
 NODE_CPUS, NODE_MEM_MB = 16, 64000  # the node size the profile documents and bounds groups to
 N_INTERNAL, N_EXTERNAL = 240, 60
 
@@ -74,12 +76,19 @@ def test_the_workflow_profile_does_not_override_the_cluster_profile():
 
 
 def test_every_per_patient_rule_is_in_a_bounded_group(after_checkpoint):
-    per_patient = {
-        name: rule["group"] for name, rule in after_checkpoint["rules"].items() if "patient" in rule["wildcards"]
-    }
+    # every rule of the workflow, as Snakemake loaded it; groups come from the profile only
+    per_patient = {name: rule for name, rule in after_checkpoint["rules"].items() if "patient" in rule["wildcards"]}
     assert {"preprocess", "habitat_voxels", "regions", "radiomics"} <= set(per_patient)
-    for name, group in per_patient.items():
-        assert group in PROFILE["group-components"], f"rule {name}: group {group!r} is not batched"
+    for name, rule in per_patient.items():
+        assert GROUPS.get(name) in GROUP_COMPONENTS, f"rule {name}: add `{name}=per_patient...` to the profile's groups"
+        assert rule["group"] == GROUPS[name]
+    assert set(GROUPS) <= set(after_checkpoint["rules"])
+
+
+def test_rules_declare_no_group():
+    # a group declared in a rule costs every DAG build, local ones too (see profiles/slurm)
+    for path in (REPO / "workflow/rules").glob("*.smk"):
+        assert "group:" not in path.read_text(), path
 
 
 @pytest.mark.parametrize("stage", ["before_checkpoint", "after_checkpoint"])
@@ -104,11 +113,11 @@ def test_patients_are_batched_into_few_submissions(before_checkpoint, after_chec
     groups = lambda plan: sorted(  # noqa: E731
         tuple(entry["rules"]) for entry in plan["submissions"] if entry["group"]
     )
-    per_submission = PROFILE["group-components"]["per_patient"]
+    per_submission = GROUP_COMPONENTS["per_patient"]
     assert groups(before_checkpoint) == [("inspect_case", "synthetic_phantom")] * math.ceil(n_patients / per_submission)
     after = groups(after_checkpoint)
     assert after.count(("habitat_voxels", "preprocess")) + after.count(("preprocess",)) == math.ceil(n_patients / per_submission)
-    assert sum("regions" in rules for rules in after) == math.ceil(n_patients / PROFILE["group-components"]["per_patient_regions"])
+    assert sum("regions" in rules for rules in after) == math.ceil(n_patients / GROUP_COMPONENTS["per_patient_regions"])
     # every per-patient job of the study is in one of them
     radiomics_jobs = sum(entry["jobs"] for entry in after_checkpoint["submissions"] if "radiomics" in entry["rules"])
     assert radiomics_jobs >= n_patients

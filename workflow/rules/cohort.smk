@@ -91,8 +91,6 @@ rule inspect_case:
         "results/cohort/qc/{patient}.json",
     log:
         "logs/cohort/inspect/{patient}.log",
-    group:
-        "per_patient"
     conda:
         f"{ENVS}/imaging.yaml"
     threads: 1

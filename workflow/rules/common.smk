@@ -5,7 +5,6 @@ import sys
 from snakemake.exceptions import WorkflowError
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from radiogenomics.task_config import evaluation_settings, task_settings  # noqa: E402
 from radiogenomics.config import (  # noqa: E402

@@ -12,8 +12,6 @@ rule preprocess:
         tumor="results/segment/{patient}/tumor.nii.gz",
     log:
         "logs/imaging/preprocess/{patient}.log",
-    group:
-        "per_patient"
     conda:
         f"{ENVS}/imaging.yaml"
     threads: 1
