@@ -4,7 +4,7 @@ For each cohort size, a synthetic study's working directory is faked as it stand
 cohort checkpoint (benchmarks/fake_cohort.py: no images), and `snakemake --dry-run` is timed
 twice: in an empty directory (the DAG up to the checkpoint) and in the faked one (everything
 after it, the DAG a running study rebuilds). Growth is reported as seconds per patient relative
-to the smallest cohort (1.0 = linear). For the largest cohort the submissions of
+to the smallest cohort (1.0 = linear), from the dry run's CPU seconds (the machine may be shared). For the largest cohort the submissions of
 `--profile profiles/slurm` are counted by bin/slurm-plan (the SLURM plugin's own sbatch calls).
 
 usage: python benchmarks/dag_scale.py [--sizes 200 1000 5000] [--no-plan]
@@ -13,6 +13,7 @@ usage: python benchmarks/dag_scale.py [--sizes 200 1000 5000] [--no-plan]
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -27,18 +28,20 @@ sys.path.insert(0, str(HERE))
 from fake_cohort import write_checkpointed_cohort  # noqa: E402
 
 
-def dry_run_seconds(workdir: Path, configfile: Path) -> float:
+def dry_run_seconds(workdir: Path, configfile: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of the dry run: on a shared machine the CPU seconds are the measure."""
     command = [
         str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir), "--configfile", str(configfile), "--dry-run", "--quiet", "all",
         "--rerun-triggers", "mtime", "--cores", "1",
     ]
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    seconds, cpu_after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
         sys.exit(f"dry run failed in {workdir}:\n{done.stderr[-3000:]}")
-    return seconds
+    cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
+    return seconds, cpu
 
 
 def slurm_submissions(workdir: Path, configfile: Path) -> dict:
@@ -69,9 +72,12 @@ def main() -> None:
         fresh, checkpointed = root / f"fresh{n}", root / f"checkpointed{n}"
         fresh.mkdir()
         write_checkpointed_cohort(checkpointed, n_internal, n_external)
-        rows.append({"patients": n, "before": dry_run_seconds(fresh, configfile), "after": dry_run_seconds(checkpointed, configfile)})
-        row = rows[-1]
-        print(f"{n:>6} patients: DAG up to the checkpoint {row['before']:6.1f} s, after it {row['after']:6.1f} s", flush=True)
+        (before_wall, before), (after_wall, after) = dry_run_seconds(fresh, configfile), dry_run_seconds(checkpointed, configfile)
+        rows.append({"patients": n, "before": before, "after": after})
+        print(
+            f"{n:>6} patients: DAG up to the checkpoint {before:6.1f} s CPU ({before_wall:.1f} s wall), "
+            f"after it {after:6.1f} s CPU ({after_wall:.1f} s wall)", flush=True,
+        )
     base = rows[0]
     print("\ngrowth (seconds per patient relative to the smallest cohort; 1.0 = linear):")
     for row in rows:

@@ -70,8 +70,6 @@ else:
             truth="results/truth/{patient}/habitats.nii.gz",
         log:
             "logs/cohort/synthetic_phantom/{patient}.log",
-        group:
-            "per_patient"
         conda:
             f"{ENVS}/imaging.yaml"
         threads: 1
