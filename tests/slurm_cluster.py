@@ -6,7 +6,9 @@ Slurm 22.05 has no file-based accounting storage, so `sacct` cannot answer; fini
 counted from the job completion log (jobcomp/filetxt) and job states come from `squeue`
 (MinJobAge keeps finished jobs visible). The node is the size profiles/slurm bounds a group job
 to (16 CPUs, 64 GB, one GPU) whatever the machine has (config_overrides); memory is not a
-consumable (CR_CPU) and the "GPU" is /dev/null, so the GPU rules run on the CPU.
+consumable (CR_CPU) and the "GPU" is /dev/null, so the GPU rules run on the CPU. Its
+slurm.conf is also copied to /etc/slurm/slurm.conf for the cluster's lifetime (see DEFAULT_CONF):
+one such cluster per machine at a time.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
+# The plugin's job step drops SLURM_CONF from the environment of the srun it starts inside each
+# job (snakemake-executor-plugin-slurm-jobstep 0.6.1), so srun reads the default location: the
+# cluster's config is installed there too while the cluster runs.
+DEFAULT_CONF = Path("/etc/slurm/slurm.conf")
 NODE_CPUS, NODE_MEM_MB = 16, 64000
 
 
@@ -118,6 +124,8 @@ PartitionName=main Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 
     def start(self, timeout_s: float = 120) -> None:
         self.write_config()
+        DEFAULT_CONF.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.conf, DEFAULT_CONF)
         f = self.folder
         subprocess.run(
             [
@@ -139,6 +147,8 @@ PartitionName=main Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
         raise RuntimeError(f"the test cluster's node did not come up (state {state!r}):\n{self.logs()}")
 
     def stop(self) -> None:
+        if DEFAULT_CONF.exists() and DEFAULT_CONF.read_text() == self.conf.read_text():
+            DEFAULT_CONF.unlink()
         for name in ("slurmd", "slurmctld", "munged"):
             pid_file = self.folder / f"{name}.pid"
             if not pid_file.exists():

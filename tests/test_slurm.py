@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import REPO, SNAKEMAKE
-from slurm_cluster import LocalSlurm, missing_daemons
+from slurm_cluster import DEFAULT_CONF, LocalSlurm, missing_daemons
 
 pytestmark = pytest.mark.workflow
 
@@ -47,6 +47,8 @@ def cluster(tmp_path_factory):
         pytest.skip(f"SLURM is not installed (no {', '.join(missing)}): apt-get install slurmctld slurmd munge slurm-client, as .ci/run does")
     if os.geteuid() != 0:
         pytest.skip("the one-node test cluster runs slurmd and munged as root; run the tests as root (CI does)")
+    if DEFAULT_CONF.exists():
+        pytest.skip(f"{DEFAULT_CONF} exists: this machine has a SLURM configuration the test will not replace")
     cluster = LocalSlurm(tmp_path_factory.mktemp("slurm"), socket.gethostname().split(".")[0])
     try:
         cluster.start()
