@@ -2,7 +2,7 @@
 CORES ?= 2
 SNAKEMAKE = .venv/bin/snakemake
 
-.PHONY: venv study features test lint format benchmark
+.PHONY: venv study features test lint format benchmark reference
 
 venv:
 	bin/setup-venv
@@ -25,3 +25,10 @@ format: venv
 
 benchmark: venv
 	.venv/bin/python benchmarks/run_all.py
+
+# R reference outputs for the parity tests: every tests/reference/NAME/make.R, run with its own
+# directory as the working directory (needs R; the tests only read the stored files).
+reference:
+	@set -e; for script in tests/reference/*/make.R; do \
+		echo "Rscript $$script"; (cd "$$(dirname "$$script")" && Rscript --vanilla make.R); \
+	done

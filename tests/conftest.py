@@ -12,10 +12,10 @@ sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
-def run_snakemake(workdir, *args):
+def run_snakemake(workdir, *args, configfile=REPO / "config/tiny.yaml"):
     command = [
         str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-        "--configfile", str(REPO / "config/tiny.yaml"), "--cores", "2", *args,
+        "--configfile", str(configfile), "--cores", "2", *args,
     ]
     return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
 

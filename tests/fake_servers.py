@@ -4,7 +4,15 @@ The server listens on 127.0.0.1, port 0, in a daemon thread; the fixture shuts i
 Responses use the real field names. Faults are queued per route and consumed one per request:
 ``500``, ``timeout`` (sleep longer than the client's read timeout), ``truncate`` (half the
 body, then close), ``bad_md5`` (one byte flipped), ``zipslip`` (a ``../`` entry in the ZIP),
-``symlink`` (a link entry in the ZIP).
+``symlink`` (a link entry in the ZIP), ``429:<s>`` / ``503:<s>`` (with ``Retry-After: <s>``
+seconds), ``503-date:<s>`` (Retry-After as an HTTP date <s> seconds ahead), ``stall`` (half
+the body, then wait until ``state.release`` is set; ``state.stalled`` says it got there).
+Series ZIPs: ``foreign_series`` / ``foreign_patient`` (one file carries another
+SeriesInstanceUID / PatientID, its MD5 listed correctly). GDC listings: ``overlap`` (the page
+starts one hit early: a repeated hit, and with one-hit pages a lost one), ``no_pagination``.
+GDC listings are sorted as the request's ``sort`` asks; without one their order changes from
+request to request, as an unsorted GDC listing may. Every request is logged (``Request``),
+with its time, on the server side.
 """
 
 from __future__ import annotations
@@ -19,8 +27,10 @@ import time
 import zipfile
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -30,6 +40,7 @@ from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 TIMEOUT_SLEEP_S = 1.5  # the tests' client read timeout is 0.5 s
+STALL_LIMIT_S = 60  # a stalled answer gives up after this long if nobody releases it
 LICENSE_TEXT = "Creative Commons Attribution 3.0 Unported License\n"
 
 
@@ -156,6 +167,15 @@ class FakeGdcFile:
         }
 
 
+class Request(NamedTuple):
+    route: str
+    method: str
+    path: str
+    range: str | None
+    time: float  # time.monotonic() on the server when the request arrived
+    body: dict | None  # the JSON body of a POST
+
+
 @dataclass
 class FakeState:
     collection: str = "TCGA-KIRC"
@@ -166,6 +186,8 @@ class FakeState:
     faults: dict = field(default_factory=lambda: defaultdict(deque))
     requests: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stalled: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
 
     def inject(self, route: str, *faults: str) -> None:
         """Queue faults for a route: tcia_series, tcia_image, gdc_files, gdc_cases,
@@ -180,12 +202,32 @@ class FakeState:
     def count(self, route: str) -> int:
         return sum(1 for r in self.requests if r[0] == route)
 
+    def downloads(self) -> int:
+        """Requests for data (series ZIPs, GDC files and bundles), not listings."""
+        return sum(self.count(r) for r in ("tcia_image", "gdc_data", "gdc_bundle"))
+
+
+def _relabelled(blob: bytes, **tags) -> bytes:
+    """A DICOM file with some header values replaced."""
+    ds = pydicom.dcmread(io.BytesIO(blob))
+    for tag, value in tags.items():
+        setattr(ds, tag, value)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
 
 def series_zip(series: FakeSeries, fault: str | None) -> bytes:
     buffer = io.BytesIO()
+    foreign = {
+        "foreign_series": {"SeriesInstanceUID": "1.2.826.0.1.3680043.9.9999"},
+        "foreign_patient": {"PatientID": "TCGA-ZZ-9999"},
+    }.get(fault)
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
         rows = ["Filename,MD5Hash"]  # the header NBIA writes
         for name, blob in sorted(series.files.items()):
+            if foreign and not rows[1:]:
+                blob = _relabelled(blob, **foreign)
             bundle.writestr(name, blob)
             digest = hashlib.md5(blob).hexdigest()
             if fault == "bad_md5" and not rows[1:]:
@@ -226,10 +268,19 @@ def _filter_values(filters: dict) -> dict:
     return {c["content"]["field"]: c["content"]["value"] for c in clauses if c.get("op") == "in"}
 
 
-def _paged(hits: list, body: dict) -> dict:
+def _paged(hits: list, body: dict, fault: str | None, n_request: int) -> dict:
+    sort = body.get("sort")
+    if sort:
+        key = sort.split(":")[0]
+        hits = sorted(hits, key=lambda h: str(h[key]), reverse=sort.endswith(":desc"))
+    elif hits:  # no stable order: each request sees the listing rotated
+        shift = n_request % len(hits)
+        hits = hits[shift:] + hits[:shift]
     size, start = int(body.get("size", 10)), int(body.get("from", 0))
+    if fault == "overlap":
+        start = max(0, start - 1)
     page = hits[start : start + size]
-    return {
+    answer = {
         "data": {
             "hits": page,
             "pagination": {
@@ -244,6 +295,9 @@ def _paged(hits: list, body: dict) -> dict:
         },
         "warnings": {},
     }
+    if fault == "no_pagination":
+        del answer["data"]["pagination"]
+    return answer
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -301,8 +355,11 @@ class Handler(BaseHTTPRequestHandler):
             ]
             self._serve(
                 "gdc_files",
-                lambda fault: json.dumps(_paged(hits, body)).encode(),
+                lambda fault: json.dumps(
+                    _paged(hits, body, fault, len(self.state.requests))
+                ).encode(),
                 "application/json",
+                body=body,
             )
         elif url.path == "/gdc/cases":
             wanted = _filter_values(body["filters"])
@@ -313,12 +370,17 @@ class Handler(BaseHTTPRequestHandler):
             )
             self._serve(
                 "gdc_cases",
-                lambda fault: json.dumps(_paged(hits, body)).encode(),
+                lambda fault: json.dumps(
+                    _paged(hits, body, fault, len(self.state.requests))
+                ).encode(),
                 "application/json",
+                body=body,
             )
         elif url.path == "/gdc/data":
             files = [f for f in self.state.gdc_files if f.file_id in body.get("ids", [])]
-            self._serve("gdc_bundle", lambda fault: gdc_bundle(files), "application/x-tar")
+            self._serve(
+                "gdc_bundle", lambda fault: gdc_bundle(files), "application/x-tar", body=body
+            )
         else:
             self._plain(404, b"unknown route")
 
@@ -334,9 +396,11 @@ class Handler(BaseHTTPRequestHandler):
 
         return body
 
-    def _plain(self, status: int, blob: bytes):
+    def _plain(self, status: int, blob: bytes, headers: dict | None = None):
         self.send_response(status)
         self.send_header("Content-Length", str(len(blob)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(blob)
 
@@ -347,11 +411,31 @@ class Handler(BaseHTTPRequestHandler):
         content_type: str,
         filename: str | None = None,
         content_length: bool = True,
+        body: dict | None = None,
     ):
         fault = self.state.next_fault(route)
-        self.state.requests.append((route, self.command, self.path, self.headers.get("Range")))
+        with self.state.lock:
+            self.state.requests.append(
+                Request(
+                    route,
+                    self.command,
+                    self.path,
+                    self.headers.get("Range"),
+                    time.monotonic(),
+                    body,
+                )
+            )
         if fault == "500":
             return self._plain(500, b"Internal Server Error")
+        if fault and fault.split(":")[0] in ("429", "503", "503-date"):
+            kind, seconds = fault.split(":")
+            retry_after = (
+                formatdate(time.time() + float(seconds), usegmt=True)
+                if kind == "503-date"
+                else seconds
+            )
+            status = 429 if kind == "429" else 503
+            return self._plain(status, b"slow down", {"Retry-After": retry_after})
         if fault == "timeout":
             time.sleep(TIMEOUT_SLEEP_S)
             return
@@ -375,9 +459,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Disposition", f"attachment; filename={filename}")
         self.end_headers()
         payload = blob[start:]
-        if fault == "truncate":
+        if fault in ("truncate", "stall"):
             self.wfile.write(payload[: len(payload) // 2])
             self.wfile.flush()
+            if fault == "stall":
+                self.state.stalled.set()
+                self.state.release.wait(STALL_LIMIT_S)
             self.close_connection = True
             return
         self.wfile.write(payload)
@@ -595,6 +682,36 @@ def make_cohort(tmp: Path, patients=("TCGA-B0-5094", "TCGA-B0-5095", "TCGA-CJ-46
                 "follow_ups": [{"days_to_follow_up": 1200 if index == 2 else None}],
             }
         )
+    return state
+
+
+def make_probe_cohort(tmp: Path) -> FakeState:
+    """``make_cohort``, but the first patient's venous series is named only "5MM AXIAL".
+
+    Its phase comes from its DICOM header (ContrastBolusAgent), as does that of an extra,
+    larger "5MM AXIAL B" series without contrast, which is probed first and stays in the
+    probe folder.
+    """
+    state = make_cohort(tmp)
+    venous = state.series[0]
+    venous.description = "5MM AXIAL"
+    volume, spacing, origin, direction = source_volume(99)
+    volume = np.concatenate([volume, volume[:1]])  # six slices: probed before the venous one
+    uid = "1.3.6.1.4.1.14519.5.2.1.0.5"
+    paths = write_dicom_series(
+        volume,
+        spacing,
+        origin,
+        direction,
+        tmp / "source" / uid,
+        patient_id=venous.patient_id,
+        series_uid=uid,
+        description="5MM AXIAL B",
+        contrast_agent="NONE",
+    )
+    state.series.append(
+        FakeSeries(venous.patient_id, uid, "5MM AXIAL B", {p.name: p.read_bytes() for p in paths})
+    )
     return state
 
 

@@ -107,3 +107,28 @@ def test_missing_segmentation_is_a_bad_case_naming_the_file(tmp_path):
     expected.parent.mkdir()
     sitk.WriteImage(sitk.GetImageFromArray(mask), str(expected))
     assert inspect_case("TCGA-B0-0001", {"venous": str(tmp_path / "venous.nii.gz")}, ["venous"], "exclude", expected_mask=str(expected))["ok"]
+
+
+def test_duplicated_clinical_row_is_named_with_file_lines_and_fix(tmp_path):
+    clinical = clinical_table()
+    clinical = pd.concat([clinical, clinical.loc[clinical.patient_id == "P007"]], ignore_index=True)
+    clinical_path = tmp_path / "clinical.tsv"
+    clinical.to_csv(clinical_path, sep="\t", index=False)
+    qc = [write_qc(tmp_path, pid, True) for pid in clinical.patient_id.unique()]
+    included, exclusions = assemble_cohort(qc, clinical_path, [], ["os_months"], SPLIT, 0, "exclude")
+    row = exclusions.set_index("patient_id").loc["P007"]
+    assert row.stage == "clinical" and row.file == str(clinical_path)
+    assert row.reason == "patient has 2 rows in the clinical table (lines 9, 52)"
+    assert "one row per patient" in row.fix
+    assert "P007" not in set(included.patient_id) and len(included) == 49
+    with pytest.raises(BadCase, match="patient P007: patient has 2 rows"):
+        assemble_cohort(qc, clinical_path, [], ["os_months"], SPLIT, 0, "fail")
+
+
+def test_manifest_path_that_does_not_exist_is_an_exclusion(tmp_path):
+    from radiogenomics.cohort import inspect_case
+
+    paths = {"venous": str(tmp_path / "nowhere" / "venous.nii.gz"), "mask": str(tmp_path / "mask.nii.gz")}
+    verdict = inspect_case("P1", paths, ["venous"], "exclude")
+    assert not verdict["ok"] and verdict["file"] == paths["venous"]
+    assert verdict["reason"] == "venous phase file does not exist"

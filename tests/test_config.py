@@ -86,3 +86,18 @@ def test_tables_are_read_once_per_version_of_the_file(tmp_path, monkeypatch):
     os.utime(manifest, ns=(1, 1))  # a rewrite is seen even where the mtime goes backwards
     assert list(config_module.manifest_rows(manifest)) == ["P3"]
     assert len(reads) == 3
+
+
+def test_genomics_skip_reason_names_what_is_missing():
+    from radiogenomics.config import genomics_skip_reason
+
+    tasks = {"models": {"tasks": {"os": {}, "tstage": {}}}}
+    synthetic = {"cohort": {"source": "synthetic"}, "genomics": {"task": "os"}, **tasks}
+    assert genomics_skip_reason(synthetic) is None
+    manifest = {**synthetic, "cohort": {"source": "manifest"}}
+    assert "no expression data" in genomics_skip_reason(manifest)
+    public = {**synthetic, "cohort": {"source": "public", "gdc": {"expression": False}}}
+    assert "cohort.gdc.expression: false" in genomics_skip_reason(public)
+    assert genomics_skip_reason({**public, "cohort": {"source": "public", "gdc": {"expression": True}}}) is None
+    other = {**synthetic, "genomics": {"task": "none"}}
+    assert "genomics.task 'none' is not a modelling task (os, tstage)" in genomics_skip_reason(other)

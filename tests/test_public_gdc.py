@@ -54,8 +54,10 @@ def test_batched_download_falls_back_to_single_files(fake_cohort, tmp_path, bund
     files = gdc.find_star_counts("TCGA-KIRC")
     state.inject("gdc_bundle", *[bundle_fault] * 4)
     state.inject("gdc_data", "truncate")
-    results = gdc.download_files(files, tmp_path, batch_size=3)
-    assert len(results) == 3
+    results, failures = gdc.download_files(files, tmp_path, batch_size=3)
+    assert len(results) == 3 and failures == {}
+    # However a file arrived, its record names its own URL.
+    assert sorted(r.url for r in results) == sorted(gdc.data_url(f) for f in files["file_id"])
     for row in files.itertuples():
         path = tmp_path / row.file_id / row.file_name
         assert hashlib.md5(path.read_bytes()).hexdigest() == row.md5sum
@@ -69,7 +71,7 @@ def test_batched_download_uses_one_bundle_and_skips_on_rerun(fake_cohort, tmp_pa
     files = gdc.find_masked_mafs("TCGA-KIRC")
     gdc.download_files(files, tmp_path, batch_size=10)
     assert state.count("gdc_bundle") == 1 and state.count("gdc_data") == 0
-    again = gdc.download_files(files, tmp_path, batch_size=10)
+    again, _ = gdc.download_files(files, tmp_path, batch_size=10)
     assert state.count("gdc_bundle") == 1 and not any(r.fetched for r in again)
 
 

@@ -108,8 +108,12 @@ def test_fetch_public_runs_through_snakemake_against_the_fake_servers(tmp_path):
     for pid in with_mask:
         sitk.WriteImage(mask, str(tmp_path / "masks" / f"{pid}.nii.gz"))
     with FakeServer(state) as server:
+        # The fake series hold random values and a 72-voxel tumour: this test is about
+        # acquisition, so the HU and tumour-size inspection (tests/test_imaging.py) is off.
         overrides = {
+            "imaging": {"hu_sanity": {"enabled": False}},
             "cohort": {
+                "min_tumor_volume_mm3": 0,
                 "masks": str(tmp_path / "masks"),
                 "split": {"test_fraction": 0.5, "stratify": None},
                 "required_clinical": ["os_months", "os_event"],

@@ -139,14 +139,19 @@ def test_download_series_under_faults_verifies_and_keeps_license(fake_cohort, tm
     state.inject("tcia_image", "500", "truncate", "bad_md5")
     dest = tmp_path / "dicom" / "venous"
     result = client(server, attempts=3).download_series(series.series_uid, dest, len(series.files))
-    assert result.n_files == len(series.files)
+    assert result.fetched and result.path == dest
     assert {p.name for p in dest.glob("*.dcm")} == set(series.files)
     assert all((dest / n).read_bytes() == b for n, b in series.files.items())
     assert (dest / "LICENSE").read_text().startswith("Creative Commons")
     assert sorted(p.name for p in tmp_path.joinpath("dicom").iterdir()) == ["venous"]
     before = len(state.requests)
     again = client(server).download_series(series.series_uid, dest, len(series.files))
-    assert again.archive is None and len(state.requests) == before
+    assert not again.fetched and len(state.requests) == before
+    assert (again.sha256, again.size_bytes, again.downloaded_at) == (
+        result.sha256,
+        result.size_bytes,
+        result.downloaded_at,
+    )
 
 
 def test_zip_slip_series_is_refused_with_clear_error_and_nothing_lands(fake_cohort, tmp_path):
@@ -212,3 +217,23 @@ def test_read_dicom_series_refuses_empty_and_mixed_folders(tmp_path):
         (tmp_path / "mixed").joinpath("00000002.dcm").rename(tmp_path / "mixed" / f"{uid}b.dcm")
     with pytest.raises(BadCase, match="2 DICOM series in one folder"):
         read_dicom_series(tmp_path / "mixed", "P1")
+
+
+def test_series_record_digests_are_those_of_the_documented_shell_pipeline(fake_cohort, tmp_path):
+    import subprocess
+
+    server, state = fake_cohort
+    series = state.series[0]
+    dest = tmp_path / "venous"
+    result = client(server).download_series(
+        series.series_uid, dest, len(series.files), series.patient_id
+    )
+    listing = "find . -type f -printf '%P\\n' | LC_ALL=C sort | xargs -d '\\n' {}sum | {}sum"
+    for tool, digest in (("sha256", result.sha256), ("md5", result.md5)):
+        shell = listing.format(tool, tool)
+        done = subprocess.run(shell, shell=True, cwd=dest, capture_output=True, text=True)
+        assert done.stdout.split()[0] == digest, tool
+    assert result.size_bytes == sum(p.stat().st_size for p in dest.iterdir())
+    assert sorted(p.name for p in dest.iterdir()) == sorted(
+        [*series.files, "LICENSE", "md5hashes.csv"]
+    )

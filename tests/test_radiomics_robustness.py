@@ -10,7 +10,7 @@ from scipy import ndimage
 
 from radiogenomics import regions
 from radiogenomics.cases import BadCase
-from radiogenomics.config import robustness_patients
+from radiogenomics.config import seeded_subset
 from radiogenomics.features import extract_patient_files
 from radiogenomics.radiomics_robustness import rater_features, robustness_table
 from radiogenomics.robustness import icc, icc_table
@@ -166,8 +166,8 @@ def test_robustness_table_is_the_icc_of_reference_and_raters(cohort):
 
 def test_robustness_patients_seeded_subset_of_training():
     training = [f"SYN{i:04d}" for i in range(1, 41)]
-    chosen = robustness_patients(list(reversed(training)), 30, seed=5)
-    assert chosen == robustness_patients(training, 30, seed=5)
+    chosen = seeded_subset(list(reversed(training)), 30, seed=5)
+    assert chosen == seeded_subset(training, 30, seed=5)
     assert len(chosen) == 30 and set(chosen) <= set(training) and chosen == sorted(chosen)
-    assert robustness_patients(training, 30, seed=6) != chosen
-    assert robustness_patients(training[:10], 30, seed=5) == training[:10]
+    assert seeded_subset(training, 30, seed=6) != chosen
+    assert seeded_subset(training[:10], 30, seed=5) == training[:10]

@@ -335,3 +335,54 @@ def test_frozen_mixture_and_scaler_match_scikit_learn():
     np.testing.assert_allclose(posterior, mixture.predict_proba(z), atol=1e-9)
     order = np.argsort(mixture.means_[:, 0])
     np.testing.assert_array_equal(frozen.ordered().means_, mixture.means_[order])
+
+
+def _without_intercept(features):
+    """The voxel features of a CT stored without its rescale intercept: intensities +1024 HU."""
+    shifted = np.array(features, dtype=float)
+    shifted[:, :2] += 1024
+    return shifted
+
+
+def _habitat_fit(arrays, ids, outlier_z):
+    return regions.HabitatModel(n_init=2, outlier_z=outlier_z).fit(
+        arrays, k_range=(2, 3, 4), seed=1, max_voxels_per_patient=600,
+        feature_names=regions.voxel_feature_names(["arterial", "venous"]),
+        patient_ids=ids,
+    )
+
+
+def test_outlier_patients_do_not_change_the_good_patients_habitat_model(toy_cohort):
+    good = [_features(p) for p in toy_cohort[:6]]
+    good_ids = [f"G{i}" for i in range(6)]
+    bad = [_without_intercept(_features(p)) for p in toy_cohort[6:8]]
+    arrays = good[:3] + bad[:1] + good[3:] + bad[1:]
+    ids = good_ids[:3] + ["BAD1"] + good_ids[3:] + ["BAD2"]
+    clean = _habitat_fit(good, good_ids, outlier_z=5.0)
+    screened = _habitat_fit(arrays, ids, outlier_z=5.0)
+    assert clean.screened_out_ == []
+    assert [o["patient_id"] for o in screened.screened_out_] == ["BAD1", "BAD2"]
+    assert min(o["robust_z"] for o in screened.screened_out_) > 10
+    keep = {k: v for k, v in clean.to_dict().items() if k != "screened_out"}
+    assert {k: v for k, v in screened.to_dict().items() if k != "screened_out"} == keep
+    # Without screening the bad patients take a component and the good patients' habitats move.
+    unscreened = _habitat_fit(arrays, ids, outlier_z=None)
+    sizes = [
+        np.bincount(model.predict(np.vstack(good)), minlength=5)[1:]
+        for model in (clean, unscreened)
+    ]
+    print("good patients' habitat sizes, clean vs unscreened:", sizes)
+    assert unscreened.to_dict()["means"] != clean.to_dict()["means"]
+    assert np.abs(sizes[0] - sizes[1]).sum() > 0.2 * sizes[0].sum()
+
+
+def test_outlier_screening_flags_a_minority_only_and_needs_three_patients(toy_cohort):
+    good = [_features(p) for p in toy_cohort[:3]]
+    bad = [_without_intercept(_features(p)) for p in toy_cohort[3:5]]
+    ids = ["G0", "G1", "G2", "B0", "B1"]
+    flagged = regions.screen_outlier_patients(good + bad, ids, 5.0)
+    assert [o["patient_id"] for o in flagged] == ["B0", "B1"]
+    # half the patients on another scale: no majority to tell which half is right
+    assert regions.screen_outlier_patients(good[:2] + bad, ids[:2] + ids[3:], 5.0) == []
+    assert regions.screen_outlier_patients(good[:1] + bad[:1], ["G0", "B0"], 5.0) == []
+    assert regions.screen_outlier_patients(good + bad, ids, None) == []

@@ -231,7 +231,11 @@ def test_build_report_is_self_contained(tmp_path):
     import shutil
 
     shutil.rmtree(tmp_path / "results/truth")
-    assert "synthetic-banner" not in report.build_report(tmp_path, real)[0].read_text()
+    page = report.build_report(tmp_path, real)[0].read_text()
+    assert "synthetic-banner" not in page
+    # A manifest study has no RNA-seq: the radiogenomics section says why it is empty.
+    assert "Not run: no expression data: a manifest study" in page
+    assert "Not run" not in report.build_report(tmp_path, REPORT_CONFIG)[0].read_text()
 
 
 def test_custom_sections(tmp_path):

@@ -5,9 +5,9 @@ from lifelines import CoxPHFitter
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
+from radiogenomics.lasso_cox import breslow_log_likelihood
 from radiogenomics.selection import (
     SelectionChain,
-    cox_partial_log_likelihood,
     drop_redundant,
     lasso_cox_cv,
     lasso_logistic_cv,
@@ -113,7 +113,7 @@ def test_cox_partial_likelihood_matches_lifelines():
     frame = X.assign(time=y["time"], event=y["event"].astype(int))
     fitter = CoxPHFitter().fit(frame, "time", "event")
     risk = X.to_numpy() @ fitter.params_.to_numpy()
-    ll = cox_partial_log_likelihood(risk, y["time"], y["event"])
+    ll = breslow_log_likelihood(risk, y["time"], y["event"])
     assert ll == pytest.approx(fitter.log_likelihood_, rel=1e-6)
 
 
@@ -136,10 +136,11 @@ def test_lasso_cox_recovers_true_features():
     selected = set(coefficients[coefficients != 0].index)
     truth = {f"f{j}" for j in range(5)}
     assert len(selected & truth) / 5 >= 0.8
-    assert cv["chosen"].sum() == 1
+    assert cv["chosen"].sum() == 1 and cv["chosen"].equals(cv["lambda_1se"])
     # 1-SE is never less sparse than min (lowest mean CV deviance)
     at_min = cv["n_nonzero"].iloc[cv["cv_mean"].idxmin()]
     assert at_min >= len(selected) == cv.loc[cv["chosen"], "n_nonzero"].item()
+    assert cv.loc[cv["lambda_min"], "n_nonzero"].item() == at_min
 
 
 def test_lasso_logistic_recovers_true_features():
@@ -197,3 +198,12 @@ def test_chain_never_looks_at_test_rows():
 def test_unknown_config_option_is_refused():
     with pytest.raises(ValueError, match="unknown options"):
         SelectionChain({"lasso": {"lamda": 1}}).fit(*binary_data(n=30, p=5))
+
+
+def test_lasso_cox_cv_skips_a_fold_without_events():
+    X, y = survival_data(n=120, p=8)
+    foldid = np.where(np.arange(120) % 4 == 0, 1, 2 + np.arange(120) % 3)
+    foldid[~y["event"] & (foldid != 1)] = 1  # fold 1: every censored patient, ...
+    foldid[y["event"] & (foldid == 1)] = 2  # ... and no events
+    _, cv = lasso_cox_cv(X, y, foldid=foldid, n_lambdas=20)
+    assert np.isfinite(cv["cv_mean"]).all() and cv["chosen"].sum() == 1

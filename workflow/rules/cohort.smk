@@ -68,6 +68,7 @@ else:
         output:
             raw=directory("results/raw/{patient}"),
             truth="results/truth/{patient}/habitats.nii.gz",
+            kidney="results/truth/{patient}/kidney.nii.gz",
         log:
             "logs/cohort/synthetic_phantom/{patient}.log",
         conda:
@@ -100,6 +101,8 @@ rule inspect_case:
         on_bad_case=ON_BAD_CASE,
         synthetic=SYNTHETIC,
         expected_mask=expected_mask,
+        case_paths=manifest_case_paths,
+        checks=CASE_CHECKS,
     script:
         "../scripts/inspect_case.py"
 

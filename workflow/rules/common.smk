@@ -5,14 +5,21 @@ import sys
 from snakemake.exceptions import WorkflowError
 from pathlib import Path
 
+import pandas as pd
+
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from radiogenomics.task_config import evaluation_settings, task_settings  # noqa: E402
+from radiogenomics.segmentation.model import (  # noqa: E402
+    ModelFolderError,
+    check_model_folder,
+)
 from radiogenomics.config import (  # noqa: E402
     ConfigError,
+    genomics_skip_reason,
     manifest_patients,
     manifest_rows,
     read_table,
-    robustness_patients,
+    seeded_subset,
     synthetic_patient_ids,
     validate_config,
 )
@@ -31,6 +38,17 @@ SYNTHETIC = config["cohort"]["source"] == "synthetic"
 PUBLIC = config["cohort"]["source"] == "public"
 PHASES = config["imaging"]["phases"]
 ON_BAD_CASE = config["cohort"]["on_bad_case"]
+SEGMENTATION = config["segmentation"]
+NNUNET = SEGMENTATION["method"] == "nnunet"
+HU_SANITY = {k: v for k, v in config["imaging"]["hu_sanity"].items() if k != "enabled"}
+# What the inspection checks beyond readable files (radiogenomics.imaging.load_case)
+CASE_CHECKS = {
+    "mask_label": config["cohort"]["mask_label"],
+    "min_tumor_volume_mm3": config["cohort"]["min_tumor_volume_mm3"],
+    "hu_sanity": HU_SANITY if config["imaging"]["hu_sanity"]["enabled"] else None,
+    # nnU-Net segments the patients: a mask is optional (one that is given is still checked)
+    "mask_required": not NNUNET,
+}
 
 
 def _candidate_patients():
@@ -42,7 +60,7 @@ def _candidate_patients():
             [],
         )
     if PUBLIC:
-        if not config["cohort"]["masks"]:
+        if not config["cohort"]["masks"] and not NNUNET:
             raise WorkflowError(
                 "cohort.source is 'public' but cohort.masks is not set: give the folder with one "
                 "tumour mask per patient, {patient_id}.nii.gz on the venous grid"
@@ -70,6 +88,25 @@ def project_file(path):
     return str(Path(workflow.basedir) / path)
 
 
+# A model the user brings is checked now (JSON only), before any job runs.
+if NNUNET and SEGMENTATION["model_dir"]:
+    # the user's data: relative to the working directory, like cohort.masks
+    NNUNET_MODEL = SEGMENTATION["model_dir"]
+    try:
+        check_model_folder(
+            NNUNET_MODEL,
+            len(SEGMENTATION["channels"]),
+            SEGMENTATION["labels"],
+            SEGMENTATION["folds"],
+            SEGMENTATION["checkpoint"],
+            SEGMENTATION["configuration"],
+        )
+    except ModelFolderError as error:
+        raise WorkflowError(str(error)) from None
+else:
+    NNUNET_MODEL = "results/segment/nnunet/model"
+
+
 def raw_case_input(wildcards):
     """The files one patient's inspection reads."""
     if SYNTHETIC:
@@ -79,12 +116,25 @@ def raw_case_input(wildcards):
         inputs = {phase: row[phase] for phase in PHASES if row.get(phase)}
         # A missing mask is not an input (that would stop the whole run): the inspection
         # records the patient as a bad case naming the expected file.
-        mask = public_mask(wildcards)
-        if Path(mask).exists():
+        mask = public_mask(wildcards) if config["cohort"]["masks"] else ""
+        if mask and Path(mask).exists():
             inputs["mask"] = mask
         return inputs
+    # A manifest path that does not exist is not an input either: the inspection reads the
+    # manifest's paths (manifest_case_paths) and excludes the patient naming the file.
+    return {
+        key: path
+        for key, path in manifest_case_paths(wildcards).items()
+        if path and Path(path).exists()
+    }
+
+
+def manifest_case_paths(wildcards):
+    """The manifest's image and mask paths of one patient (source manifest; else none)."""
+    if SYNTHETIC or PUBLIC:
+        return {}
     row = manifest_rows(config["cohort"]["manifest"])[wildcards.patient]
-    return {key: row[key] for key in [*PHASES, "mask"] if row.get(key)}
+    return {key: row.get(key, "") for key in [*PHASES, "mask"]}
 
 
 def public_manifest():
@@ -101,7 +151,8 @@ def public_mask(wildcards):
 
 
 def expected_mask(wildcards):
-    return public_mask(wildcards) if PUBLIC else None
+    """source public: the mask the inspection demands (none when nnU-Net segments)."""
+    return public_mask(wildcards) if PUBLIC and not NNUNET else None
 
 
 def candidate_patients():
@@ -131,18 +182,146 @@ def cohort_table():
     return read_table(checkpoints.cohort.get().output.clinical)
 
 
-def included_patients():
+def cohort_patients():
+    """Patients the cohort checkpoint included (the segmentation stage segments them all)."""
     return sorted(cohort_table()["patient_id"])
 
 
-def training_patients():
+def cohort_training_patients():
     table = cohort_table()
     return sorted(table.loc[table["cohort"] == "train", "patient_id"])
 
 
+def segmentation_excluded():
+    """Patients whose segmentation is unusable (after the segmentation QC checkpoint)."""
+    path = checkpoints.segmentation_qc.get().output.exclusions
+    return set(read_table(path)["patient_id"])
+
+
+def included_patients():
+    """Patients every stage after segmentation analyses."""
+    excluded = segmentation_excluded()
+    return [patient for patient in cohort_patients() if patient not in excluded]
+
+
+def training_patients():
+    excluded = segmentation_excluded()
+    return [p for p in cohort_training_patients() if p not in excluded]
+
+
+# --- segmentation (segment.smk) -----------------------------------------------------------
+
+
+def reference_mask(patient):
+    """The reference tumour mask on the analysis grid (written by preprocess)."""
+    return f"results/imaging/{patient}/reference_tumor.nii.gz"
+
+
+def reference_kidney(patient):
+    """A training patient's reference kidney mask: planted (synthetic) or the manifest's."""
+    if SYNTHETIC:
+        return f"results/truth/{patient}/kidney.nii.gz"
+    return manifest_rows(config["cohort"]["manifest"])[patient]["kidney"]
+
+
+def nnunet_training_patients():
+    """The seeded subset of training patients nnU-Net trains on (segmentation.train.n_cases):
+    those with reference tumour and kidney masks."""
+    candidates = cohort_training_patients()
+    if not SYNTHETIC:
+        table = (
+            read_table(config["cohort"]["manifest"], text_only=True)
+            if config["cohort"]["source"] == "manifest"
+            else pd.DataFrame(columns=["patient_id"])
+        )
+        masked = table.loc[
+            (table.get("mask", "") != "") & (table.get("kidney", "") != ""),
+            "patient_id",
+        ]
+        candidates = [patient for patient in candidates if patient in set(masked)]
+        if len(candidates) < 2:
+            raise WorkflowError(
+                "training nnU-Net needs training patients with reference tumour and kidney masks "
+                "(manifest columns 'mask' and 'kidney'); give segmentation.model_dir a trained "
+                "model instead (config/studies/README.md says where to get one)"
+            )
+    return seeded_subset(candidates, SEGMENTATION["train"]["n_cases"], SEED)
+
+
+def nnunet_training_inputs(wildcards):
+    patients = nnunet_training_patients()
+    return {
+        "images": expand(
+            "results/imaging/{patient}/{phase}.nii.gz",
+            patient=patients,
+            phase=SEGMENTATION["channels"],
+        ),
+        "tumors": [reference_mask(patient) for patient in patients],
+        "kidneys": [reference_kidney(patient) for patient in patients],
+    }
+
+
+def prediction_batches():
+    """Cohort patients in batches of segmentation.batch_size (one prediction job each)."""
+    patients = cohort_patients()
+    size = SEGMENTATION["batch_size"]
+    return [patients[i : i + size] for i in range(0, len(patients), size)]
+
+
+def nnunet_batch_images(wildcards):
+    return expand(
+        "results/imaging/{patient}/{phase}.nii.gz",
+        patient=prediction_batches()[int(wildcards.batch)],
+        phase=SEGMENTATION["channels"],
+    )
+
+
+def correction_mask(patient):
+    """A corrected mask for this patient, if the corrections folder holds one (one stat)."""
+    folder = SEGMENTATION["corrections"]
+    if not folder:
+        return None
+    path = Path(folder) / f"{patient}.nii.gz"
+    return str(path) if path.is_file() else None
+
+
+def segment_patient_inputs(wildcards):
+    patient = wildcards.patient
+    inputs = {"reference": reference_mask(patient)}
+    if NNUNET:
+        batch = next(
+            i for i, members in enumerate(prediction_batches()) if patient in members
+        )
+        inputs["prediction"] = f"results/segment/nnunet/predictions/batch{batch}"
+    correction = correction_mask(patient)
+    if correction:
+        inputs["correction"] = correction
+    return inputs
+
+
+def segment_patient_outputs():
+    outputs = {
+        "tumor": "results/segment/{patient}/tumor.nii.gz",
+        "qc": "results/segment/qc/{patient}.json",
+    }
+    if NNUNET:
+        outputs["kidney"] = "results/segment/{patient}/kidney.nii.gz"
+    return outputs
+
+
+def segmentation_qc_inputs(wildcards):
+    patients = cohort_patients()
+    return {
+        "qc": expand("results/segment/qc/{patient}.json", patient=patients),
+        "tumors": expand("results/segment/{patient}/tumor.nii.gz", patient=patients),
+        "cts": expand("results/imaging/{patient}/ct.nii.gz", patient=patients),
+        "references": [reference_mask(patient) for patient in patients],
+    }
+
+
 def robustness_subset():
     """Training patients re-read for the ICC (features.robustness.n_patients, seeded)."""
-    return robustness_patients(
+    return seeded_subset(
         training_patients(), config["features"]["robustness"]["n_patients"], SEED
     )
 
@@ -286,12 +465,13 @@ def all_targets():
     targets = [
         *feature_targets(),
         *model_targets(),
+        "results/segment/qc.tsv",
         "results/features/deep.parquet",
         "results/features/robustness.tsv",
         "results/models/multiphase/metrics.tsv",
         "results/report/index.html",
     ]
-    if config["genomics"]["task"] in TASKS:
+    if genomics_skip_reason(config) is None:
         targets.append("results/genomics/deg.tsv")
         if SYNTHETIC:
             targets.append("results/genomics/truth_recovery.tsv")

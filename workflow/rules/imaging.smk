@@ -1,5 +1,6 @@
 # Stage 2: imaging. Every included patient's phases are read (NIfTI or DICOM series) and
-# resampled to the analysis grid (B-spline for images, nearest neighbour for the mask).
+# resampled to the analysis grid (B-spline for images, nearest neighbour for the reference
+# mask, which the segmentation stage uses or compares with).
 
 
 rule preprocess:
@@ -9,7 +10,7 @@ rule preprocess:
     output:
         phases=expand("results/imaging/{{patient}}/{phase}.nii.gz", phase=PHASES),
         ct="results/imaging/{patient}/ct.nii.gz",
-        tumor="results/segment/{patient}/tumor.nii.gz",
+        reference="results/imaging/{patient}/reference_tumor.nii.gz",
     log:
         "logs/imaging/preprocess/{patient}.log",
     conda:
@@ -24,5 +25,7 @@ rule preprocess:
         spacing=config["imaging"]["spacing_mm"],
         interpolator=config["imaging"]["interpolator"],
         synthetic=SYNTHETIC,
+        mask_label=config["cohort"]["mask_label"],
+        mask_required=not NNUNET,
     script:
         "../scripts/preprocess.py"

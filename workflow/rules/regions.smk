@@ -57,6 +57,7 @@ rule fit_habitats:
     params:
         k_range=HABITATS["k_range"],
         bic_tolerance=HABITATS["bic_tolerance"],
+        outlier_z=HABITATS["outlier_z"],
         seed=SEED,
     script:
         "../scripts/fit_habitats.py"

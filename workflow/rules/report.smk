@@ -8,6 +8,7 @@ rule study_report:
     input:
         clinical="results/cohort/clinical.tsv",
         exclusions="results/cohort/exclusions.tsv",
+        segment_exclusions="results/segment/exclusions.tsv",
         stages=lambda wildcards: [
             target
             for target in all_targets()

@@ -15,7 +15,7 @@ summary = fetch_public_cohort(
     on_bad_case=snakemake.params.on_bad_case,
 )
 logging.info(
-    "acquired %d patients, excluded %d, %d downloads recorded",
+    "acquired %d patients, excluded %d; %d downloads made by this run",
     len(summary["patients"]),
     len(summary["exclusions"]),
     summary["downloads"],

@@ -12,10 +12,13 @@ model = fit_habitat_model(
     snakemake.params.k_range,
     snakemake.params.seed,
     snakemake.params.bic_tolerance,
+    outlier_z=snakemake.params.outlier_z,
 )
 description = model.to_dict()
 write_json(description, snakemake.output.model)
 write_tsv(bic_table(model), snakemake.output.bic)
 bic_figure(description, snakemake.output.png, snakemake.output.svg)
 logging.info("chose K=%d", description["k"])
+for outlier in description["screened_out"]:
+    logging.warning("left out of the habitat fit (voxel outlier): %s", outlier)
 from_snakemake(snakemake)

@@ -10,13 +10,15 @@ patient = snakemake.wildcards.patient
 if snakemake.params.synthetic:
     paths = synthetic_case_paths(snakemake.input.raw)
 else:
-    paths = {key: snakemake.input[key] for key in snakemake.input.keys()}
+    # manifest paths that do not exist are not inputs, yet the inspection must name them
+    paths = {**snakemake.params.case_paths, **{key: snakemake.input[key] for key in snakemake.input.keys()}}
 verdict = inspect_case(
     patient,
     paths,
     snakemake.params.phases,
     snakemake.params.on_bad_case,
     expected_mask=snakemake.params.expected_mask,
+    checks=snakemake.params.checks,
 )
 logging.info("%s: %s", patient, verdict)
 write_json(verdict, snakemake.output[0])

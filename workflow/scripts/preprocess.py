@@ -1,4 +1,4 @@
-"""Resample one patient's phases and tumour mask to the analysis grid."""
+"""Resample one patient's phases and reference tumour mask to the analysis grid."""
 
 import logging
 
@@ -10,13 +10,16 @@ patient = snakemake.wildcards.patient
 if snakemake.params.synthetic:
     paths = synthetic_case_paths(snakemake.input.raw)
 else:
-    paths = {key: snakemake.input[key] for key in [*snakemake.params.phases, "mask"]}
-images, mask = load_case(patient, paths, snakemake.params.phases)
+    paths = {key: snakemake.input[key] for key in [*snakemake.params.phases, "mask"] if key in snakemake.input.keys()}
+images, mask = load_case(
+    patient, paths, snakemake.params.phases, mask_label=snakemake.params.mask_label,
+    mask_required=snakemake.params.mask_required,
+)
 resampled, tumor = preprocess_case(
     images, mask, snakemake.params.spacing, snakemake.params.interpolator
 )
 for phase, path in zip(snakemake.params.phases, snakemake.output.phases):
     write_image(resampled[phase], path)
 write_image(resampled[snakemake.params.analysis_phase], snakemake.output.ct)
-write_image(tumor, snakemake.output.tumor)
+write_image(tumor, snakemake.output.reference)
 logging.info("%s: resampled to %s", patient, tumor.GetSize())

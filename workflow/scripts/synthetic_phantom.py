@@ -1,4 +1,4 @@
-"""One synthetic patient's CT phases and reference mask (NIfTI or DICOM) and truth habitats."""
+"""One synthetic patient's CT phases and reference mask (NIfTI or DICOM), truth habitats and kidney."""
 
 import logging
 import shutil
@@ -23,6 +23,7 @@ for folder in (staging, truth_staging):
 manifest_row = write_phantom(row, staging, truth_staging, tuple(snakemake.params.spacing))
 write_json(dict(manifest_row), staging / "manifest.json")
 (truth_staging / "habitats.nii.gz").replace(truth)
+(truth_staging / "kidney.nii.gz").replace(snakemake.output.kidney)
 truth_staging.rmdir()
 shutil.rmtree(out_dir, ignore_errors=True)
 staging.rename(out_dir)

@@ -15,17 +15,24 @@ EXCLUSION_COLUMNS = ["patient_id", "stage", "reason", "file", "fix"]
 
 
 def inspect_case(
-    patient_id: str, paths: dict[str, str], phases: list[str], on_bad_case: str, expected_mask: str | None = None
+    patient_id: str,
+    paths: dict[str, str],
+    phases: list[str],
+    on_bad_case: str,
+    expected_mask: str | None = None,
+    checks: dict | None = None,
 ) -> dict:
     """Open and check one patient's images; a bad case is returned as a record or raised.
 
     ``expected_mask``: where the user's segmentation must be when no manifest names the mask
-    (source public); its absence is a bad case telling where to put it.
+    (source public); its absence is a bad case telling where to put it. ``checks``: keyword
+    arguments of :func:`radiogenomics.imaging.load_case` (mask label, minimum tumour volume,
+    HU sanity settings).
     """
     try:
         if expected_mask is not None:
             paths = {**paths, "mask": require_segmentation(patient_id, expected_mask)}
-        load_case(patient_id, paths, phases)
+        load_case(patient_id, paths, phases, **(checks or {}))
     except BadCase as bad:
         if on_bad_case == "fail":
             raise
@@ -74,6 +81,26 @@ def _missing_clinical(clinical: pd.DataFrame, required: list[str], source: str) 
     return records
 
 
+def duplicated_clinical_rows(clinical: pd.DataFrame, source: str) -> list[BadCase]:
+    """One BadCase per patient id with more than one clinical row (which row is right is unknown)."""
+    if "patient_id" not in clinical.columns:
+        raise BadCase("<all>", source, "the clinical table has no 'patient_id' column", "add the column")
+    ids = clinical["patient_id"]
+    problems = []
+    for patient_id, count in ids[ids.duplicated(keep=False)].value_counts(sort=False).items():
+        lines = ", ".join(str(i + 2) for i in clinical.index[ids == patient_id])  # header is line 1
+        problems.append(
+            BadCase(
+                patient_id,
+                source,
+                f"patient has {count} rows in the clinical table (lines {lines})",
+                "keep one row per patient in the clinical table",
+                stage="clinical",
+            )
+        )
+    return problems
+
+
 def split_cohort(clinical: pd.DataFrame, test_fraction: float, external_sites: list[str], stratify: str | None, seed: int) -> pd.Series:
     """train / test (random, stratified, internal sites) / external (listed sites)."""
     clinical = clinical.sort_values("patient_id").reset_index(drop=True)
@@ -114,6 +141,12 @@ def assemble_cohort(
     exclusions += [{k: r[k] for k in EXCLUSION_COLUMNS} for r in qc if not r["ok"]]
     passed = {r["patient_id"] for r in qc if r["ok"]}
     clinical = pd.read_csv(clinical_path, sep="\t", dtype={"patient_id": str})
+    for bad in duplicated_clinical_rows(clinical, str(clinical_path)):
+        if on_bad_case == "fail":
+            raise bad
+        exclusions.append(bad.as_record())
+        passed.discard(bad.patient_id)
+    clinical = clinical.drop_duplicates("patient_id", keep=False)
     no_clinical = passed - set(clinical["patient_id"])
     for patient_id in sorted(no_clinical):
         bad = BadCase(patient_id, str(clinical_path), "patient has images but no clinical row", "add the patient to the clinical table", stage="clinical")

@@ -60,6 +60,31 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def genomics_skip_reason(config: dict) -> str | None:
+    """Why this study's radiogenomics stage does not run, or None when it runs.
+
+    It needs expression data (the synthetic generator's, or GDC's for source public with
+    ``cohort.gdc.expression``; a manifest study brings images and clinical data only) and a
+    modelling task whose radscore groups it compares (``genomics.task``).
+    """
+    source = config.get("cohort", {}).get("source", "synthetic")
+    if source == "manifest":
+        return (
+            "no expression data: a manifest study (cohort.source: manifest) brings images and "
+            "clinical data only, so the radiogenomics stage was skipped"
+        )
+    if source == "public" and not config["cohort"].get("gdc", {}).get("expression", True):
+        return "no expression data (cohort.gdc.expression: false), so the radiogenomics stage was skipped"
+    task = config.get("genomics", {}).get("task")
+    tasks = config.get("models", {}).get("tasks")
+    if task is not None and tasks is not None and task not in tasks:
+        return (
+            f"genomics.task {task!r} is not a modelling task ({', '.join(sorted(tasks))}), so the "
+            "radiogenomics stage was skipped"
+        )
+    return None
+
+
 def synthetic_patient_ids(n_internal: int, n_external: int) -> list[str]:
     """Deterministic ids, internal sites first (matches radiogenomics.synthetic)."""
     return [f"SYN{i:04d}" for i in range(1, n_internal + n_external + 1)]
@@ -130,10 +155,10 @@ def manifest_patients(manifest_path: str | Path, on_bad_case: str):
     return valid, problems
 
 
-def robustness_patients(training: list[str], n_patients: int, seed: int) -> list[str]:
-    """The patients re-read for the ICC filter: a seeded random subset of the training patients
-    (S1 re-read 50, S2 30), sorted; all of them when there are fewer. Depends only on the
-    sorted ids, so every DAG build picks the same patients."""
+def seeded_subset(training: list[str], n_patients: int, seed: int) -> list[str]:
+    """A seeded random subset of the training patients (those re-read for the ICC filter: S1
+    50, S2 30; those nnU-Net trains on), sorted; all of them when there are fewer. Depends only
+    on the sorted ids, so every DAG build picks the same patients."""
     import numpy as np
 
     patients = sorted(training)

@@ -20,11 +20,22 @@ def resampled_size(size, spacing, new_spacing) -> list[int]:
 def resampled_reference(
     size, spacing, origin, direction, new_spacing=(1.0, 1.0, 1.0)
 ) -> sitk.Image:
-    """An empty image carrying the geometry of the resampled grid (same origin and direction)."""
+    """An empty image carrying the geometry of the resampled grid.
+
+    The new grid covers the same physical extent as the input: the outer faces of the first
+    voxels agree, so the first voxel centre moves by half the change of spacing along each axis,
+    origin' = origin + D (s' - s) / 2 (D the direction matrix, s the spacing). Keeping the old
+    origin instead would start the grid half an input voxel early (padding air on three faces and
+    dropping real scan on the others, and shifting the mask against the CT).
+    """
+    spacing = np.asarray(spacing, dtype=float)
+    new_spacing = np.asarray(new_spacing, dtype=float)
+    direction_matrix = np.asarray(direction, dtype=float).reshape(3, 3)
+    new_origin = np.asarray(origin, dtype=float) + direction_matrix @ ((new_spacing - spacing) / 2)
     reference = sitk.Image(resampled_size(size, spacing, new_spacing), sitk.sitkUInt8)
     reference.SetSpacing([float(s) for s in new_spacing])
-    reference.SetOrigin([float(o) for o in origin])
-    reference.SetDirection([float(d) for d in np.ravel(direction)])
+    reference.SetOrigin([float(o) for o in new_origin])
+    reference.SetDirection([float(d) for d in direction_matrix.ravel()])
     return reference
 
 

@@ -10,6 +10,13 @@ import SimpleITK as sitk
 from .cases import BadCase
 from .grid import reference_like
 from .public.dicom import read_dicom_series
+from .scan_checks import (
+    check_file_complete,
+    check_finite,
+    check_intensities,
+    check_tumour_volume,
+    tumour_from_labels,
+)
 
 INTERPOLATORS = {
     "bspline": sitk.sitkBSpline,
@@ -39,7 +46,7 @@ def read_case_image(patient_id: str, path: str | Path, what: str) -> sitk.Image:
     if not Path(path).exists():
         raise BadCase(patient_id, path, f"{what} file does not exist", "fix the manifest path")
     try:
-        return read_image(path, patient_id)
+        image = read_image(path, patient_id)
     except BadCase:
         raise
     except Exception as error:  # SimpleITK and GDCM raise bare RuntimeErrors
@@ -49,6 +56,9 @@ def read_case_image(patient_id: str, path: str | Path, what: str) -> sitk.Image:
             f"{what} cannot be read ({str(error).strip().splitlines()[0][:200]})",
             "re-export the image as NIfTI or a complete DICOM series",
         ) from error
+    check_file_complete(patient_id, path, what)
+    check_finite(patient_id, image, path, what)
+    return image
 
 
 def same_grid(a: sitk.Image, b: sitk.Image) -> bool:
@@ -60,16 +70,40 @@ def same_grid(a: sitk.Image, b: sitk.Image) -> bool:
     )
 
 
-def load_case(patient_id: str, paths: dict[str, str], phases: list[str], mask_key: str = "mask"):
+def _geometry(image: sitk.Image) -> str:
+    return (
+        f"size {image.GetSize()}, spacing {tuple(round(s, 4) for s in image.GetSpacing())}, "
+        f"origin {tuple(round(o, 3) for o in image.GetOrigin())}, "
+        f"direction {tuple(round(d, 4) for d in image.GetDirection())}"
+    )
+
+
+def load_case(
+    patient_id: str,
+    paths: dict[str, str],
+    phases: list[str],
+    mask_key: str = "mask",
+    mask_label: int | None = None,
+    min_tumor_volume_mm3: float = 0.0,
+    hu_sanity: dict | None = None,
+    mask_required: bool = True,
+):
     """Read and check one patient; raise BadCase naming the file and the fix.
 
-    Checks: every phase present and readable, mask readable, non-empty, on the grid of every
-    phase, and the tumour not touching the volume border (it would be cut off).
-    Returns (images by phase, mask) as SimpleITK images.
+    Checks: every phase present, readable, complete and finite; the mask's tumour label
+    (``mask_label``, see scan_checks.tumour_from_labels) non-empty, on the grid of every phase,
+    not touching the volume border (it would be cut off) and at least ``min_tumor_volume_mm3``;
+    with ``hu_sanity`` (imaging.hu_sanity) every phase's intensities are plausible HU.
+    Returns (images by phase, binary tumour mask) as SimpleITK images; the mask is None when
+    the patient has none and ``mask_required`` is false (an automatic segmentation provides it).
     """
     images = {phase: read_case_image(patient_id, paths.get(phase, ""), f"{phase} phase") for phase in phases}
     mask_path = paths.get(mask_key, "")
-    mask = read_case_image(patient_id, mask_path, "tumour mask")
+    if not mask_required and (not str(mask_path) or str(mask_path) == "nan"):
+        return images, None
+    mask = tumour_from_labels(
+        patient_id, read_case_image(patient_id, mask_path, "tumour mask"), mask_path, mask_label
+    )
     mask_array = sitk.GetArrayViewFromImage(mask)
     if not np.any(mask_array > 0):
         raise BadCase(patient_id, mask_path, "tumour mask is empty", "re-segment the tumour")
@@ -78,10 +112,8 @@ def load_case(patient_id: str, paths: dict[str, str], phases: list[str], mask_ke
             raise BadCase(
                 patient_id,
                 mask_path,
-                f"tumour mask is not on the grid of the {phase} phase "
-                f"(size {mask.GetSize()} vs {image.GetSize()}, spacing "
-                f"{tuple(round(s, 4) for s in mask.GetSpacing())} vs "
-                f"{tuple(round(s, 4) for s in image.GetSpacing())})",
+                f"tumour mask is not on the grid of the {phase} phase (mask: {_geometry(mask)}; "
+                f"{phase}: {_geometry(image)})",
                 "export the mask on the image it was drawn on, or register it to that phase",
             )
     foreground = mask_array > 0
@@ -96,6 +128,10 @@ def load_case(patient_id: str, paths: dict[str, str], phases: list[str], mask_ke
             "tumour touches the border of the scanned volume, so part of it may be cut off",
             "use a scan whose field of view covers the whole tumour, or exclude the patient",
         )
+    check_tumour_volume(patient_id, mask, mask_path, min_tumor_volume_mm3)
+    if hu_sanity:
+        for phase, image in images.items():
+            check_intensities(patient_id, image, mask, paths[phase], phase, hu_sanity)
     return images, mask
 
 
@@ -107,8 +143,11 @@ def resample(image: sitk.Image, spacing, interpolator: str, default_value: float
     )
 
 
-def preprocess_case(images: dict[str, sitk.Image], mask: sitk.Image, spacing, interpolator: str):
+def preprocess_case(images: dict[str, sitk.Image], mask: sitk.Image | None, spacing, interpolator: str):
     """Resample every phase (HU kept as int16) and the mask (nearest neighbour) to one grid.
+
+    A patient without a reference mask (``None``) gets an empty one: the segmentation stage
+    reads that as "no reference" (no QC comparison, not a training case).
 
     Phases are resampled onto the grid of the first phase so voxels correspond across phases.
     """
@@ -121,6 +160,8 @@ def preprocess_case(images: dict[str, sitk.Image], mask: sitk.Image, spacing, in
         )
         # B-spline overshoots; round back to integer HU like a scanner would store them.
         out[phase] = sitk.Cast(sitk.Round(sitk.Clamp(resampled, lowerBound=-1024, upperBound=3071)), sitk.sitkInt16)
+    if mask is None:  # no reference mask: an empty one on the grid
+        return out, sitk.Cast(reference * 0, sitk.sitkUInt8)
     tumor = sitk.Resample(
         sitk.Cast(mask > 0, sitk.sitkUInt8), reference, sitk.Transform(),
         sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8,

@@ -189,12 +189,23 @@ class HabitatModel:
        ``bic_tolerance`` of the best, measured as a fraction of the best BIC improvement over a
        single Gaussian: (BIC(K) - min BIC) <= tol * (BIC(1) - min BIC). ``bic_tolerance=0``
        is the plain BIC minimum. The relative measure does not depend on the sample size.
+
+    Patients whose voxels lie far from everyone else's (a CT stored without its rescale
+    intercept, another modality) would get a component of their own and squeeze the others'
+    habitats; :func:`screen_outlier_patients` leaves them out of the fit (``outlier_z``).
     """
 
-    def __init__(self, n_init: int = 5, reg_covar: float = 1e-4, bic_tolerance: float = 0.15):
+    def __init__(
+        self,
+        n_init: int = 5,
+        reg_covar: float = 1e-4,
+        bic_tolerance: float = 0.15,
+        outlier_z: float | None = None,
+    ):
         self.n_init = n_init
         self.reg_covar = reg_covar
         self.bic_tolerance = bic_tolerance
+        self.outlier_z = outlier_z
 
     def _fit_mixture(self, scaled: np.ndarray, k: int, seed: int):
         # Imported here: every per-patient job applies the frozen model, and importing
@@ -217,15 +228,21 @@ class HabitatModel:
         max_voxels_per_patient: int = 1000,
         feature_names=None,
         feature_settings: dict | None = None,
+        patient_ids=None,
     ) -> "HabitatModel":
         """``feature_settings``: the voxel_features keyword arguments used (stored in the model so
-        that every patient is described the same way by :func:`patient_regions`)."""
+        that every patient is described the same way by :func:`patient_regions`).
+        ``patient_ids`` name the arrays in the record of screened-out patients."""
         self.feature_settings = dict(feature_settings or {})
+        arrays = [np.asarray(f, dtype=float) for f in feature_arrays]
+        ids = list(patient_ids) if patient_ids is not None else [str(i) for i in range(len(arrays))]
+        self.screened_out_ = screen_outlier_patients(arrays, ids, self.outlier_z)
+        outliers = {entry["patient_id"] for entry in self.screened_out_}
         rng = np.random.default_rng(seed)
         samples = [
-            subsample_voxels(np.asarray(f, dtype=float), max_voxels_per_patient, rng)
-            for f in feature_arrays
-            if len(f)
+            subsample_voxels(f, max_voxels_per_patient, rng)
+            for f, patient in zip(arrays, ids, strict=True)
+            if len(f) and patient not in outliers
         ]
         if not samples:
             raise ValueError("no tumour voxels to fit the habitat model on")
@@ -289,6 +306,8 @@ class HabitatModel:
             "n_init": self.n_init,
             "reg_covar": self.reg_covar,
             "bic_tolerance": self.bic_tolerance,
+            "outlier_z": self.outlier_z,
+            "screened_out": self.screened_out_,
             "bic_single_gaussian": self.bic_single_gaussian_,
             "k_rule": "smallest K with BIC(K) - min BIC <= bic_tolerance * (BIC(1) - min BIC)",
         }
@@ -299,7 +318,9 @@ class HabitatModel:
             n_init=int(data["n_init"]),
             reg_covar=float(data["reg_covar"]),
             bic_tolerance=float(data["bic_tolerance"]),
+            outlier_z=data.get("outlier_z"),
         )
+        model.screened_out_ = list(data.get("screened_out", []))
         model.bic_single_gaussian_ = float(data["bic_single_gaussian"])
         model.k_ = int(data["k"])
         model.bic_ = {int(k): float(v) for k, v in data["bic"].items()}
@@ -353,6 +374,34 @@ def patient_regions(
         regions[f"sub{label}"] = habitats == label
     regions["peri"] = peritumoral_shell(tumor, spacing_zyx, body, margin_mm)
     return habitats, regions
+
+
+def screen_outlier_patients(arrays: list, patient_ids: list, outlier_z: float | None) -> list[dict]:
+    """Patients whose voxel distribution lies far from the population's, to leave out of the fit.
+
+    Per feature, each patient's median voxel value is compared with the median of the patients'
+    medians, in units of the larger of 1.4826 x MAD of the medians and the median
+    within-patient SD: patients differ in habitat mix (a mostly necrotic tumour has a low
+    median) by about one within-patient SD, a CT on another intensity scale by many. A patient
+    beyond ``outlier_z`` on any feature is an outlier. Screening needs
+    at least 3 patients; median and MAD ignore up to half of them, so only a minority can be
+    screened out (when half the scans are off, the per-scan HU inspection must catch them).
+    Returns ``[{patient_id, robust_z}]`` (worst feature), empty when ``outlier_z`` is None.
+    """
+    present = [(a, p) for a, p in zip(arrays, patient_ids, strict=True) if len(a)]
+    if outlier_z is None or len(present) < 3:
+        return []
+    medians = np.array([np.median(a, axis=0) for a, _ in present])
+    within_sd = np.median([a.std(axis=0) for a, _ in present], axis=0)
+    centre = np.median(medians, axis=0)
+    spread = 1.4826 * np.median(np.abs(medians - centre), axis=0)
+    scale = np.maximum(np.maximum(spread, within_sd), 1e-9)
+    robust_z = (np.abs(medians - centre) / scale).max(axis=1)
+    return [
+        {"patient_id": str(patient), "robust_z": round(float(z), 2)}
+        for (_, patient), z in zip(present, robust_z, strict=True)
+        if z > outlier_z
+    ]
 
 
 def choose_k(bic: dict, bic_single_gaussian: float, tolerance: float) -> int:
@@ -497,10 +546,14 @@ def sample_patient_voxels(
     }
 
 
-def fit_habitat_model(voxel_paths: list, k_range, seed: int, bic_tolerance: float) -> HabitatModel:
-    """Fit the population model on the training patients' voxel samples."""
+def fit_habitat_model(
+    voxel_paths: list, k_range, seed: int, bic_tolerance: float, outlier_z: float | None = None
+) -> HabitatModel:
+    """Fit the population model on the training patients' voxel samples
+    (``results/regions/voxels/{patient}.npz``: the file name is the patient id)."""
     arrays, names, settings = [], None, None
-    for path in sorted(voxel_paths):
+    voxel_paths = sorted(voxel_paths)
+    for path in voxel_paths:
         with np.load(path) as sample:
             arrays.append(sample["features"])
             names = list(sample["feature_names"])
@@ -509,10 +562,11 @@ def fit_habitat_model(voxel_paths: list, k_range, seed: int, bic_tolerance: floa
                 "texture_radius_mm": float(sample["texture_radius_mm"]),
                 "smooth_sigma_mm": float(sample["smooth_sigma_mm"]),
             }
-    model = HabitatModel(bic_tolerance=bic_tolerance)
+    model = HabitatModel(bic_tolerance=bic_tolerance, outlier_z=outlier_z)
     return model.fit(
         arrays, k_range=k_range, seed=seed, max_voxels_per_patient=max(len(a) for a in arrays),
         feature_names=names, feature_settings=settings,
+        patient_ids=[Path(path).name.removesuffix(".npz") for path in voxel_paths],
     )
 
 

@@ -31,6 +31,7 @@ import yaml  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from radiogenomics.config import genomics_skip_reason  # noqa: E402
 from radiogenomics.figures import save_figure  # noqa: E402
 from radiogenomics.io import read_tsv, write_text, write_tsv  # noqa: E402
 from radiogenomics.provenance import (  # noqa: E402
@@ -98,6 +99,13 @@ class StageSpec:
 
 
 STAGE_SPECS: list[StageSpec] = [
+    StageSpec(
+        "segment",
+        "Segmentation",
+        figures=("results/figures/segmentation_qc.png",),
+        tables=("results/segment/qc.tsv",),
+        intro="Masks used by every later stage (reference, nnU-Net or correction); flagged patients first.",
+    ),
     StageSpec(
         "regions",
         "Habitats and peritumoral shell",
@@ -716,6 +724,9 @@ def stage_sections(
             "overlay" in str(i.path) for i in items if isinstance(i, FigureItem)
         ):
             items.extend(overlay_items(root, config or {}))
+        skipped = genomics_skip_reason(config) if spec.id == "genomics" and config else None
+        if skipped:
+            items = [TextItem(f"<p class='note'>Not run: {html.escape(skipped)}.</p>")]
         if items:
             intro = [TextItem(f"<p>{html.escape(spec.intro)}</p>")] if spec.intro else []
             sections.append(Section(spec.id, spec.title, intro + items))
@@ -758,12 +769,18 @@ def default_sections(
 
 def _cohort_sections(root: Path, clinical: pd.DataFrame, config: Mapping) -> list[Section]:
     exclusions_path = root / "results/cohort/exclusions.tsv"
+    segment_path = root / "results/segment/exclusions.tsv"
     raw_path = root / "results/raw/clinical.tsv"
-    exclusions = read_tsv(exclusions_path) if exclusions_path.is_file() else None
+    parts = [read_tsv(p) for p in (exclusions_path, segment_path) if p.is_file()]
+    exclusions = pd.concat(parts, ignore_index=True) if parts else None
+    if segment_path.is_file():
+        # patients whose segmentation is unusable leave the analysis after the cohort split
+        segment_excluded = set(read_tsv(segment_path)["patient_id"].astype(str))
+        clinical = clinical.loc[~clinical["patient_id"].astype(str).isin(segment_excluded)]
     raw = read_tsv(raw_path) if raw_path.is_file() else None
     inputs = [
         p.relative_to(root)
-        for p in (root / "results/cohort/clinical.tsv", exclusions_path, raw_path)
+        for p in (root / "results/cohort/clinical.tsv", exclusions_path, segment_path, raw_path)
         if p.is_file()
     ]
     assets = root / REPORT_DIR / "assets"

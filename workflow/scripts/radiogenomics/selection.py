@@ -6,8 +6,8 @@ Steps, each optional and configured by a dict (see ``DEFAULT_CONFIG``):
   zscore      standardise with train mean / sd
   redundancy  Spearman |rho| > threshold: keep the more relevant feature of each pair
   univariate  Cox p-value filter (survival) or MID mRMR top-k (binary)
-  lasso       L1 logistic with stratified k-fold CV (binary) or LASSO-Cox (sksurv Coxnet, a
-              glmnet port) with k-fold CV over its alpha path (survival)
+  lasso       L1 logistic with stratified k-fold CV (binary) or LASSO-Cox cross-validated as
+              R's cv.glmnet (survival; :mod:`radiogenomics.lasso_cox`)
 
 Targets: binary tasks pass a 0/1 vector; survival tasks pass a structured array from
 ``survival_target(time, event)`` (sksurv layout: fields ``event``, ``time``).
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -30,6 +29,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_selection import f_classif
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+
+from .lasso_cox import cv_coxnet
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,10 @@ DEFAULT_CONFIG: dict = {
         "enabled": True,
         "folds": 10,
         "rule": "1se",  # 1se | min
-        "n_lambdas": 30,
-        "lambda_min_ratio": 0.01,
+        # None: the method's default. Cox: glmnet's (100 lambdas down to 0.01 x lambda_max when
+        # n < p, else 1e-4); logistic: 30 down to 0.01 (liblinear refits every lambda).
+        "n_lambdas": None,
+        "lambda_min_ratio": None,
         "scoring": "deviance",  # deviance (glmnet default) | auc (binary) | cindex (survival)
         "class_weight": None,  # binary only: None | balanced
         "min_features": 1,  # if the rule leaves fewer, step down the path until this many
@@ -295,22 +298,6 @@ def mrmr(X: pd.DataFrame, y, k: int, score: str = "mi", seed: int = 0, bins: int
 # --- LASSO -------------------------------------------------------------------------------
 
 
-def cox_partial_log_likelihood(risk: np.ndarray, time: np.ndarray, event: np.ndarray) -> float:
-    """Breslow partial log-likelihood of linear predictors ``risk`` (glmnet's Cox deviance).
-
-    Written here because the CV deviance needs it for arbitrary coefficient vectors; tested
-    against lifelines' log-likelihood on untied data (Breslow = Efron there).
-    """
-    order = np.argsort(-time, kind="stable")
-    risk, time, event = risk[order], time[order], np.asarray(event, bool)[order]
-    shift = risk.max()
-    cumulative = np.cumsum(np.exp(risk - shift))
-    # for tied times every member of the tie is in the risk set: use the last cumulative sum
-    last_of_tie = np.searchsorted(-time, -time, side="right") - 1
-    log_risk_set = np.log(cumulative[last_of_tie]) + shift
-    return float(np.sum((risk - log_risk_set)[event]))
-
-
 def _pick_lambda(mean: np.ndarray, se: np.ndarray, higher_is_better: bool, rule: str) -> int:
     """Index into a path ordered from strongest to weakest penalty."""
     score = mean if higher_is_better else -mean
@@ -410,66 +397,55 @@ def lasso_cox_cv(
     y,
     folds: int = 10,
     rule: str = "1se",
-    n_lambdas: int = 30,
-    lambda_min_ratio: float = 0.01,
+    n_lambdas: int = 100,
+    lambda_min_ratio: float | None = None,
     scoring: str = "deviance",
     min_features: int = 1,
     seed: int = 0,
+    foldid=None,
 ) -> tuple[pd.Series, pd.DataFrame]:
-    """LASSO-Cox (sksurv CoxnetSurvivalAnalysis, l1_ratio = 1) with k-fold CV over the alpha
-    path of the full training fit. ``deviance`` is glmnet's grouped partial-likelihood deviance
-    (full-data minus in-fold-training log-likelihood, per fold); ``cindex`` is Harrell's C on
-    the held-out fold. Folds are stratified on the event indicator."""
-    from sksurv.linear_model import CoxnetSurvivalAnalysis
-    from sksurv.metrics import concordance_index_censored
+    """LASSO-Cox selected as R's ``cv.glmnet(family = "cox")`` selects (tested against R).
 
-    values = X.to_numpy(dtype=float)
-    time, event = y["time"], y["event"]
-
-    def coxnet(alphas=None):
-        return CoxnetSurvivalAnalysis(
-            l1_ratio=1.0, n_alphas=n_lambdas, alpha_min_ratio=lambda_min_ratio, alphas=alphas
-        )
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        full = coxnet().fit(values, y)
-    alphas = full.alphas_
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    scores = np.full((folds, len(alphas)), np.nan)
-    for fold, (train, held) in enumerate(splitter.split(values, event)):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fitted = coxnet(alphas).fit(values[train], y[train])
-        for index in range(fitted.coef_.shape[1]):
-            beta = fitted.coef_[:, index]
-            if scoring == "deviance":
-                full_ll = cox_partial_log_likelihood(values @ beta, time, event)
-                train_ll = cox_partial_log_likelihood(
-                    values[train] @ beta, time[train], event[train]
-                )
-                scores[fold, index] = -2 * (full_ll - train_ll)
-            elif scoring == "cindex":
-                if event[held].any():
-                    scores[fold, index] = concordance_index_censored(
-                        event[held], time[held], values[held] @ beta
-                    )[0]
-            else:
-                raise ValueError(f"cox lasso scoring must be 'deviance' or 'cindex': {scoring!r}")
-    mean = np.nanmean(scores, axis=0)
-    se = np.nanstd(scores, axis=0, ddof=1) / np.sqrt(np.sum(~np.isnan(scores), axis=0))
-    chosen = _pick_lambda(mean, se, higher_is_better=scoring == "cindex", rule=rule)
-    chosen = _enforce_min_features(full.coef_, chosen, min_features)
+    ``scoring``: ``deviance`` (type.measure deviance) or ``cindex`` (type.measure C); ``rule``
+    ``min`` (lambda.min) or ``1se`` (lambda.1se). ``foldid`` (fold label per row) as cv.glmnet's;
+    without it, ``folds`` folds stratified on the event indicator (seeded), so that every fold
+    has events to weight its deviance. Coefficients are on the scale of ``X``.
+    """
+    if scoring not in ("deviance", "cindex"):
+        raise ValueError(f"cox lasso scoring must be 'deviance' or 'cindex': {scoring!r}")
+    if rule not in ("1se", "min"):
+        raise ValueError(f"lasso rule must be '1se' or 'min', not {rule!r}")
+    time, event = np.asarray(y["time"], float), np.asarray(y["event"], bool)
+    if foldid is None:
+        foldid = np.zeros(len(time), dtype=int)
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        for fold, (_, held) in enumerate(splitter.split(X, event)):
+            foldid[held] = fold + 1
+    cv = cv_coxnet(
+        X.to_numpy(dtype=float),
+        time,
+        event,
+        foldid,
+        "C" if scoring == "cindex" else "deviance",
+        n_lambdas,
+        lambda_min_ratio,
+    )
+    coefficients = cv["coefficients"]
+    chosen = cv["index_1se"] if rule == "1se" else cv["index_min"]
+    chosen = _enforce_min_features(coefficients, chosen, min_features)
+    positions = np.arange(len(cv["lambdas"]))
     cv_table = pd.DataFrame(
         {
-            "lambda": alphas,
-            "cv_mean": mean,
-            "cv_se": se,
-            "n_nonzero": (full.coef_ != 0).sum(axis=0),
-            "chosen": np.arange(len(alphas)) == chosen,
+            "lambda": cv["lambdas"],
+            "cv_mean": cv["cv_mean"],
+            "cv_se": cv["cv_se"],
+            "n_nonzero": (coefficients != 0).sum(axis=0),
+            "lambda_min": positions == cv["index_min"],
+            "lambda_1se": positions == cv["index_1se"],
+            "chosen": positions == chosen,
         }
     )
-    return pd.Series(full.coef_[:, chosen], index=X.columns), cv_table
+    return pd.Series(coefficients[:, chosen], index=X.columns), cv_table
 
 
 # --- the chain ---------------------------------------------------------------------------
@@ -557,11 +533,9 @@ class SelectionChain(BaseEstimator, TransformerMixin):
         self.intercept_ = 0.0
         self.lasso_cv_ = None
         if lasso["enabled"] and X.shape[1] > 0:
-            options = {key: lasso[key] for key in ("folds", "rule", "n_lambdas")}
+            options = {key: lasso[key] for key in ("folds", "rule", "scoring", "min_features")}
             options.update(
-                lambda_min_ratio=lasso["lambda_min_ratio"],
-                scoring=lasso["scoring"],
-                min_features=lasso["min_features"],
+                {k: lasso[k] for k in ("n_lambdas", "lambda_min_ratio") if lasso[k] is not None},
                 seed=self.seed,
             )
             if survival:

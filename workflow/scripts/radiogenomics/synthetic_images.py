@@ -144,17 +144,26 @@ class Phantom:
         field = ndimage.gaussian_filter(noise, TEXTURE_SIGMA_MM, mode="wrap")
         self.texture = (field / field.std()).astype(np.float32)
 
+    def _kidney_q(self, xs, ys, zs):
+        """Ellipsoidal radius of the kidney (< 1 inside), shaped (z, y, x)."""
+        return np.sqrt(
+            ((xs[None, None, :] - self.kidney_centre[0]) / KIDNEY_SEMI_AXES_MM[0]) ** 2
+            + ((ys[None, :, None] - self.kidney_centre[1]) / KIDNEY_SEMI_AXES_MM[1]) ** 2
+            + ((zs[:, None, None] - self.kidney_centre[2]) / KIDNEY_SEMI_AXES_MM[2]) ** 2
+        )
+
+    def kidney(self, xs, ys, zs):
+        """The kidney outside the tumour, as a reference kidney label (z, y, x)."""
+        _, _, tumour, _ = self.sample(xs, ys, zs)
+        return (self._kidney_q(xs, ys, zs) < 1.0) & ~tumour
+
     def sample(self, xs, ys, zs):
         """Arterial HU, venous HU, tumour indicator and habitat label on the grid xs x ys x zs.
 
         Arrays are shaped (z, y, x) like SimpleITK's numpy view. No noise or offset here.
         """
         shape = (len(zs), len(ys), len(xs))
-        kidney_q = np.sqrt(
-            ((xs[None, None, :] - self.kidney_centre[0]) / KIDNEY_SEMI_AXES_MM[0]) ** 2
-            + ((ys[None, :, None] - self.kidney_centre[1]) / KIDNEY_SEMI_AXES_MM[1]) ** 2
-            + ((zs[:, None, None] - self.kidney_centre[2]) / KIDNEY_SEMI_AXES_MM[2]) ** 2
-        )
+        kidney_q = self._kidney_q(xs, ys, zs)
         tissue = np.zeros(shape, np.int8)  # 0 fat
         wall = (ys > self.fov_high[1] - BODY_WALL_MM)[None, :, None] | (
             xs < self.fov_low[0] + BODY_WALL_MM
@@ -273,15 +282,33 @@ def _to_image(array, geometry) -> sitk.Image:
     return image
 
 
-def truth_habitats(row, native_image: sitk.Image, analysis_spacing=(1.0, 1.0, 1.0)) -> sitk.Image:
-    """Planted habitat labels (0 outside, 1..3) on grid.reference_like(native, analysis_spacing)."""
+def _analysis_grid(native_image: sitk.Image, analysis_spacing) -> tuple[sitk.Image, list]:
+    """The grid the imaging stage resamples to, and its voxel-centre axes (x, y, z)."""
     reference = grid.reference_like(native_image, analysis_spacing)
     spacing, origin, size = reference.GetSpacing(), reference.GetOrigin(), reference.GetSize()
-    axes = [_axis(origin[i], spacing[i], size[i]) for i in range(3)]
-    _, _, _, habitat = Phantom(row).sample(*axes)
-    image = sitk.GetImageFromArray(habitat.astype(np.uint8))
+    return reference, [_axis(origin[i], spacing[i], size[i]) for i in range(3)]
+
+
+def _on_grid(array, reference: sitk.Image) -> sitk.Image:
+    image = sitk.GetImageFromArray(array.astype(np.uint8))
     image.CopyInformation(reference)
     return image
+
+
+def truth_habitats(row, native_image: sitk.Image, analysis_spacing=(1.0, 1.0, 1.0)) -> sitk.Image:
+    """Planted habitat labels (0 outside, 1..3) on grid.reference_like(native, analysis_spacing)."""
+    reference, axes = _analysis_grid(native_image, analysis_spacing)
+    _, _, _, habitat = Phantom(row).sample(*axes)
+    return _on_grid(habitat, reference)
+
+
+def truth_kidney(row, native_image: sitk.Image, analysis_spacing=(1.0, 1.0, 1.0)) -> sitk.Image:
+    """The planted kidney outside the tumour (0/1) on the grid of ``truth_habitats``.
+
+    The reference kidney label a segmentation model (nnU-Net: kidney + tumour) trains on.
+    """
+    reference, axes = _analysis_grid(native_image, analysis_spacing)
+    return _on_grid(Phantom(row).kidney(*axes), reference)
 
 
 def _write_image(image: sitk.Image, path: Path) -> None:
@@ -365,7 +392,7 @@ def _corrupt(path: Path) -> None:
 
 
 def write_phantom(phantom_row, patient_dir, truth_patient_dir, analysis_spacing=(1.0, 1.0, 1.0)):
-    """Write one patient's CT phases, reference mask and planted habitat truth.
+    """Write one patient's CT phases, reference mask and planted habitat and kidney truth.
 
     Returns the manifest row: patient_id, site, format, arterial, venous, mask (paths; empty
     string for a missing phase).
@@ -406,6 +433,9 @@ def write_phantom(phantom_row, patient_dir, truth_patient_dir, analysis_spacing=
     _write_image(
         truth_habitats(row, reference_image, analysis_spacing),
         truth_patient_dir / "habitats.nii.gz",
+    )
+    _write_image(
+        truth_kidney(row, reference_image, analysis_spacing), truth_patient_dir / "kidney.nii.gz"
     )
     return manifest
 

@@ -2,14 +2,20 @@
 
 Writes the internal files CONTRIBUTING.md defines (``manifest.tsv`` with DICOM folders,
 ``clinical.tsv``, ``expression/counts.tsv`` + ``samples.tsv``, ``mutations.maf``) plus
-``downloads.tsv`` (the downloads manifest), ``tcia/series.tsv`` (every listed series with its
-phase and the choice made) and ``acquisition_exclusions.tsv`` (patients dropped, with reason).
+``downloads.tsv`` (the downloads manifest, a row added as each download completes),
+``tcia/series.tsv`` (every listed series with its phase and the choice made) and
+``acquisition_exclusions.tsv`` (patients dropped, with reason). A patient whose CT series or
+GDC file cannot be had is excluded, never the whole run; a rerun in the same folder resumes
+and, once everything is there, makes no download request and rewrites identical files.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import logging
 import os
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -20,10 +26,12 @@ from radiogenomics.io import write_tsv
 from radiogenomics.public import gdc, tcia
 from radiogenomics.public.archive import UnsafeArchive
 from radiogenomics.public.http import DownloadError, RetryPolicy
-from radiogenomics.public.manifest import manifest_record, update_manifest
+from radiogenomics.public.manifest import DownloadJournal
 
 LOG = logging.getLogger(__name__)
 EXCLUSION_COLUMNS = ["patient_id", "stage", "reason", "file", "fix"]
+# What reading a downloaded GDC file that verified but does not parse raises.
+UNREADABLE = (ValueError, OSError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
 def fetch_public_cohort(
@@ -35,15 +43,21 @@ def fetch_public_cohort(
 ) -> dict:
     """Run the whole acquisition described by the ``cohort`` config section (source: public).
 
-    Returns a summary: patient ids kept, the exclusion table and the number of downloads.
-    Rerunning skips everything already verified on disk and resumes partial files.
+    Returns a summary: patient ids kept, the exclusion table and the number of downloads
+    made by this run (0 when a complete acquisition is rerun). Rerunning keeps everything
+    already verified on disk and resumes partial files.
     """
     raw_dir, workdir = Path(raw_dir), Path(workdir)
     session = session or requests.Session()
     policy = RetryPolicy.from_config(cfg.get("download"))
     tcia_cfg, gdc_cfg = cfg["tcia"], cfg["gdc"]
+    journal = DownloadJournal(raw_dir / "downloads.tsv", workdir)
     exclusions: list[dict] = []
-    records: list[dict] = []
+    fetched = []
+
+    def record(result, **fields) -> None:
+        journal.record(result, **fields)
+        fetched.append(result.fetched)
 
     def exclude(error: BadCase) -> None:
         if on_bad_case == "fail":
@@ -52,28 +66,36 @@ def fetch_public_cohort(
         exclusions.append(error.as_record())
 
     try:
-        patients = _acquire_ct(tcia_cfg, raw_dir, workdir, session, policy, records, exclude)
-        clinical = _acquire_clinical(gdc_cfg, cfg, patients, raw_dir, session, policy, exclude)
-        kept = sorted(set(patients) & set(clinical["patient_id"]))
-        write_tsv(
-            clinical[clinical["patient_id"].isin(kept)].reset_index(drop=True),
-            raw_dir / "clinical.tsv",
-        )
-        _write_image_manifest(tcia_cfg, patients, kept, raw_dir, workdir)
+        patients = _acquire_ct(tcia_cfg, raw_dir, session, policy, record, exclude)
         client = gdc.GdcClient(
             gdc_cfg.get("base_url", gdc.DEFAULT_BASE_URL),
             session,
             policy,
             page_size=int(gdc_cfg.get("page_size", 500)),
         )
+        clinical = _acquire_clinical(client, gdc_cfg, cfg, patients, exclude)
+        kept = sorted(set(patients) & set(clinical["patient_id"]))
         # Disabled parts still write empty tables, so the rule's outputs always exist.
-        expression_patients = kept if gdc_cfg.get("expression", True) else []
-        _acquire_expression(client, gdc_cfg, expression_patients, raw_dir, workdir, records)
-        mutation_patients = kept if gdc_cfg.get("mutations", True) else []
-        _acquire_mutations(client, gdc_cfg, mutation_patients, raw_dir, workdir, records)
+        star = _gdc_files(
+            client, gdc_cfg, kept, raw_dir, record, exclude, "expression", "star_counts"
+        )
+        mafs = _gdc_files(
+            client, gdc_cfg, kept, raw_dir, record, exclude, "mutations", "masked_maf"
+        )
+        lost = star.lost | mafs.lost
+        kept = [p for p in kept if p not in lost]
+        write_tsv(
+            clinical[clinical["patient_id"].isin(kept)].reset_index(drop=True),
+            raw_dir / "clinical.tsv",
+        )
+        _write_image_manifest(tcia_cfg, patients, kept, raw_dir, workdir)
+        _write_expression(star.files[star.files["patient_id"].isin(kept)], gdc_cfg, raw_dir)
+        write_tsv(
+            gdc.combine_mafs([t for pid, t in mafs.tables if pid in kept]),
+            raw_dir / "mutations.maf",
+        )
     finally:
-        if records or not (raw_dir / "downloads.tsv").exists():
-            update_manifest(raw_dir / "downloads.tsv", records)
+        journal.write()
         write_tsv(
             pd.DataFrame(exclusions, columns=EXCLUSION_COLUMNS),
             raw_dir / "acquisition_exclusions.tsv",
@@ -81,11 +103,11 @@ def fetch_public_cohort(
     return {
         "patients": kept,
         "exclusions": pd.DataFrame(exclusions, columns=EXCLUSION_COLUMNS),
-        "downloads": len(records),
+        "downloads": sum(fetched),
     }
 
 
-def _acquire_ct(tcia_cfg, raw_dir, workdir, session, policy, records, exclude) -> dict:
+def _acquire_ct(tcia_cfg, raw_dir, session, policy, record, exclude) -> dict:
     """Download the chosen series; returns {patient_id: {phase: folder}} for usable patients."""
     client = tcia.TciaClient(tcia_cfg.get("base_url", tcia.DEFAULT_BASE_URL), session, policy)
     rules = tcia.SeriesRules.from_config(tcia_cfg.get("series_rules"))
@@ -112,13 +134,16 @@ def _acquire_ct(tcia_cfg, raw_dir, workdir, session, policy, records, exclude) -
         folders = {}
         try:
             for row in mine[mine["chosen_for"] != ""].itertuples():
-                folders[row.chosen_for] = _fetch_series(
-                    client, row, pid, row.chosen_for, raw_dir, workdir, records
+                dest = raw_dir / "dicom" / pid / row.chosen_for
+                fetched = client.download_series(
+                    row.SeriesInstanceUID, dest, int(row.ImageCount), pid
                 )
+                _record_series(record, fetched, row.SeriesInstanceUID)
+                folders[row.chosen_for] = dest
             if tcia_cfg.get("resolve_unknown_with_dicom", True):
-                _resolve_unknown(
-                    client, rules, mine, pid, phases, folders, raw_dir, workdir, records, table
-                )
+                _resolve_unknown(client, rules, mine, pid, phases, folders, raw_dir, record, table)
+            for folder in sorted(folders.values()):
+                tcia.check_series_geometry(folder, tcia.series_uid_of(folder), pid)
         except (DownloadError, UnsafeArchive) as error:
             exclude(
                 BadCase(
@@ -129,6 +154,9 @@ def _acquire_ct(tcia_cfg, raw_dir, workdir, session, policy, records, exclude) -
                     stage="acquire",
                 )
             )
+            continue
+        except BadCase as error:
+            exclude(error)
             continue
         missing = [p for p in required if p not in folders]
         if missing:
@@ -147,65 +175,52 @@ def _acquire_ct(tcia_cfg, raw_dir, workdir, session, policy, records, exclude) -
     return result
 
 
-def _fetch_series(client, row, pid, phase, raw_dir, workdir, records) -> Path:
-    dest = raw_dir / "dicom" / pid / phase
-    fetched = client.download_series(row.SeriesInstanceUID, dest, int(row.ImageCount))
-    if fetched.archive is not None:
-        records.append(
-            manifest_record(
-                fetched.archive,
-                source="TCIA",
-                api_version=tcia.API_VERSION,
-                item_id=row.SeriesInstanceUID,
-                kind="dicom_series",
-                local_path=dest,
-                root=workdir,
-            )
-        )
-    return dest
+def _record_series(record, result, series_uid: str) -> None:
+    record(
+        result,
+        source="TCIA",
+        api_version=tcia.API_VERSION,
+        item_id=series_uid,
+        kind="dicom_series",
+    )
 
 
-def _resolve_unknown(client, rules, mine, pid, phases, folders, raw_dir, workdir, records, table):
-    """Series whose description names no phase: read ContrastBolusAgent from their header."""
+def _resolve_unknown(client, rules, mine, pid, phases, folders, raw_dir, record, table):
+    """Series whose description names no phase: read ContrastBolusAgent from their header.
+
+    A series is probed in ``tcia/probe/<uid>``; once its header names a wanted phase it moves
+    to ``dicom/<patient>/<phase>``, where a rerun finds it (by its SeriesInstanceUID) instead
+    of probing it again.
+    """
     unknown = mine[(mine["phase"] == "unknown") & mine["eligible"]].sort_values(
         ["ImageCount", "SeriesInstanceUID"], ascending=[False, True]
     )
+    patient_dir = raw_dir / "dicom" / pid
     for row in unknown.itertuples():
         if all(p in folders for p in phases):
             return
-        probe = raw_dir / "tcia" / "probe" / row.SeriesInstanceUID
-        probed = client.download_series(row.SeriesInstanceUID, probe, int(row.ImageCount))
+        uid = row.SeriesInstanceUID
+        placed = [patient_dir / p for p in phases if p not in folders]
+        folder = next(
+            (f for f in placed if tcia.series_uid_of(f) == uid),
+            raw_dir / "tcia" / "probe" / uid,
+        )
+        probed = client.download_series(uid, folder, int(row.ImageCount), pid)
         phase = tcia.classify_phase(
-            row.SeriesDescription, rules, tcia.contrast_agent_from_header(probe)
+            row.SeriesDescription, rules, tcia.contrast_agent_from_header(folder)
         )
         table.loc[row.Index, "phase"] = phase
         if phase in phases and phase not in folders:
-            dest = raw_dir / "dicom" / pid / phase
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            probe.rename(dest)
+            dest = patient_dir / phase
+            if folder != dest:
+                tcia.move_series_folder(folder, dest)
+                probed = dataclasses.replace(probed, path=dest)
             table.loc[row.Index, "chosen_for"] = phase
             folders[phase] = dest
-            if probed.archive is not None:
-                records.append(
-                    manifest_record(
-                        probed.archive,
-                        source="TCIA",
-                        api_version=tcia.API_VERSION,
-                        item_id=row.SeriesInstanceUID,
-                        kind="dicom_series",
-                        local_path=dest,
-                        root=workdir,
-                    )
-                )
+        _record_series(record, probed, uid)
 
 
-def _acquire_clinical(gdc_cfg, cfg, patients, raw_dir, session, policy, exclude) -> pd.DataFrame:
-    client = gdc.GdcClient(
-        gdc_cfg.get("base_url", gdc.DEFAULT_BASE_URL),
-        session,
-        policy,
-        page_size=int(gdc_cfg.get("page_size", 500)),
-    )
+def _acquire_clinical(client, gdc_cfg, cfg, patients, exclude) -> pd.DataFrame:
     fallback_path = gdc_cfg.get("grade_fallback")
     fallback = pd.read_csv(fallback_path, sep="\t", dtype=str) if fallback_path else None
     clinical = gdc.harmonise_clinical(
@@ -261,69 +276,86 @@ def _write_image_manifest(tcia_cfg, patients, kept, raw_dir, workdir) -> None:
     )
 
 
-def _download_project_files(client, files, gdc_cfg, raw_dir, workdir, records, kind):
-    results = client.download_files(
-        files, raw_dir / "gdc" / "files", batch_size=int(gdc_cfg.get("batch_size", 50))
-    )
-    by_path = {r.path: r for r in results}
-    for row in files.itertuples(index=False):
-        result = by_path[raw_dir / "gdc" / "files" / row.file_id / row.file_name]
-        records.append(
-            manifest_record(
-                result,
-                source="GDC",
-                api_version=gdc.API_VERSION,
-                item_id=row.file_id,
-                kind=kind,
-                root=workdir,
-            )
+@dataclasses.dataclass
+class GdcFiles:
+    files: pd.DataFrame  # the file table (file_id, file_name, patient_id, sample_id, ...)
+    lost: set  # patients excluded for a file that could not be downloaded or read
+    tables: list  # (patient_id, parsed table) for MAFs; empty for counts
+
+
+def _gdc_files(client, gdc_cfg, patients, raw_dir, record, exclude, part, kind) -> GdcFiles:
+    """Find, download and check one kind of GDC file for ``patients``.
+
+    A file that fails after every retry, or verifies but does not parse, excludes its
+    patient (an exclusions row naming the file) instead of stopping the acquisition.
+    """
+    if not gdc_cfg.get(part, True) or not patients:
+        return GdcFiles(pd.DataFrame(columns=gdc.FILE_TABLE_COLUMNS), set(), [])
+    if kind == "star_counts":
+        files = client.find_star_counts(
+            gdc_cfg["project"], tuple(gdc_cfg.get("sample_types", ["Primary Tumor"]))
         )
-    return results
-
-
-def _acquire_expression(client, gdc_cfg, kept, raw_dir, workdir, records) -> None:
-    if not kept:
-        _write_empty_expression(raw_dir)
-        return
-    files = client.find_star_counts(
-        gdc_cfg["project"], tuple(gdc_cfg.get("sample_types", ["Primary Tumor"]))
-    )
-    files = files[files["patient_id"].isin(kept)].drop_duplicates("sample_id")
+        files = files[files["patient_id"].isin(patients)].drop_duplicates("sample_id")
+        read = gdc.read_star_counts
+    else:
+        files = client.find_masked_mafs(gdc_cfg["project"])
+        files = files[files["patient_id"].isin(patients)]
+        read = gdc.read_maf
     files = files.drop_duplicates("file_id").reset_index(drop=True)
-    _download_project_files(client, files, gdc_cfg, raw_dir, workdir, records, "star_counts")
+    dest_dir = raw_dir / "gdc" / "files"
+    _, failures = client.download_files(
+        files,
+        dest_dir,
+        batch_size=int(gdc_cfg.get("batch_size", 50)),
+        on_result=lambda result: record(
+            result,
+            source="GDC",
+            api_version=gdc.API_VERSION,
+            item_id=result.path.parent.name,
+            kind=kind,
+        ),
+    )
+    lost, tables = set(), []
+    for row in files.itertuples(index=False):
+        path = dest_dir / row.file_id / row.file_name
+        error = failures.get(row.file_id)
+        fix = "rerun to resume; if it persists, report the file to the GDC help desk"
+        if error is None:
+            try:
+                table = read(path)
+            except UNREADABLE as unreadable:
+                error = unreadable
+                fix = "the file verifies against GDC's md5sum: report it to the GDC help desk"
+        if error is not None:
+            exclude(
+                BadCase(
+                    row.patient_id,
+                    path,
+                    f"GDC {kind} file {row.file_id} unusable: {error}",
+                    f"{fix}, or set cohort.gdc.{part}: false",
+                    stage="acquire",
+                )
+            )
+            lost.add(row.patient_id)
+        elif kind == "masked_maf":
+            tables.append((row.patient_id, table))
+    return GdcFiles(files, lost, tables)
+
+
+def _write_expression(files: pd.DataFrame, gdc_cfg: dict, raw_dir: Path) -> None:
     paths = {
         r.sample_id: raw_dir / "gdc" / "files" / r.file_id / r.file_name for r in files.itertuples()
     }
     if not paths:
-        LOG.warning("no STAR counts files for the cohort; expression tables are empty")
-        _write_empty_expression(raw_dir)
-        return
-    counts, genes = gdc.build_counts_matrix(paths, gdc_cfg.get("gene_key", "gene_name"))
+        if gdc_cfg.get("expression", True):
+            LOG.warning("no STAR counts files for the cohort; expression tables are empty")
+        counts = pd.DataFrame(columns=["gene"])
+        genes = pd.DataFrame(columns=["gene_id", "gene_name", "gene_type"])
+    else:
+        counts, genes = gdc.build_counts_matrix(paths, gdc_cfg.get("gene_key", "gene_name"))
     write_tsv(counts, raw_dir / "expression" / "counts.tsv")
     write_tsv(genes, raw_dir / "expression" / "genes.tsv")
     write_tsv(
-        files[["sample_id", "patient_id"]].sort_values("sample_id"),
+        files[["sample_id", "patient_id"]].sort_values("sample_id", ignore_index=True),
         raw_dir / "expression" / "samples.tsv",
     )
-
-
-def _write_empty_expression(raw_dir: Path) -> None:
-    write_tsv(pd.DataFrame(columns=["gene"]), raw_dir / "expression" / "counts.tsv")
-    write_tsv(
-        pd.DataFrame(columns=["gene_id", "gene_name", "gene_type"]),
-        raw_dir / "expression" / "genes.tsv",
-    )
-    write_tsv(
-        pd.DataFrame(columns=["sample_id", "patient_id"]), raw_dir / "expression" / "samples.tsv"
-    )
-
-
-def _acquire_mutations(client, gdc_cfg, kept, raw_dir, workdir, records) -> None:
-    if not kept:
-        write_tsv(gdc.merge_mafs([]), raw_dir / "mutations.maf")
-        return
-    files = client.find_masked_mafs(gdc_cfg["project"])
-    files = files[files["patient_id"].isin(kept)].drop_duplicates("file_id").reset_index(drop=True)
-    _download_project_files(client, files, gdc_cfg, raw_dir, workdir, records, "masked_maf")
-    paths = [raw_dir / "gdc" / "files" / r.file_id / r.file_name for r in files.itertuples()]
-    write_tsv(gdc.merge_mafs(paths), raw_dir / "mutations.maf")

@@ -15,6 +15,8 @@ import re
 import shutil
 import tarfile
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +29,10 @@ from radiogenomics.public.http import (
     DownloadResult,
     RetryPolicy,
     download,
+    download_time,
     file_digests,
     request_with_retries,
-    utc_now,
+    stamp_download_time,
 )
 
 LOG = logging.getLogger(__name__)
@@ -64,6 +67,15 @@ CASE_FIELDS = [
     "diagnoses.tumor_grade",
     "diagnoses.age_at_diagnosis",
     "follow_ups.days_to_follow_up",
+]
+FILE_TABLE_COLUMNS = [
+    "file_id",
+    "file_name",
+    "md5sum",
+    "file_size",
+    "patient_id",
+    "sample_id",
+    "sample_type",
 ]
 MAF_COLUMNS = [
     "Hugo_Symbol",
@@ -108,9 +120,28 @@ class GdcClient:
         self.page_size = page_size
         self.max_pages = max_pages
 
-    def query(self, endpoint: str, filters: dict, fields: list[str]) -> list[dict]:
-        """All hits of a paged query (bounded by ``max_pages``)."""
-        hits, start = [], 0
+    def query(self, endpoint: str, filters: dict, fields: list[str], key: str) -> list[dict]:
+        """All hits of a paged query, one per ``key`` (a unique id field), sorted by it.
+
+        Pages are requested sorted by ``key`` so that they do not overlap, hits seen twice
+        are kept once, and the distinct hits must number ``pagination.total``; a listing
+        that does not add up (pages shifted while paging, or a malformed answer) is fetched
+        again, up to policy.attempts times, then fails naming the URL.
+        """
+        url = f"{self.base_url}/{endpoint}"
+        for attempt in range(1, self.policy.attempts + 1):
+            try:
+                return self._query_once(url, filters, fields, key)
+            except GdcPagingError as error:
+                if attempt >= self.policy.attempts:
+                    raise DownloadError(f"{error} (after {attempt} listings)") from error
+                LOG.warning("%s; listing again", error)
+                time.sleep(self.policy.delay(attempt))
+        raise AssertionError("unreachable")
+
+    def _query_once(self, url: str, filters: dict, fields: list[str], key: str) -> list[dict]:
+        hits: dict[str, dict] = {}
+        start, total = 0, None
         for _ in range(self.max_pages):
             body = {
                 "filters": filters,
@@ -118,17 +149,29 @@ class GdcClient:
                 "format": "JSON",
                 "size": self.page_size,
                 "from": start,
+                "sort": f"{key}:asc",
             }
-            answer = request_with_retries(
-                self.session, "POST", f"{self.base_url}/{endpoint}", self.policy, json=body
+            answer = request_with_retries(self.session, "POST", url, self.policy, json=body)
+            page, page_total = _page(answer, url, start, key)
+            if total is None:
+                total = page_total
+            elif page_total != total:
+                raise GdcPagingError(
+                    f"{url}: pagination.total changed from {total} to {page_total} while paging"
+                )
+            for hit in page:
+                hits.setdefault(str(hit[key]), hit)
+            start += len(page)
+            if not page or start >= total:
+                break
+        else:
+            raise DownloadError(f"{url}: more than {self.max_pages} pages; raise max_pages")
+        if len(hits) != total:
+            raise GdcPagingError(
+                f"{url}: pagination.total is {total} but {len(hits)} distinct {key} values "
+                "came back (pages overlapped or the listing changed while paging)"
             )
-            data = answer["data"]
-            hits.extend(data["hits"])
-            total = data["pagination"]["total"]
-            start += len(data["hits"])
-            if not data["hits"] or start >= total:
-                return hits
-        raise DownloadError(f"{endpoint}: more than {self.max_pages} pages; raise max_pages")
+        return [hits[k] for k in sorted(hits)]
 
     def find_star_counts(self, project: str, sample_types=("Primary Tumor",)) -> pd.DataFrame:
         hits = self.query(
@@ -141,6 +184,7 @@ class GdcClient:
                 access="open",
             ),
             FILE_FIELDS,
+            key="file_id",
         )
         return _file_table(hits, sample_types)
 
@@ -155,11 +199,14 @@ class GdcClient:
                 access="open",
             ),
             FILE_FIELDS,
+            key="file_id",
         )
         return _file_table(hits, sample_types=None)
 
     def get_cases(self, project: str) -> list[dict]:
-        return self.query("cases", gdc_filters(project__project_id=project), CASE_FIELDS)
+        return self.query(
+            "cases", gdc_filters(project__project_id=project), CASE_FIELDS, key="case_id"
+        )
 
     def data_url(self, file_id: str | None = None) -> str:
         return f"{self.base_url}/data/{file_id}" if file_id else f"{self.base_url}/data"
@@ -183,56 +230,81 @@ class GdcClient:
         )
 
     def download_files(
-        self, files: pd.DataFrame, dest_dir: str | Path, batch_size: int = 50
-    ) -> list[DownloadResult]:
+        self,
+        files: pd.DataFrame,
+        dest_dir: str | Path,
+        batch_size: int = 50,
+        on_result: Callable[[DownloadResult], None] | None = None,
+    ) -> tuple[list[DownloadResult], dict[str, DownloadError]]:
         """Download ``files`` (file_id, file_name, md5sum, file_size) in tar.gz batches.
 
-        Files already present and verified are skipped. A file that is missing from a batch
-        or fails its md5 check is fetched on its own (with retries) instead.
+        Files already present and verified are kept. A file that is missing from a batch or
+        fails its md5 check is fetched on its own (with retries) instead; one that still
+        fails is returned in the failures (file_id -> error) so that only its patient is
+        lost. ``on_result`` is called as each file is done, kept files included. Every
+        result carries the file's own URL, however it arrived, so records do not depend on
+        the route.
         """
         dest_dir = Path(dest_dir)
         dest_dir.mkdir(parents=True, exist_ok=True)
-        results, todo = [], []
+        # A killed bundle download leaves its staging folder and the bundle's .part file.
+        for leftover in dest_dir.glob(".*batch-*"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+        results, failures, todo = [], {}, []
+
+        def done(result: DownloadResult) -> None:
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+
         for row in files.itertuples(index=False):
             target = dest_dir / row.file_id / row.file_name
             digests = file_digests(target) if target.exists() else None
             if digests and digests[0] == row.md5sum:
-                md5, sha256 = digests
-                results.append(
-                    DownloadResult(
-                        self.data_url(row.file_id),
-                        target,
-                        target.stat().st_size,
-                        md5,
-                        sha256,
-                        utc_now(),
-                        fetched=False,
-                        attempts=0,
-                    )
-                )
+                done(self._result(row.file_id, target, digests, fetched=False))
             else:
                 todo.append(row)
         for start in range(0, len(todo), max(1, batch_size)):
             batch = todo[start : start + batch_size]
-            results.extend(
-                self._download_batch(batch, dest_dir)
-                if len(batch) > 1
-                else [
-                    self.download_file(r.file_id, r.file_name, r.md5sum, dest_dir, r.file_size)
-                    for r in batch
-                ]
-            )
-        return results
+            single = self._download_batch(batch, dest_dir, done) if len(batch) > 1 else batch
+            for row in single:
+                try:
+                    done(
+                        self.download_file(
+                            row.file_id, row.file_name, row.md5sum, dest_dir, row.file_size
+                        )
+                    )
+                except DownloadError as error:
+                    LOG.warning("GDC file %s failed: %s", row.file_id, error)
+                    failures[row.file_id] = error
+        return results, failures
 
-    def _download_batch(self, batch, dest_dir: Path) -> list[DownloadResult]:
+    def _result(self, file_id: str, target: Path, digests, fetched: bool) -> DownloadResult:
+        md5, sha256 = digests
+        return DownloadResult(
+            self.data_url(file_id),
+            target,
+            target.stat().st_size,
+            md5,
+            sha256,
+            download_time(target),
+            fetched=fetched,
+            attempts=int(fetched),
+        )
+
+    def _download_batch(self, batch, dest_dir: Path, done) -> list:
+        """Fetch ``batch`` as one tar.gz; returns the rows still to fetch one by one."""
         ids = [r.file_id for r in batch]
         tag = hashlib.sha1(",".join(sorted(ids)).encode()).hexdigest()[:12]
         bundle_path = dest_dir / f".batch-{tag}.tar.gz"
-        results = []
         staging = Path(tempfile.mkdtemp(prefix=".batch-", dir=dest_dir))
+        left = []
         try:
             try:
-                bundle = download(
+                download(
                     self.data_url(),
                     bundle_path,
                     session=self.session,
@@ -242,43 +314,48 @@ class GdcClient:
                     resume=False,
                 )
                 safe_extract_tar(bundle_path, staging)
-                fetched_at = bundle.downloaded_at
+                extracted_ok = True
             except (DownloadError, tarfile.TarError, OSError, EOFError) as error:
                 # A truncated bundle raises TarError/EOFError; fall back to single files below.
                 LOG.warning(
                     "batch of %d GDC files failed (%s); fetching one by one", len(batch), error
                 )
-                fetched_at = None
+                extracted_ok = False
             for row in batch:
                 extracted = staging / row.file_id / row.file_name
-                if fetched_at and extracted.is_file():
-                    md5, sha256 = file_digests(extracted)
-                    if md5 == row.md5sum:
+                if extracted_ok and extracted.is_file():
+                    digests = file_digests(extracted)
+                    if digests[0] == row.md5sum:
                         target = dest_dir / row.file_id / row.file_name
                         target.parent.mkdir(parents=True, exist_ok=True)
                         extracted.replace(target)
-                        results.append(
-                            DownloadResult(
-                                f"{self.data_url()} (POST ids)",
-                                target,
-                                target.stat().st_size,
-                                md5,
-                                sha256,
-                                fetched_at,
-                                True,
-                                1,
-                            )
-                        )
+                        stamp_download_time(target)
+                        done(self._result(row.file_id, target, digests, fetched=True))
                         continue
-                results.append(
-                    self.download_file(
-                        row.file_id, row.file_name, row.md5sum, dest_dir, row.file_size
-                    )
-                )
+                left.append(row)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             bundle_path.unlink(missing_ok=True)
-        return results
+        return left
+
+
+class GdcPagingError(DownloadError):
+    """A paged listing whose pages do not add up to its pagination.total, or lack one."""
+
+
+def _page(answer, url: str, start: int, key: str) -> tuple[list[dict], int]:
+    """The hits and pagination.total of one page, or GdcPagingError naming the URL."""
+    data = answer.get("data") if isinstance(answer, dict) else None
+    pagination = data.get("pagination") if isinstance(data, dict) else None
+    hits = data.get("hits") if isinstance(data, dict) else None
+    if not isinstance(pagination, dict) or "total" not in pagination or not isinstance(hits, list):
+        raise GdcPagingError(
+            f"{url} (from={start}): the answer has no data.hits and data.pagination.total; "
+            "is cohort.gdc.base_url the GDC API?"
+        )
+    if any(not isinstance(hit, dict) or key not in hit for hit in hits):
+        raise GdcPagingError(f"{url} (from={start}): a hit without {key}")
+    return hits, int(pagination["total"])
 
 
 def _file_table(hits: list[dict], sample_types) -> pd.DataFrame:
@@ -300,16 +377,7 @@ def _file_table(hits: list[dict], sample_types) -> pd.DataFrame:
                         "sample_type": sample.get("sample_type"),
                     }
                 )
-    columns = [
-        "file_id",
-        "file_name",
-        "md5sum",
-        "file_size",
-        "patient_id",
-        "sample_id",
-        "sample_type",
-    ]
-    return pd.DataFrame(rows, columns=columns).sort_values(
+    return pd.DataFrame(rows, columns=FILE_TABLE_COLUMNS).sort_values(
         ["sample_id", "file_id"], ignore_index=True
     )
 
@@ -350,17 +418,24 @@ def build_counts_matrix(
     return matrix.reset_index(), genes.reset_index(drop=True)
 
 
+def read_maf(path: str | Path) -> pd.DataFrame:
+    """One masked somatic MAF (gzipped or not): the columns TMB needs."""
+    table = pd.read_csv(
+        path, sep="\t", comment="#", low_memory=False, usecols=lambda c: c in MAF_COLUMNS
+    )
+    missing = set(MAF_COLUMNS) - set(table.columns)
+    if missing:
+        raise ValueError(f"{path}: MAF lacks columns {sorted(missing)}")
+    return table[MAF_COLUMNS]
+
+
 def merge_mafs(paths) -> pd.DataFrame:
-    """Concatenate masked somatic MAFs (gzipped or not) into the columns TMB needs."""
-    tables = []
-    for path in sorted(map(str, paths)):
-        table = pd.read_csv(
-            path, sep="\t", comment="#", low_memory=False, usecols=lambda c: c in MAF_COLUMNS
-        )
-        missing = set(MAF_COLUMNS) - set(table.columns)
-        if missing:
-            raise ValueError(f"{path}: MAF lacks columns {sorted(missing)}")
-        tables.append(table[MAF_COLUMNS])
+    """Concatenate masked somatic MAFs into the columns TMB needs."""
+    return combine_mafs([read_maf(path) for path in sorted(map(str, paths))])
+
+
+def combine_mafs(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """MAF tables (from ``read_maf``) as one, with ``patient_id``, in a fixed order."""
     merged = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=MAF_COLUMNS)
     merged["patient_id"] = merged["Tumor_Sample_Barcode"].str.slice(0, 12)
     return merged.sort_values(

@@ -14,6 +14,7 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import requests
@@ -52,6 +53,13 @@ class RetryPolicy:
         """Delay after attempt number ``failed_attempt`` (1-based): b, b*f, b*f^2, ... capped."""
         return min(self.max_backoff_s, self.backoff_s * self.backoff_factor ** (failed_attempt - 1))
 
+    def wait_after(self, failed_attempt: int, retry_after: float | None = None) -> float:
+        """The backoff, or longer when the server asked for it (Retry-After), capped."""
+        wait = self.delay(failed_attempt)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_backoff_s))
+        return wait
+
     @property
     def timeout(self) -> tuple[float, float]:
         return (self.connect_timeout_s, self.read_timeout_s)
@@ -84,8 +92,24 @@ def part_path(dest: str | os.PathLike) -> Path:
     return dest.with_name(f".{dest.name}.part")
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date (RFC 9110).
+
+    None when absent or unreadable; a date in the past gives 0.
+    """
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # HTTP dates are GMT
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (when - now).total_seconds())
 
 
 def request_with_retries(
@@ -104,7 +128,7 @@ def request_with_retries(
         try:
             response = session.request(method, url, timeout=policy.timeout, **kwargs)
             if response.status_code in RETRY_STATUSES:
-                raise _RetryableStatus(response.status_code)
+                raise _RetryableStatus(response)
             if response.status_code >= 400:
                 raise DownloadError(
                     f"{url}: HTTP {response.status_code} {response.reason}: {response.text[:200]}"
@@ -145,7 +169,7 @@ def download(
     if dest.exists() and _verifies(dest, expected_md5, expected_size, policy.chunk_bytes):
         md5, sha256 = file_digests(dest, policy.chunk_bytes)
         return DownloadResult(
-            url, dest, dest.stat().st_size, md5, sha256, _mtime_iso(dest), fetched=False, attempts=0
+            url, dest, dest.stat().st_size, md5, sha256, download_time(dest), False, 0
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
@@ -163,7 +187,8 @@ def download(
                 part.unlink()
                 raise ChecksumMismatch(f"{url}: md5 {md5} != expected {expected_md5}")
             os.replace(part, dest)
-            return DownloadResult(url, dest, size, md5, sha256, utc_now(), True, attempt)
+            stamp_download_time(dest)
+            return DownloadResult(url, dest, size, md5, sha256, download_time(dest), True, attempt)
         except (
             _RetryableStatus,
             _ShortBody,
@@ -179,9 +204,10 @@ def download(
 
 
 class _RetryableStatus(Exception):
-    def __init__(self, status: int):
-        super().__init__(f"HTTP {status}")
-        self.status = status
+    def __init__(self, response: requests.Response):
+        super().__init__(f"HTTP {response.status_code}")
+        self.status = response.status_code
+        self.retry_after = parse_retry_after(response.headers.get("Retry-After"))
 
 
 class _ShortBody(Exception):
@@ -194,7 +220,7 @@ def _give_up_or_wait(url: str, attempt: int, policy: RetryPolicy, error: Excepti
             f"{url}: failed after {attempt} attempt(s): {error}. Partial data (if any) is kept "
             "beside the target as a .part file and is resumed on the next run."
         ) from error
-    wait = policy.delay(attempt)
+    wait = policy.wait_after(attempt, getattr(error, "retry_after", None))
     LOG.warning("%s: attempt %d failed (%s); retrying in %.3g s", url, attempt, error, wait)
     time.sleep(wait)
 
@@ -215,7 +241,7 @@ def _stream_to_part(session, method, url, part: Path, policy, json_body, params,
             # The part already holds the whole body (or is stale): verification decides.
             return
         if response.status_code in RETRY_STATUSES:
-            raise _RetryableStatus(response.status_code)
+            raise _RetryableStatus(response)
         if response.status_code >= 400:
             part.unlink(missing_ok=True)
             raise DownloadError(f"{url}: HTTP {response.status_code} {response.reason}")
@@ -239,9 +265,20 @@ def _verifies(path: Path, expected_md5, expected_size, chunk_bytes) -> bool:
     return True
 
 
-def _mtime_iso(path: Path) -> str:
+def stamp_download_time(path: str | os.PathLike) -> None:
+    """Set a download's mtime to now, in whole seconds: the date its records carry.
+
+    A file or folder kept on a rerun is then recorded with the same date as when it arrived,
+    even when downloads.tsv was lost (Snakemake removes the outputs of a failed job).
+    """
+    now = int(time.time())
+    os.utime(path, (now, now))
+
+
+def download_time(path: str | os.PathLike) -> str:
+    """The download date of a file or folder at its final path (its mtime, UTC, ISO 8601)."""
     return (
-        datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+        datetime.fromtimestamp(int(Path(path).stat().st_mtime), timezone.utc)
         .replace(microsecond=0)
         .isoformat()
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from radiogenomics.io import read_tsv, write_tsv
+from radiogenomics.io import write_tsv
 from radiogenomics.public.http import DownloadResult
 
 MANIFEST_COLUMNS = [
@@ -52,24 +52,68 @@ def manifest_record(
     }
 
 
-def update_manifest(path: str | os.PathLike, records: list[dict]) -> pd.DataFrame:
-    """Merge ``records`` into the manifest at ``path`` (keyed by local_path) and rewrite it.
+class DownloadJournal:
+    """``downloads.tsv`` kept current while the acquisition runs.
 
-    A file kept from an earlier run keeps its original download date when the checksum is
-    unchanged, so reruns do not churn the provenance.
+    Each completed (or kept) download is appended at once, as one ``write`` to a file opened
+    for appending, so a killed or failed run keeps the rows of everything it fetched. A row for
+    content already recorded keeps its first download date, so identical content gives an
+    identical row. ``write`` rewrites the table (atomically) sorted by local path, one row per
+    path that exists, so identical reruns give an identical file.
     """
-    path = Path(path)
-    old = read_tsv(path, dtype=str) if path.exists() else pd.DataFrame(columns=MANIFEST_COLUMNS)
-    new = pd.DataFrame(records, columns=MANIFEST_COLUMNS).astype({"size_bytes": "Int64"})
-    if len(old) and len(new):
-        previous = old.set_index("local_path")
-        for index, row in new.iterrows():
-            if row["local_path"] in previous.index:
-                before = previous.loc[row["local_path"]]
-                if before["sha256"] == row["sha256"]:
-                    new.at[index, "downloaded_at"] = before["downloaded_at"]
-    kept = old[~old["local_path"].isin(new["local_path"])]
-    table = pd.concat([kept.astype({"size_bytes": "Int64"}), new], ignore_index=True)
-    table = table[MANIFEST_COLUMNS].sort_values("local_path", ignore_index=True)
-    write_tsv(table, path)
-    return table
+
+    def __init__(self, path: str | os.PathLike, root: str | os.PathLike = "."):
+        self.path, self.root = Path(path), Path(root)
+        self.rows = {row["local_path"]: row for row in _read_rows(self.path)}
+
+    def record(self, result: DownloadResult, **fields) -> dict:
+        """Add the row for ``result`` (fields as for ``manifest_record``, without ``root``)."""
+        row = {k: str(v) for k, v in manifest_record(result, root=self.root, **fields).items()}
+        before = self.rows.get(row["local_path"])
+        if before is not None and before["sha256"] == row["sha256"]:
+            row["downloaded_at"] = before["downloaded_at"]
+        if row != before:
+            self._append(row)
+            self.rows[row["local_path"]] = row
+        return row
+
+    def write(self) -> pd.DataFrame:
+        present = [r for p, r in sorted(self.rows.items()) if (self.root / p).exists()]
+        table = pd.DataFrame(present, columns=MANIFEST_COLUMNS)
+        write_tsv(table, self.path)
+        return table
+
+    def _append(self, row: dict) -> None:
+        line = "\t".join(row[c] for c in MANIFEST_COLUMNS) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            size = os.fstat(fd).st_size
+            if size == 0:
+                line = "\t".join(MANIFEST_COLUMNS) + "\n" + line
+            elif not _ends_with_newline(self.path, size):
+                line = "\n" + line  # a torn last line (a kill mid-write) stays on its own line
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+
+def _ends_with_newline(path: Path, size: int) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(size - 1)
+        return handle.read(1) == b"\n"
+
+
+def _read_rows(path: Path) -> list[dict]:
+    """Complete rows of a downloads table; later rows for one path win, torn lines are dropped."""
+    if not path.exists():
+        return []
+    lines = path.read_text().split("\n")
+    if not lines or lines[0].split("\t") != MANIFEST_COLUMNS:
+        return []
+    rows = []
+    for line in lines[1:-1]:  # the last piece has no newline: empty, or torn
+        values = line.split("\t")
+        if len(values) == len(MANIFEST_COLUMNS) and all(values):
+            rows.append(dict(zip(MANIFEST_COLUMNS, values, strict=True)))
+    return rows

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
+import logging
+import os
 import re
 import shutil
 import tempfile
@@ -21,17 +24,24 @@ from pathlib import Path
 
 import pandas as pd
 import pydicom
+from pydicom.errors import InvalidDicomError
 import requests
 
+from radiogenomics.cases import BadCase
 from radiogenomics.public.archive import UnsafeArchive, safe_extract_zip
+from radiogenomics.public.dicom import NonUniformSlices, check_uniform_slice_positions
 from radiogenomics.public.http import (
     DownloadError,
     DownloadResult,
     RetryPolicy,
     download,
+    download_time,
     file_digests,
     request_with_retries,
+    stamp_download_time,
 )
+
+LOG = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://services.cancerimagingarchive.net/nbia-api/services/v4"
 API_VERSION = "NBIA REST API v4"
@@ -56,10 +66,11 @@ SERIES_COLUMNS = [
 ]
 PHASES = ("non_contrast", "arterial", "venous", "delayed")
 NO_AGENT_VALUES = {"", "NONE", "NO", "N", "NIL", "0"}
+GEOMETRY_TAGS = ["ImagePositionPatient", "ImageOrientationPatient"]
 
 
 class SeriesVerificationError(DownloadError):
-    """The extracted series disagrees with md5hashes.csv or with ImageCount."""
+    """The series disagrees with md5hashes.csv, with ImageCount or with the series asked for."""
 
 
 @dataclass(frozen=True)
@@ -213,14 +224,6 @@ def choose_series(
     return table.drop(columns="SeriesNumberSort")
 
 
-@dataclass
-class SeriesDownload:
-    series_uid: str
-    path: Path
-    n_files: int
-    archive: DownloadResult | None  # None when an existing complete folder was kept
-
-
 class TciaClient:
     def __init__(
         self,
@@ -236,9 +239,16 @@ class TciaClient:
         params = {"Collection": collection, "format": "json"}
         if patient_id:
             params["PatientID"] = patient_id
-        rows = request_with_retries(
-            self.session, "GET", f"{self.base_url}/getSeries", self.policy, params=params
-        )
+        url = f"{self.base_url}/getSeries"
+        rows = request_with_retries(self.session, "GET", url, self.policy, params=params)
+        if not rows and not patient_id:
+            # NBIA answers an unknown collection with an empty body, as it does a patient
+            # without series: for a whole collection that is an error, not an empty cohort.
+            raise DownloadError(
+                f"{requests.Request('GET', url, params=params).prepare().url}: no series "
+                f"listed for collection {collection!r}. Check cohort.tcia.collection (TCIA "
+                "names are case-sensitive, e.g. TCGA-KIRC) and that the server is NBIA v4."
+            )
         table = pd.DataFrame(rows or [])
         for column in SERIES_COLUMNS:
             if column not in table.columns:
@@ -249,28 +259,42 @@ class TciaClient:
         return f"{self.base_url}/getImageWithMD5Hash?SeriesInstanceUID={series_uid}"
 
     def download_series(
-        self, series_uid: str, dest: str | Path, expected_count: int | None = None
-    ) -> SeriesDownload:
-        """Download, extract safely, verify (MD5 per file, count) and move ``dest`` into place.
+        self,
+        series_uid: str,
+        dest: str | Path,
+        expected_count: int | None = None,
+        patient_id: str | None = None,
+    ) -> DownloadResult:
+        """Download, extract safely, verify and move the series folder ``dest`` into place.
 
-        A failed verification discards the archive and tries again (up to policy.attempts);
-        an unsafe archive (zip-slip) is refused at once: retrying would not make it safe.
+        Verification: MD5 per file, count == ImageCount, and every file's SeriesInstanceUID
+        and PatientID are the ones asked for. A folder already at ``dest`` that verifies is
+        kept without a request; one that does not is downloaded again. A failed verification
+        discards the archive and tries again (up to policy.attempts); an unsafe archive
+        (zip-slip) is refused at once: retrying would not make it safe. The result describes
+        the folder (``series_digests``), so kept and fetched folders give the same record.
         """
         dest = Path(dest)
-        if dest.is_dir() and _complete(dest, expected_count):
-            return SeriesDownload(series_uid, dest, _count_dicom(dest), None)
+        url = self.image_url(series_uid)
+        remove_staging(dest)
+        if dest.is_dir():
+            try:
+                digests = verify_series_folder(dest, expected_count, series_uid, patient_id)
+                return folder_result(url, dest, digests, fetched=False, attempts=0)
+            except SeriesVerificationError as error:
+                LOG.warning("%s: %s; downloading the series again", dest, error)
         dest.parent.mkdir(parents=True, exist_ok=True)
         archive_path = dest.with_name(f".{dest.name}.zip")
-        url = self.image_url(series_uid)
         for attempt in range(1, self.policy.attempts + 1):
-            result = download(url, archive_path, session=self.session, policy=self.policy)
+            download(url, archive_path, session=self.session, policy=self.policy)
             staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
             try:
                 safe_extract_zip(archive_path, staging)
-                n_files = verify_series_folder(staging, expected_count)
+                digests = verify_series_folder(staging, expected_count, series_uid, patient_id)
                 _replace_folder(staging, dest)
                 archive_path.unlink()
-                return SeriesDownload(series_uid, dest, n_files, result)
+                stamp_download_time(dest)
+                return folder_result(url, dest, digests, fetched=True, attempts=attempt)
             except UnsafeArchive:
                 archive_path.unlink(missing_ok=True)
                 raise
@@ -287,6 +311,14 @@ class TciaClient:
         raise AssertionError("unreachable")
 
 
+def remove_staging(dest: Path) -> None:
+    """Staging and trash folders (``.<name>.*``) a killed run left beside ``dest``."""
+    if dest.parent.is_dir():
+        for leftover in dest.parent.glob(f".{dest.name}.*"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
 def read_md5_table(path: Path) -> dict[str, str]:
     """``md5hashes.csv``: a header row then file name, MD5 per row (column names vary)."""
     with open(path, newline="") as handle:
@@ -301,8 +333,18 @@ def read_md5_table(path: Path) -> dict[str, str]:
     return {r[name_col].strip(): r[md5_col].strip().lower() for r in body}
 
 
-def verify_series_folder(folder: Path, expected_count: int | None) -> int:
-    """Every DICOM file listed with the right MD5, none unlisted, count == ImageCount."""
+def verify_series_folder(
+    folder: Path,
+    expected_count: int | None,
+    series_uid: str | None = None,
+    patient_id: str | None = None,
+) -> dict[str, tuple[str, str]]:
+    """Check a series folder; returns {relative path: (md5, sha256)} of every file in it.
+
+    Every DICOM file must be listed in md5hashes.csv with the right MD5, none unlisted,
+    count == ImageCount, and each header must carry the SeriesInstanceUID and PatientID asked
+    for: a ZIP whose MD5 list agrees can still hold a slice of another series or patient.
+    """
     table_path = folder / MD5_TABLE
     if not table_path.exists():
         raise SeriesVerificationError(f"archive has no {MD5_TABLE}")
@@ -311,25 +353,101 @@ def verify_series_folder(folder: Path, expected_count: int | None) -> int:
     unlisted = present - set(expected)
     if unlisted:
         raise SeriesVerificationError(f"files without an MD5 entry: {sorted(unlisted)[:3]}")
+    digests = {}
     for name, md5 in sorted(expected.items()):
         path = folder / name
         if not path.is_file():
             raise SeriesVerificationError(f"{name} is listed in {MD5_TABLE} but missing")
-        if file_digests(path)[0] != md5:
+        digests[name] = file_digests(path)
+        if digests[name][0] != md5:
             raise SeriesVerificationError(f"{name}: MD5 mismatch")
     if expected_count is not None and len(present) != int(expected_count):
         raise SeriesVerificationError(
             f"{len(present)} DICOM files, ImageCount says {expected_count}"
         )
-    return len(present)
+    wanted = {"SeriesInstanceUID": series_uid, "PatientID": patient_id}
+    for name in sorted(present):
+        try:
+            header = pydicom.dcmread(
+                folder / name, stop_before_pixels=True, specific_tags=list(wanted)
+            )
+        except (InvalidDicomError, OSError) as error:
+            raise SeriesVerificationError(f"{name} is not a readable DICOM file: {error}")
+        for tag, value in wanted.items():
+            found = str(header.get(tag, ""))
+            if value is not None and found != value:
+                raise SeriesVerificationError(
+                    f"{name} belongs to {tag} {found!r}, not the {value!r} asked for"
+                )
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        if path.is_file() and name not in digests:
+            digests[name] = file_digests(path)
+    return digests
 
 
-def _count_dicom(folder: Path) -> int:
-    return sum(1 for _ in folder.rglob("*.dcm"))
+def series_digests(digests: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    """(md5, sha256) of a folder: of its ``md5sum`` / ``sha256sum`` listing, paths sorted.
+
+    The same as ``cd <folder> && find . -type f -printf '%P\\n' | LC_ALL=C sort |
+    xargs -d '\\n' sha256sum | sha256sum`` (and md5sum alike), so anyone can check it.
+    """
+    ordered = sorted(digests.items(), key=lambda item: item[0].encode())
+    md5_listing = "".join(f"{md5}  {name}\n" for name, (md5, _) in ordered)
+    sha_listing = "".join(f"{sha}  {name}\n" for name, (_, sha) in ordered)
+    return (
+        hashlib.md5(md5_listing.encode()).hexdigest(),
+        hashlib.sha256(sha_listing.encode()).hexdigest(),
+    )
 
 
-def _complete(folder: Path, expected_count: int | None) -> bool:
-    return expected_count is None or _count_dicom(folder) == int(expected_count)
+def folder_result(url, folder: Path, digests, fetched: bool, attempts: int) -> DownloadResult:
+    md5, sha256 = series_digests(digests)
+    size = sum((folder / name).stat().st_size for name in digests)
+    return DownloadResult(
+        url, folder, size, md5, sha256, download_time(folder), fetched=fetched, attempts=attempts
+    )
+
+
+def check_series_geometry(folder: Path, series_uid: str, patient_id: str) -> None:
+    """BadCase unless the series' slices are evenly spaced (no slice missing mid-series)."""
+    headers = [
+        pydicom.dcmread(p, stop_before_pixels=True, specific_tags=GEOMETRY_TAGS)
+        for p in sorted(Path(folder).rglob("*.dcm"))
+    ]
+    try:
+        orientations = {tuple(map(float, h.ImageOrientationPatient)) for h in headers}
+        if len(orientations) > 1:
+            raise NonUniformSlices(f"{len(orientations)} slice orientations in one series")
+        check_uniform_slice_positions(
+            [list(map(float, h.ImagePositionPatient)) for h in headers], orientations.pop()
+        )
+    except (NonUniformSlices, AttributeError, KeyError) as error:
+        reason = str(error) if isinstance(error, NonUniformSlices) else f"no {error}"
+        raise BadCase(
+            patient_id,
+            folder,
+            f"CT series {series_uid}: {reason}",
+            "choose another series for this phase in cohort.tcia.overrides",
+            stage="acquire",
+        ) from error
+
+
+def series_uid_of(folder: Path) -> str | None:
+    """SeriesInstanceUID of the first DICOM file in ``folder`` (None: no folder or no file)."""
+    first = min(Path(folder).rglob("*.dcm"), default=None) if Path(folder).is_dir() else None
+    if first is None:
+        return None
+    header = pydicom.dcmread(first, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+    return str(header.get("SeriesInstanceUID", ""))
+
+
+def move_series_folder(source: Path, dest: Path) -> None:
+    """Move a verified series folder (e.g. a probe) to ``dest``, keeping its download time."""
+    when = source.stat().st_mtime
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _replace_folder(source, dest)
+    os.utime(dest, (when, when))
 
 
 def _replace_folder(staging: Path, dest: Path) -> None:

@@ -1,0 +1,36 @@
+"""One patient's final tumour (and kidney) mask: reference, nnU-Net prediction or correction."""
+
+import logging
+from pathlib import Path
+
+import SimpleITK as sitk
+
+from radiogenomics.cases import BadCase
+from radiogenomics.imaging import write_image
+from radiogenomics.io import write_json
+from radiogenomics.segmentation.masks import final_masks
+from radiogenomics.segmentation.qc import qc_record
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+patient = snakemake.wildcards.patient
+method = snakemake.params.method
+prediction = (
+    str(Path(snakemake.input.prediction) / f"{patient}.nii.gz") if method == "nnunet" else None
+)
+masks = final_masks(
+    patient, method, sitk.ReadImage(snakemake.input.ct), snakemake.params.labels,
+    snakemake.params.postprocess, snakemake.params.min_tumor_ml, prediction=prediction,
+    reference=snakemake.input.reference, correction=snakemake.input.get("correction"),
+)  # fmt: skip
+problem = masks["problem"]
+if problem and snakemake.params.on_bad_case == "fail":
+    raise BadCase(problem["patient_id"], problem["file"], problem["reason"], problem["fix"], "segment")
+record = qc_record(
+    patient, method, masks["source"], masks["tumor"], masks["raw_tumor"], masks["kidney"],
+    masks["reference"], problem,
+)  # fmt: skip
+write_image(masks["tumor"], snakemake.output.tumor)
+if "kidney" in snakemake.output.keys():
+    write_image(masks["kidney"], snakemake.output.kidney)
+write_json({**record, "problem": problem}, snakemake.output.qc)
+logging.info("%s: %s", patient, record)
