@@ -17,6 +17,8 @@ from radiogenomics.config import (  # noqa: E402
     ConfigError,
     genomics_skip_reason,
     manifest_patients,
+    manifest_rows,
+    read_table,
     seeded_subset,
     synthetic_patient_ids,
     validate_config,
@@ -110,7 +112,7 @@ def raw_case_input(wildcards):
     if SYNTHETIC:
         return {"raw": f"results/raw/{wildcards.patient}"}
     if PUBLIC:
-        row = _manifest_row(public_manifest(), wildcards.patient)
+        row = manifest_rows(public_manifest())[wildcards.patient]
         inputs = {phase: row[phase] for phase in PHASES if row.get(phase)}
         # A missing mask is not an input (that would stop the whole run): the inspection
         # records the patient as a bad case naming the expected file.
@@ -131,13 +133,8 @@ def manifest_case_paths(wildcards):
     """The manifest's image and mask paths of one patient (source manifest; else none)."""
     if SYNTHETIC or PUBLIC:
         return {}
-    row = _manifest_row(config["cohort"]["manifest"], wildcards.patient)
+    row = manifest_rows(config["cohort"]["manifest"])[wildcards.patient]
     return {key: row.get(key, "") for key in [*PHASES, "mask"]}
-
-
-def _manifest_row(manifest, patient):
-    table = pd.read_csv(manifest, sep="\t", dtype=str, keep_default_na=False)
-    return table.loc[table["patient_id"] == patient].iloc[0].to_dict()
 
 
 def public_manifest():
@@ -162,8 +159,7 @@ def candidate_patients():
     """Patients the cohort inspects: known at start, or (public) the acquired ones."""
     if not PUBLIC:
         return CANDIDATES
-    table = pd.read_csv(public_manifest(), sep="\t", dtype=str, keep_default_na=False)
-    return list(table["patient_id"])
+    return list(manifest_rows(public_manifest()))
 
 
 def cohort_inputs(wildcards):
@@ -183,8 +179,7 @@ def cohort_inputs(wildcards):
 
 def cohort_table():
     """clinical.tsv after the cohort checkpoint: included patients with their split."""
-    path = checkpoints.cohort.get().output.clinical
-    return pd.read_csv(path, sep="\t", dtype={"patient_id": str})
+    return read_table(checkpoints.cohort.get().output.clinical)
 
 
 def cohort_patients():
@@ -200,7 +195,7 @@ def cohort_training_patients():
 def segmentation_excluded():
     """Patients whose segmentation is unusable (after the segmentation QC checkpoint)."""
     path = checkpoints.segmentation_qc.get().output.exclusions
-    return set(pd.read_csv(path, sep="\t", dtype={"patient_id": str})["patient_id"])
+    return set(read_table(path)["patient_id"])
 
 
 def included_patients():
@@ -226,7 +221,7 @@ def reference_kidney(patient):
     """A training patient's reference kidney mask: planted (synthetic) or the manifest's."""
     if SYNTHETIC:
         return f"results/truth/{patient}/kidney.nii.gz"
-    return _manifest_row(config["cohort"]["manifest"], patient)["kidney"]
+    return manifest_rows(config["cohort"]["manifest"])[patient]["kidney"]
 
 
 def nnunet_training_patients():
@@ -235,9 +230,7 @@ def nnunet_training_patients():
     candidates = cohort_training_patients()
     if not SYNTHETIC:
         table = (
-            pd.read_csv(
-                config["cohort"]["manifest"], sep="\t", dtype=str, keep_default_na=False
-            )
+            read_table(config["cohort"]["manifest"], text_only=True)
             if config["cohort"]["source"] == "manifest"
             else pd.DataFrame(columns=["patient_id"])
         )
