@@ -132,6 +132,20 @@ STAGE_SPECS: list[StageSpec] = [
         tables=("results/models/*/funnel.tsv", "results/models/*/selected_features.tsv"),
     ),
     StageSpec(
+        "pathomics",
+        "Pathomics (whole-slide images)",
+        figures=("results/figures/pathomics_*.png",),
+        tables=(
+            "results/models/pathomics/truth_recovery.tsv",
+            "results/models/pathomics/metrics.tsv",
+            "results/models/pathomics/concordance.tsv",
+            "results/models/pathomics/subgroups.tsv",
+            "results/models/pathomics/correlation.tsv",
+            "results/models/pathomics/tile_counts.tsv",
+        ),
+        intro="Attention-MIL recurrence score from H&E slides (S3), fitted on training patients.",
+    ),
+    StageSpec(
         "models",
         "Models and evaluation",
         figures=(
