@@ -26,6 +26,7 @@ include: "workflow/rules/deep.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/genomics.smk"
+include: "workflow/rules/pathomics.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -1,8 +1,11 @@
 """Time the genomics stage on TCGA-KIRC-sized synthetic input (default 20,000 genes x 500
 samples; WGCNA on the 5,000 most variable genes). Prints one JSON object: seconds per step,
 plus the speed ratio of our vectorised ssGSEA to gseapy.ssgsea on the same input (one run).
+With ``--blas-ratio`` only DESeq2 runs, twice on the same input: BLAS bounded to one thread
+(what the workflow does, threadpoolctl) and BLAS left to its own thread count; it prints both
+times, their ratio and whether the results are identical.
 
-    .venv/bin/python benchmarks/genomics_stage.py [--genes 20000] [--samples 500]
+    .venv/bin/python benchmarks/genomics_stage.py [--genes 20000] [--samples 500] [--blas-ratio]
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 import gseapy
 import numpy as np
 import pandas as pd
+import threadpoolctl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
@@ -48,6 +52,12 @@ def simulate(n_genes: int, n_samples: int, seed: int = 0):
     return counts, groups, signature, sets
 
 
+def threadpool_info_threads() -> int:
+    """Threads the BLAS libraries would use unbounded."""
+    return max((pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"),
+               default=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--genes", type=int, default=20000)
@@ -56,6 +66,10 @@ def main() -> None:
     parser.add_argument("--gsea-permutations", type=int, default=1000)
     parser.add_argument("--deconvolution-permutations", type=int, default=100)
     parser.add_argument("--no-shrink", action="store_true", help="skip apeGLM log-fold-change shrinkage")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="BLAS thread bound of the whole stage, as the workflow's rule threads")
+    parser.add_argument("--blas-ratio", action="store_true",
+                        help="only DESeq2, BLAS bounded to 1 thread vs unbounded, in one run")
     args = parser.parse_args()
 
     timings = {}
@@ -69,6 +83,19 @@ def main() -> None:
 
     counts, groups, signature, sets = timed("simulate", simulate, args.genes, args.samples)
     counts = timed("filter", inputs.filter_expressed, counts)
+    design = groups.to_frame("group")
+    if args.blas_ratio:
+        bounded = timed("deseq2_blas_1_thread", deg.differential_expression, counts, design,
+                        shrink=not args.no_shrink, threads=1)
+        unbounded = timed("deseq2_blas_unbounded", deg.differential_expression, counts, design,
+                          shrink=not args.no_shrink, threads=None)
+        print(json.dumps({"genes": args.genes, "samples": args.samples, "genes_after_filter": int(counts.shape[0]),
+                          "blas_threads_available": threadpool_info_threads(), **timings,
+                          "unbounded_over_bounded": round(timings["deseq2_blas_unbounded"]
+                                                          / timings["deseq2_blas_1_thread"], 2),
+                          "identical_results": bool(bounded.equals(unbounded))}, indent=1))
+        return
+    threadpoolctl.threadpool_limits(limits=args.blas_threads, user_api="blas")  # stays for the run
     log_expression, _ = timed("normalise", inputs.normalise, counts)
     timed("wgcna", wgcna.run_wgcna, log_expression.T, top_variable_genes=args.wgcna_genes, min_module_size=100)
     linear = counts / inputs.size_factors(counts)
@@ -78,7 +105,7 @@ def main() -> None:
     timed("estimate_ssgsea_ours", estimate.estimate_scores, log_expression, estimate_sets)
     timed("estimate_ssgsea_gseapy", gseapy.ssgsea, log_expression, estimate_sets, sample_norm_method="rank",
           weight=0.25, min_size=1, max_size=100000, threads=1, outdir=None)
-    degs = timed("deseq2", deg.differential_expression, counts, groups, shrink=not args.no_shrink)
+    degs = timed("deseq2", deg.differential_expression, counts, design, shrink=not args.no_shrink)
     with tempfile.TemporaryDirectory() as tmp:
         gmt = Path(tmp) / "sets.gmt"
         enrichment.write_gmt(sets, gmt)

@@ -63,6 +63,31 @@ def test_manifest_refuses_path_ids_and_duplicates(tmp_path):
         manifest_patients(manifest, "fail")
 
 
+def test_tables_are_read_once_per_version_of_the_file(tmp_path, monkeypatch):
+    import os
+
+    import pandas as pd
+
+    from radiogenomics import config as config_module
+
+    manifest = tmp_path / "manifest.tsv"
+    manifest.write_text("patient_id\tvenous\tmask\nP1\ta.nii.gz\t\nP2\tb.nii.gz\tm.nii.gz\n")
+    reads = []
+    read_csv = pd.read_csv
+    monkeypatch.setattr(config_module.pd, "read_csv", lambda *a, **k: reads.append(a) or read_csv(*a, **k))
+    for _ in range(3):
+        rows = config_module.manifest_rows(manifest)
+        table = config_module.read_table(manifest)
+    assert rows["P2"] == {"patient_id": "P2", "venous": "b.nii.gz", "mask": "m.nii.gz"}
+    assert rows["P1"]["mask"] == ""
+    assert list(table["patient_id"]) == ["P1", "P2"]
+    assert len(reads) == 2  # one text-only read (the rows), one typed read (the table)
+    manifest.write_text("patient_id\tvenous\tmask\nP3\tc.nii.gz\t\n")
+    os.utime(manifest, ns=(1, 1))  # a rewrite is seen even where the mtime goes backwards
+    assert list(config_module.manifest_rows(manifest)) == ["P3"]
+    assert len(reads) == 3
+
+
 def test_genomics_skip_reason_names_what_is_missing():
     from radiogenomics.config import genomics_skip_reason
 

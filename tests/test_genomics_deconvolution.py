@@ -58,3 +58,15 @@ def test_random_mixtures_are_not_significant():
                             index=sig.index)
     result = deconvolution.deconvolve(mixtures, sig, permutations=40, seed=7)
     assert (result["pvalue"] > 0.05).mean() >= 0.5
+
+
+def test_svr_tolerance_is_passed_to_the_solver_and_tight_tolerances_converge():
+    sig = signature_matrix()
+    truth = fractions(4, sig.shape[1], seed=7)
+    rng = np.random.default_rng(8)
+    mixtures = pd.DataFrame(sig.to_numpy() @ truth.T * rng.lognormal(0, 0.3, size=(len(sig), 4)),
+                            index=sig.index, columns=[f"S{j}" for j in range(4)])
+    loose, tight, tighter = (deconvolution.deconvolve(mixtures, sig, permutations=0, svr_tolerance=tol)[sig.columns]
+                             .to_numpy() for tol in (1e-1, 1e-8, 1e-10))
+    np.testing.assert_allclose(tight, tighter, atol=1e-6)
+    assert np.abs(loose - tight).max() > 1e-4

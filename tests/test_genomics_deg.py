@@ -5,6 +5,8 @@ import pandas as pd
 import pytest
 from scipy.optimize import brentq
 
+from pydeseq2.ds import DeseqStats
+
 from radiogenomics.genomics import deg, inputs
 
 
@@ -27,12 +29,16 @@ def simulate_counts(n_genes=200, n_per_group=20, n_de=20, log2fc=2.0, seed=0):
     return pd.DataFrame(counts, index=genes, columns=samples), groups, truth
 
 
+def group_design(groups):
+    return deg.design_metadata(groups.to_frame("group"), "group", "high", "low")
+
+
 @pytest.fixture(scope="module")
 def fitted():
     counts, groups, truth = simulate_counts()
-    dds = deg.fit_deseq2(counts, groups)
-    raw = deg.differential_expression(counts, groups, shrink=False, dds=dds)
-    shrunk = deg.differential_expression(counts, groups, shrink=True, dds=dds)
+    dds = deg.fit_deseq2(counts, group_design(groups))
+    raw = deg.differential_expression(counts, groups.to_frame("group"), shrink=False, dds=dds)
+    shrunk = deg.differential_expression(counts, groups.to_frame("group"), shrink=True, dds=dds)
     return counts, groups, truth, dds, raw, shrunk
 
 
@@ -67,8 +73,8 @@ def test_lfc_and_wald_se_solve_the_negative_binomial_glm(fitted):
 
         log_low, log_high = group_mean(~high), group_mean(high)
         np.testing.assert_allclose(lfc.iloc[g, 1], log_high - log_low, atol=1e-4)
-        # Wald SE from the Fisher information (X' W X)^-1, W = mu / (1 + alpha mu)
-        mu = sf * np.exp(np.where(high, log_high, log_low))
+        # Wald SE from the Fisher information (X' W X)^-1, W = mu / (1 + alpha mu), mu >= 0.5
+        mu = np.maximum(sf * np.exp(np.where(high, log_high, log_low)), 0.5)
         w = mu / (1 + alpha * mu)
         x = np.c_[np.ones_like(mu), high.astype(float)]
         cov = np.linalg.inv(x.T @ (w[:, None] * x))
@@ -97,3 +103,71 @@ def test_shrinkage_pulls_noise_towards_zero_and_keeps_pvalues(fitted):
     assert shrunk.loc[noise, "log2FoldChange"].abs().mean() < raw.loc[noise, "log2FoldChange"].abs().mean()
     thresholds = deg.call_degs(raw.reset_index(), padj_max=0.05, abs_log2fc_min=5.0)
     assert (thresholds["direction"] == "ns").all()
+
+
+def test_wald_se_floors_fitted_means_at_one_half_as_deseq2():
+    """A gene with counts near zero in one group: DESeq2's nbinomWaldTest computes W from
+    max(mu, 0.5); the SE is checked against (X'WX)^-1 with and without that floor."""
+    counts, groups, _ = simulate_counts(n_genes=60, n_per_group=10, seed=4)
+    counts.iloc[0] = 0
+    counts.iloc[0, -10:] = [3, 0, 5, 2, 1, 4, 0, 2, 3, 6]   # high group only; low fitted means ~0
+    dds = deg.fit_deseq2(counts, group_design(groups))
+    table = deg.deseq2_table(dds, "group", "high", "low", shrink=False)
+    sf = np.asarray(dds.obs["size_factors"])
+    x = dds.obsm["design_matrix"].to_numpy(float)
+    mu = sf * np.exp(x @ dds.varm["LFC"].iloc[0].to_numpy())
+    alpha = dds.var["dispersions"].iloc[0]
+    assert mu.min() < 0.5
+
+    def se(means):
+        w = means / (1 + alpha * means)
+        return np.sqrt(np.linalg.inv(x.T @ (w[:, None] * x))[1, 1]) / np.log(2)
+
+    np.testing.assert_allclose(table["lfcSE"].iloc[0], se(np.maximum(mu, 0.5)), rtol=1e-4)
+    assert abs(se(mu) - se(np.maximum(mu, 0.5))) / se(mu) > 0.01
+
+
+def test_shrinkage_uses_the_outlier_replaced_counts_of_refitted_genes():
+    """A planted outlier in a gene that is down in the high group: DESeq2 replaces it and refits,
+    so the test's MLE is negative; shrinking on the original counts (PyDESeq2's lfc_shrink) turns
+    it positive, shrinking on the replaced counts keeps it negative. No significant gene's
+    shrunken log2FC may disagree in sign with its MLE."""
+    rng = np.random.default_rng(3)
+    high = np.r_[np.zeros(8, bool), np.ones(8, bool)]
+    mu = rng.lognormal(4, 1, 300)[:, None] * 2.0 ** (np.r_[-2.5, np.zeros(299)][:, None] * high)
+    counts = pd.DataFrame(rng.negative_binomial(10, 10 / (10 + mu)), index=[f"G{i:03d}" for i in range(300)],
+                          columns=[f"S{j:02d}" for j in range(16)])
+    counts.iloc[0, 12] = counts.iloc[0].max() * 60
+    groups = pd.Series(np.where(high, "high", "low"), index=counts.columns)
+    dds = deg.fit_deseq2(counts, group_design(groups))
+    assert dds.var.loc["G000", "refitted"]
+    mle = deg.deseq2_table(dds, "group", "high", "low", shrink=False)
+    shrunk = deg.deseq2_table(dds, "group", "high", "low", shrink=True)
+    assert mle.loc["G000", "padj"] < 1e-5 and mle.loc["G000", "log2FoldChange"] < -1
+    assert -mle.loc["G000", "log2FoldChange"] > -shrunk.loc["G000", "log2FoldChange"] > 1
+    significant = mle["padj"] < 0.05
+    assert (np.sign(mle.loc[significant, "log2FoldChange"]) == np.sign(shrunk.loc[significant, "log2FoldChange"])).all()
+    with deg._quiet():
+        untouched = DeseqStats(dds, contrast=["group", "high", "low"], quiet=True)
+        untouched.summary()
+        untouched.lfc_shrink("group[T.high]")
+    assert untouched.results_df.loc["G000", "log2FoldChange"] > 0   # what the replaced counts fix
+
+
+def test_tested_counts_restores_the_original_counts():
+    counts, groups, _ = simulate_counts(n_genes=80, n_per_group=8, seed=5)
+    counts.iloc[3, 2] = 50000
+    dds = deg.fit_deseq2(counts, group_design(groups))
+    before = dds.X.copy()
+    with deg.tested_counts(dds):
+        inside = dds.X.copy()
+    np.testing.assert_array_equal(dds.X, before)
+    assert dds.var["refitted"].iloc[3] and inside[2, 3] < 50000
+
+
+def test_unknown_method_and_missing_design_column_are_refused():
+    counts, groups, _ = simulate_counts(n_genes=40, n_per_group=4)
+    with pytest.raises(ValueError, match="limma_voom"):
+        deg.differential_expression(counts, groups.to_frame("group"), method="edger")
+    with pytest.raises(KeyError, match="site"):
+        deg.differential_expression(counts, groups.to_frame("group"), covariates=["site"])

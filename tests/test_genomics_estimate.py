@@ -64,3 +64,19 @@ def test_estimate_score_and_purity_formula():
     np.testing.assert_allclose(np.cos(0.6049872018), 0.8225, atol=1e-4)
     np.testing.assert_allclose(scores["tumor_purity"],
                                np.cos(0.6049872018 + 0.0001467884 * scores["estimate_score"]))
+
+
+def test_ssgsea_matches_gsva_with_and_without_ssgsea_norm():
+    """GSVA 1.46 gsva(method = "ssgsea", tau = 0.25) on stored R outputs (tests/reference/gsva/)."""
+    from pathlib import Path
+
+    reference = Path(__file__).parent / "reference" / "gsva"
+    expression = pd.read_csv(reference / "expression.csv", index_col=0)
+    pairs = pd.read_csv(reference / "gene_sets.csv")
+    sets = {name: group["gene"].tolist() for name, group in pairs.groupby("set", sort=False)}
+    for normalise, name in [(False, "ssgsea_raw.csv"), (True, "ssgsea_norm.csv")]:
+        r = pd.read_csv(reference / name, index_col=0)
+        ours = estimate.ssgsea(expression, sets, normalise=normalise).T.loc[r.index, r.columns]
+        np.testing.assert_allclose(ours.to_numpy(), r.to_numpy(), rtol=1e-10)
+    raw = estimate.ssgsea(expression, sets)
+    assert not np.allclose(raw.to_numpy(), estimate.ssgsea(expression, sets, normalise=True).to_numpy())

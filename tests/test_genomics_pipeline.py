@@ -112,3 +112,59 @@ def test_figures_are_byte_identical_on_rerun(tmp_path):
     second = figures.save_png_svg(figures.soft_threshold_plot(table, 3), tmp_path / "b")
     for x, y in zip(first, second):
         assert x.read_bytes() == y.read_bytes()
+
+
+def paired_fixture(n_patients=8, n_genes=120, seed=3):
+    """Tumour + normal sample per patient (two tumour samples for the first two), a site column
+    and genes 0-9 up in tumour; written as the stage's counts.tsv / samples.tsv."""
+    rng = np.random.default_rng(seed)
+    rows, columns = [], []
+    base = rng.lognormal(5, 0.8, size=n_genes)
+    for p in range(n_patients):
+        patient_effect = rng.lognormal(0, 0.3, size=n_genes)
+        kinds = ["normal", "tumour"] + (["tumour"] if p < 2 else [])
+        for k, kind in enumerate(kinds):
+            mu = base * patient_effect * np.where((np.arange(n_genes) < 10) & (kind == "tumour"), 4.0, 1.0)
+            columns.append(rng.negative_binomial(20, 20 / (20 + mu)))
+            rows.append({"sample_id": f"S{p}{k}", "patient_id": f"PT{p}", "sample_type": kind,
+                         "site": "A" if p < 4 else "B"})
+    counts = pd.DataFrame(np.array(columns).T, index=[f"GENE{i:03d}" for i in range(n_genes)],
+                          columns=[r["sample_id"] for r in rows])
+    return counts, pd.DataFrame(rows).set_index("sample_id")
+
+
+def test_paired_design_uses_every_sample_of_patients_with_both_kinds():
+    from radiogenomics.genomics import inputs
+
+    counts, samples = paired_fixture()
+    by_patient, chosen = inputs.one_sample_per_patient(counts, samples, "sample_type", "tumour")
+    assert list(by_patient.columns) == [f"PT{p}" for p in range(8)] and (chosen["sample_type"] == "tumour").all()
+    metadata = pd.DataFrame({"score": np.arange(8.0), "group": pd.Categorical(["low", "high"] * 4)},
+                            index=by_patient.columns)
+    options = {**pipeline.DEFAULTS["deg"], "shrink": False, "covariates": [],
+               "paired": {"column": "sample_type", "test": "tumour", "reference": "normal"}}
+    degs = pipeline.differential_expression(counts, samples, by_patient, metadata, chosen, options, "high", "low")
+    up = set(degs.loc[degs["direction"] == "up", "gene"])
+    assert up == {f"GENE{i:03d}" for i in range(10)}
+    # patients without a normal sample drop out of the paired test
+    pair_counts, pair_samples = inputs.paired_samples(counts, samples.drop(index="S30"), "sample_type", "tumour",
+                                                      "normal", metadata.index)
+    assert "PT3" not in set(pair_samples["patient_id"]) and pair_counts.shape[1] == 18 - 2
+
+
+def test_covariates_enter_the_unpaired_design_and_missing_columns_are_named(tmp_path):
+    from radiogenomics.cases import BadCase
+    from radiogenomics.genomics import inputs
+
+    counts, samples = paired_fixture()
+    by_patient, chosen = inputs.one_sample_per_patient(counts, samples, "sample_type", "tumour")
+    metadata = pd.DataFrame({"score": np.arange(8.0), "group": pd.Categorical(["low", "high"] * 4)},
+                            index=by_patient.columns)
+    options = {**pipeline.DEFAULTS["deg"], "shrink": False, "covariates": ["site"]}
+    with_site = pipeline.differential_expression(counts, samples, by_patient, metadata, chosen, options, "high", "low")
+    without = pipeline.differential_expression(counts, samples, by_patient, metadata, chosen,
+                                               {**options, "covariates": []}, "high", "low")
+    assert not np.allclose(with_site.set_index("gene")["lfcSE"], without.set_index("gene").loc[
+        with_site["gene"], "lfcSE"])
+    with pytest.raises(BadCase, match="batch"):
+        inputs.require_sample_columns(samples, ["site", "batch"], tmp_path / "samples.tsv")

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.cluster.hierarchy import linkage as scipy_linkage
+from scipy.spatial.distance import pdist, squareform
 from scipy.stats import linregress, pearsonr
 from sklearn.decomposition import PCA
 
@@ -90,9 +91,10 @@ def test_planted_modules_are_recovered_and_trait_module_is_found():
     assert 1 <= result.power <= 20 and len(result.soft_power_table) == 20
 
 
-def test_cut_tree_picks_height_with_most_large_branches():
-    # two tight groups of 4 points and one far outlier on a line: cut between groups, not at top
-    points = np.array([0, 0.1, 0.2, 0.3, 5, 5.1, 5.2, 5.3, 40.0])[:, None]
-    labels = wgcna.cut_tree(scipy_linkage(points, "average"), min_module_size=3)
-    assert labels.tolist() == [1, 1, 1, 1, 2, 2, 2, 2, 0]
-    assert wgcna.cut_tree(scipy_linkage(points, "average"), 3, cut_height=100).tolist() == [1] * 9
+def test_dynamic_tree_cut_separates_two_tight_groups_and_leaves_the_outliers_grey():
+    rng = np.random.default_rng(0)
+    points = np.r_[rng.normal(0, 0.1, (40, 2)), rng.normal(5, 0.1, (30, 2)), [[40.0, 40.0], [-30.0, 20.0]]]
+    distances = squareform(pdist(points))
+    labels = wgcna.dynamic_tree_cut(scipy_linkage(pdist(points), "average"), distances, min_module_size=10,
+                                    pam_stage=False, cut_height=3.0)
+    assert labels.tolist() == [1] * 40 + [2] * 30 + [0, 0]

@@ -126,6 +126,8 @@ def test_methods_text_follows_config(tmp_path):
     assert "simulated" in default and "9 internal and 5 external patients" in default
     assert "from the whole tumour, each habitat and the peritumoral shell" in default
     assert "fixed bin width of 25 HU" in default and "(42)" in default
+    assert "high versus low os radscore groups was tested with PyDESeq2" in default
+    assert "dynamic hybrid tree cut (dynamicTreeCut, deepSplit 2, PAM stage on" in default
 
     changed = {
         **REPORT_CONFIG,
@@ -137,8 +139,13 @@ def test_methods_text_follows_config(tmp_path):
         },
         "cohort": {"source": "manifest"},
         "features": {"radiomics": {"params": "no-such-params.yaml"}},
+        "genomics": {"deg": {"method": "limma_voom", "covariates": ["site"],
+                             "paired": {"column": "sample_type", "test": "tumour", "reference": "normal"}},
+                     "wgcna": {"network_type": "unsigned", "deep_split": 3, "min_kme": None}},
     }
     text = report.methods_text(changed, tmp_path)
+    assert "tumour versus normal samples of the same patients (design ~ patient + site + sample_type)" in text
+    assert "limma-voom" in text and "deepSplit 3" in text and "kME" not in text
     assert "a 2 mm peritumoral shell" in text and "3 mm" not in text
     assert "0.8 x 0.8 x 1.5 mm with linear interpolation" in text
     assert "arterial phase" in text and "W350" not in text

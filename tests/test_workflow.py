@@ -138,5 +138,37 @@ def test_snakemake_report_has_every_stage_category(tiny_study, tmp_path):
     done = run_snakemake(tiny_study, "--report", str(page))
     assert done.returncode == 0, done.stderr[-4000:]
     text = page.read_text()
-    for category in ("Imaging", "Regions", "Features", "Models and evaluation", "Radiogenomics"):
+    for category in ("Imaging", "Regions", "Features", "Models and evaluation", "Radiogenomics", "Pathomics"):
         assert category in text, category
+
+
+def test_pathomics_tiles_features_and_frozen_mil(tiny_study):
+    import h5py
+
+    clinical = pd.read_csv(tiny_study / "results/cohort/clinical.tsv", sep="\t")
+    training = set(clinical.loc[clinical.cohort == "train", "patient_id"])
+    for patient in clinical.patient_id:
+        tiles = pd.read_parquet(tiny_study / f"results/pathomics/{patient}/tiles.parquet")
+        kept = tiles[tiles.kept]
+        assert len(kept) > 0 and kept.entropy.min() >= 5.0
+        assert set(tiles.reason) <= {"", "background", "entropy"}
+        with h5py.File(tiny_study / f"results/pathomics/{patient}/features.h5") as handle:
+            assert handle["features"].shape[0] == len(kept)
+            assert ("augmented" in handle) == (patient in training)  # training only
+    summary = json.loads((tiny_study / "results/models/pathomics/mil.json").read_text())
+    assert set(summary["training_patients"]) <= training
+    predictions = pd.read_csv(tiny_study / "results/models/pathomics/predictions.tsv", sep="\t")
+    assert set(predictions.model) == {"abmil", "gated_abmil"}
+    assert sorted(set(predictions.patient_id)) == sorted(clinical.patient_id)
+    metrics = pd.read_csv(tiny_study / "results/models/pathomics/metrics.tsv", sep="\t")
+    assert {"auc", "accuracy", "precision", "recall", "fpr", "fnr"} <= set(metrics.metric)
+    table = pd.read_parquet(tiny_study / "results/features/pathomics.parquet")
+    assert list(table.columns) == ["patient_id", "pathomics__abmil", "pathomics__gated_abmil"]
+    recovery = pd.read_csv(tiny_study / "results/models/pathomics/truth_recovery.tsv", sep="\t")
+    assert {"attention_auc", "attention_ratio", "score_spearman_z", "auc_ratio"} <= set(
+        recovery.measure
+    )
+    assert np.isfinite(recovery.value).all()
+    for name in ("pathomics_attention", "pathomics_correlation", "pathomics_km_subgroups_test"):
+        assert (tiny_study / f"results/figures/{name}.png").is_file()
+        assert (tiny_study / f"results/figures/{name}.prov.json").is_file()

@@ -74,8 +74,6 @@ else:
             kidney="results/truth/{patient}/kidney.nii.gz",
         log:
             "logs/cohort/synthetic_phantom/{patient}.log",
-        group:
-            "per_patient"
         conda:
             f"{ENVS}/imaging.yaml"
         threads: 1
@@ -95,8 +93,6 @@ rule inspect_case:
         "results/cohort/qc/{patient}.json",
     log:
         "logs/cohort/inspect/{patient}.log",
-    group:
-        "per_patient"
     conda:
         f"{ENVS}/imaging.yaml"
     threads: 1

@@ -17,6 +17,8 @@ from radiogenomics.config import (  # noqa: E402
     ConfigError,
     genomics_skip_reason,
     manifest_patients,
+    manifest_rows,
+    read_table,
     seeded_subset,
     synthetic_patient_ids,
     validate_config,
@@ -123,7 +125,7 @@ def raw_case_input(wildcards):
     if SYNTHETIC:
         return {"raw": f"results/raw/{wildcards.patient}"}
     if PUBLIC:
-        row = _manifest_row(public_manifest(), wildcards.patient)
+        row = manifest_rows(public_manifest())[wildcards.patient]
         inputs = {phase: row[phase] for phase in PHASES if row.get(phase)}
         # A missing mask is not an input (that would stop the whole run): the inspection
         # records the patient as a bad case naming the expected file.
@@ -144,21 +146,16 @@ def manifest_case_paths(wildcards):
     """The manifest's image and mask paths of one patient (source manifest; else none)."""
     if SYNTHETIC or PUBLIC:
         return {}
-    row = _manifest_row(config["cohort"]["manifest"], wildcards.patient)
+    row = manifest_rows(config["cohort"]["manifest"])[wildcards.patient]
     return {key: row.get(key, "") for key in [*PHASES, "mask"]}
 
 
 def mask_phase(wildcards):
     """The phase this patient's mask is drawn on: the manifest's mask_phase, else the config's."""
     if config["cohort"]["source"] == "manifest":
-        row = _manifest_row(config["cohort"]["manifest"], wildcards.patient)
+        row = manifest_rows(config["cohort"]["manifest"])[wildcards.patient]
         return row.get("mask_phase") or MASK_PHASE
     return MASK_PHASE
-
-
-def _manifest_row(manifest, patient):
-    table = pd.read_csv(manifest, sep="\t", dtype=str, keep_default_na=False)
-    return table.loc[table["patient_id"] == patient].iloc[0].to_dict()
 
 
 def public_manifest():
@@ -183,8 +180,7 @@ def candidate_patients():
     """Patients the cohort inspects: known at start, or (public) the acquired ones."""
     if not PUBLIC:
         return CANDIDATES
-    table = pd.read_csv(public_manifest(), sep="\t", dtype=str, keep_default_na=False)
-    return list(table["patient_id"])
+    return list(manifest_rows(public_manifest()))
 
 
 def cohort_inputs(wildcards):
@@ -207,8 +203,7 @@ def cohort_inputs(wildcards):
 
 def cohort_table():
     """clinical.tsv after the cohort checkpoint: included patients with their split."""
-    path = checkpoints.cohort.get().output.clinical
-    return pd.read_csv(path, sep="\t", dtype={"patient_id": str})
+    return read_table(checkpoints.cohort.get().output.clinical)
 
 
 def cohort_patients():
@@ -224,7 +219,7 @@ def cohort_training_patients():
 def segmentation_excluded():
     """Patients whose segmentation is unusable (after the segmentation QC checkpoint)."""
     path = checkpoints.segmentation_qc.get().output.exclusions
-    return set(pd.read_csv(path, sep="\t", dtype={"patient_id": str})["patient_id"])
+    return set(read_table(path)["patient_id"])
 
 
 def included_patients():
@@ -250,7 +245,7 @@ def reference_kidney(patient):
     """A training patient's reference kidney mask: planted (synthetic) or the manifest's."""
     if SYNTHETIC:
         return f"results/truth/{patient}/kidney.nii.gz"
-    return _manifest_row(config["cohort"]["manifest"], patient)["kidney"]
+    return manifest_rows(config["cohort"]["manifest"])[patient]["kidney"]
 
 
 def nnunet_training_patients():
@@ -259,9 +254,7 @@ def nnunet_training_patients():
     candidates = cohort_training_patients()
     if not SYNTHETIC:
         table = (
-            pd.read_csv(
-                config["cohort"]["manifest"], sep="\t", dtype=str, keep_default_na=False
-            )
+            read_table(config["cohort"]["manifest"], text_only=True)
             if config["cohort"]["source"] == "manifest"
             else pd.DataFrame(columns=["patient_id"])
         )
@@ -534,4 +527,78 @@ def all_targets():
         targets.append("results/genomics/deg.tsv")
         if SYNTHETIC:
             targets.append("results/genomics/truth_recovery.tsv")
+    targets += pathomics_targets()
+    return targets
+
+
+# --- pathomics (pathomics.smk) -----------------------------------------------------------
+
+PATHOMICS = config["pathomics"]["enabled"]
+if "pathomics" in TASKS:
+    raise WorkflowError(
+        "models.tasks.pathomics: the name is taken by the pathomics stage; rename the task"
+    )
+
+
+def _slides():
+    """{patient: slide path}: generated (synthetic) or the manifest column `slide` (an empty
+    cell: no slide)."""
+    if SYNTHETIC:
+        return {p: f"results/raw/slides/{p}.tif" for p in included_patients()}
+    manifest = public_manifest() if PUBLIC else config["cohort"]["manifest"]
+    table = pd.read_csv(manifest, sep="\t", dtype=str, keep_default_na=False)
+    if "slide" not in table:
+        return {}
+    return dict(zip(table["patient_id"], table["slide"]))
+
+
+def slide_file(wildcards):
+    return _slides()[wildcards.patient]
+
+
+def pathomics_patients():
+    """Included patients with a slide (a patient without one is left out of pathomics)."""
+    slides = _slides()
+    return [p for p in included_patients() if slides.get(p)]
+
+
+def pathomics_inputs(pattern):
+    return lambda wildcards: expand(pattern, patient=pathomics_patients())
+
+
+def pathomics_figures(kinds):
+    """Per-cohort pathomics figures {kind}_{cohort} (PNG in the report) and their SVGs."""
+    figures = {}
+    for kind in kinds:
+        for cohort in EVAL_COHORTS:
+            stem = f"results/figures/{{task}}_{kind}_{cohort}"
+            figures[f"{kind}_{cohort}"] = report(
+                f"{stem}.png",
+                caption=f"../report/pathomics_{kind}.rst",
+                category="Pathomics",
+                labels={"figure": kind, "cohort": cohort},
+            )
+            figures[f"{kind}_{cohort}_svg"] = f"{stem}.svg"
+    return figures
+
+
+def _has_slides():
+    """Slides exist for this study: generated, fetched from GDC, or a manifest column."""
+    if SYNTHETIC:
+        return True
+    if PUBLIC:
+        return config["cohort"]["gdc"]["slides"]
+    header = pd.read_csv(config["cohort"]["manifest"], sep="\t", nrows=0)
+    return "slide" in header.columns
+
+
+def pathomics_targets():
+    if not (PATHOMICS and _has_slides()):
+        return []
+    targets = [
+        "results/features/pathomics.parquet",
+        "results/models/pathomics/metrics.tsv",
+    ]
+    if SYNTHETIC:
+        targets.append("results/models/pathomics/truth_recovery.tsv")
     return targets

@@ -19,8 +19,6 @@ rule radiomics:
         diagnostics="results/features/patients/{patient}.diagnostics.json",
     log:
         "logs/features/radiomics/{patient}.log",
-    group:
-        "per_patient"
     conda:
         f"{ENVS}/imaging.yaml"
     threads: 1
@@ -81,8 +79,6 @@ rule radiomics_robustness:
         "results/features/robustness/{patient}.radiomics.json",
     log:
         "logs/features/radiomics_robustness/{patient}.log",
-    group:
-        "per_patient"
     conda:
         f"{ENVS}/imaging.yaml"
     threads: 1

@@ -44,8 +44,6 @@ rule preprocess:
         reference="results/imaging/{patient}/reference_tumor.nii.gz",
     log:
         "logs/imaging/preprocess/{patient}.log",
-    group:
-        "per_patient"
     conda:
         f"{ENVS}/imaging.yaml"
     threads: 1

@@ -15,8 +15,6 @@ rule habitat_voxels:
         "results/regions/voxels/{patient}.npz",
     log:
         "logs/regions/habitat_voxels/{patient}.log",
-    group:
-        "per_patient"
     conda:
         f"{ENVS}/imaging.yaml"
     threads: 1
@@ -77,8 +75,6 @@ rule regions:
         peri="results/regions/{patient}/peri.nii.gz",
     log:
         "logs/regions/regions/{patient}.log",
-    group:
-        "per_patient"
     conda:
         f"{ENVS}/imaging.yaml"
     threads: 1

@@ -68,8 +68,6 @@ rule segment_patient:
         **segment_patient_outputs(),
     log:
         "logs/segment/segment_patient/{patient}.log",
-    group:
-        "per_patient"
     conda:
         f"{ENVS}/imaging.yaml"
     threads: 1

@@ -22,6 +22,7 @@ summary = run_genomics(
     features_path=snakemake.input.features,
     selected_path=snakemake.input.selected,
     params=snakemake.params.options,
+    threads=snakemake.threads,
 )
 logging.info("%s", summary)
 # run_genomics also writes companion tables and optional figures beyond the declared outputs.

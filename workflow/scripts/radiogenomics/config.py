@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -86,6 +88,39 @@ def genomics_skip_reason(config: dict) -> str | None:
 def synthetic_patient_ids(n_internal: int, n_external: int) -> list[str]:
     """Deterministic ids, internal sites first (matches radiogenomics.synthetic)."""
     return [f"SYN{i:04d}" for i in range(1, n_internal + n_external + 1)]
+
+
+def read_table(path: str | Path, text_only: bool = False) -> pd.DataFrame:
+    """A tab-separated table, read once per version of the file (its mtime and size).
+
+    DAG input functions ask for the cohort table or the manifest once per patient and rule; a
+    study of thousands of patients would otherwise re-read them tens of thousands of times. A
+    rewritten file (the cohort checkpoint re-run) is read again. text_only: every column as
+    text, empty cells as ''. The table is shared between callers: do not modify it.
+    """
+    stat = os.stat(path)
+    return _read_table(str(path), stat.st_mtime_ns, stat.st_size, text_only)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_table(path: str, mtime_ns: int, size: int, text_only: bool) -> pd.DataFrame:
+    if text_only:
+        return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    return pd.read_csv(path, sep="\t", dtype={"patient_id": str})
+
+
+def manifest_rows(path: str | Path) -> dict[str, dict[str, str]]:
+    """Each patient's manifest row (column -> text), read once per version of the manifest."""
+    stat = os.stat(path)
+    return _manifest_rows(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _manifest_rows(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, str]]:
+    rows: dict[str, dict[str, str]] = {}
+    for row in _read_table(path, mtime_ns, size, True).to_dict("records"):
+        rows.setdefault(row["patient_id"], row)  # ids are unique once manifest_patients has run
+    return rows
 
 
 def manifest_patients(manifest_path: str | Path, on_bad_case: str):

@@ -139,6 +139,20 @@ STAGE_SPECS: list[StageSpec] = [
         tables=("results/models/*/funnel.tsv", "results/models/*/selected_features.tsv"),
     ),
     StageSpec(
+        "pathomics",
+        "Pathomics (whole-slide images)",
+        figures=("results/figures/pathomics_*.png",),
+        tables=(
+            "results/models/pathomics/truth_recovery.tsv",
+            "results/models/pathomics/metrics.tsv",
+            "results/models/pathomics/concordance.tsv",
+            "results/models/pathomics/subgroups.tsv",
+            "results/models/pathomics/correlation.tsv",
+            "results/models/pathomics/tile_counts.tsv",
+        ),
+        intro="Attention-MIL recurrence score from H&E slides (S3), fitted on training patients.",
+    ),
+    StageSpec(
         "models",
         "Models and evaluation",
         figures=(
@@ -516,6 +530,17 @@ METHODS_KEYS = {
     "features.radiomics.regions": None,
     "features.robustness.icc_threshold": None,
     "features.deep.backbone": None,
+    "genomics.task": "os",
+    "genomics.deg.method": "deseq2",
+    "genomics.deg.shrink": True,
+    "genomics.deg.covariates": [],
+    "genomics.deg.paired": None,
+    "genomics.wgcna.network_type": "signed",
+    "genomics.wgcna.min_module_size": 30,
+    "genomics.wgcna.deep_split": 2,
+    "genomics.wgcna.pam_stage": True,
+    "genomics.wgcna.min_kme": 0.3,
+    "genomics.wgcna.merge_cut_height": 0.25,
 }
 _REGION_NAMES = {
     "whole": "the whole tumour",
@@ -597,11 +622,44 @@ def methods_text(config: Mapping, root: Path | None = None) -> str:
             f"Deep features were taken from a {c['features.deep.backbone']} network "
             "applied to the largest tumour slice."
         )
+    sentences.append(genomics_methods(c))
     if c["study.seed"] is not None:
         sentences.append(
             "Every random step derives its seed from the study seed " f"({c['study.seed']})."
         )
     return " ".join(sentences)
+
+
+def genomics_methods(c: Mapping) -> str:
+    """The differential expression and WGCNA sentence: which implementation ran, with what."""
+    paired, covariates = c["genomics.deg.paired"], list(c["genomics.deg.covariates"] or [])
+    if paired:
+        contrast = (f"{paired['test']} versus {paired['reference']} samples of the same patients "
+                    f"(design ~ patient + {' + '.join(covariates + [paired['column']])})")
+    else:
+        contrast = f"high versus low {c['genomics.task']} radscore groups"
+        if covariates:
+            contrast += f" adjusted for {_join(covariates)}"
+    if c["genomics.deg.method"] == "limma_voom":
+        test = "limma-voom (voom, lmFit and eBayes as in limma, reimplemented and checked against R)"
+    else:
+        version = package_versions(["pydeseq2"])["pydeseq2"]
+        test = (f"PyDESeq2{' ' + version if version else ''} Wald tests with DESeq2's 0.5 floor on "
+                "fitted means")
+        if c["genomics.deg.shrink"]:
+            test += ("; log2 fold changes were apeGLM-shrunken on the counts the test used "
+                     "(Cook's outliers replaced)")
+    kme = (f", genes with {'|kME|' if c['genomics.wgcna.network_type'] == 'unsigned' else 'kME'} "
+           f"below {_num(c['genomics.wgcna.min_kme'])} were unassigned"
+           if c["genomics.wgcna.min_kme"] is not None else "")
+    return (
+        f"Differential expression between {contrast} was tested with {test}. Co-expression "
+        f"modules came from a {c['genomics.wgcna.network_type']} WGCNA network cut with the "
+        f"dynamic hybrid tree cut (dynamicTreeCut, deepSplit {c['genomics.wgcna.deep_split']}, "
+        f"PAM stage {'on' if c['genomics.wgcna.pam_stage'] else 'off'}, minimum module size "
+        f"{c['genomics.wgcna.min_module_size']}){kme}, and modules whose eigengenes were closer "
+        f"than {_num(c['genomics.wgcna.merge_cut_height'])} were merged."
+    )
 
 
 def _join(words: list[str]) -> str:

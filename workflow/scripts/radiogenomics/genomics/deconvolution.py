@@ -23,12 +23,13 @@ def _standardise_signature(signature: np.ndarray) -> np.ndarray:
     return (signature - signature.mean()) / signature.std(ddof=1)
 
 
-def _core_fit(signature_std: np.ndarray, mixture: np.ndarray, nus=NUS) -> tuple[np.ndarray, float, float]:
+def _core_fit(signature_std: np.ndarray, mixture: np.ndarray, nus=NUS,
+              svr_tolerance: float = 1e-3) -> tuple[np.ndarray, float, float]:
     """One standardised mixture -> (fractions, RMSE, Pearson r) for the best nu."""
     y = (mixture - mixture.mean()) / mixture.std(ddof=1)
     best = None
     for nu in nus:
-        model = NuSVR(kernel="linear", nu=nu, C=1.0).fit(signature_std, y)
+        model = NuSVR(kernel="linear", nu=nu, C=1.0, tol=svr_tolerance).fit(signature_std, y)
         weights = np.clip(model.coef_.ravel(), 0.0, None)
         if weights.sum() > 0:
             weights = weights / weights.sum()
@@ -41,8 +42,11 @@ def _core_fit(signature_std: np.ndarray, mixture: np.ndarray, nus=NUS) -> tuple[
 
 
 def deconvolve(mixtures: pd.DataFrame, signature: pd.DataFrame, permutations: int = 100,
-               seed: int = 0, nus=NUS) -> pd.DataFrame:
+               seed: int = 0, nus=NUS, svr_tolerance: float = 1e-3) -> pd.DataFrame:
     """Estimate cell fractions per sample.
+
+    ``svr_tolerance`` is the SVR solver's stopping tolerance (1e-3 is e1071's ``tolerance``
+    default, which CIBERSORT uses, and scikit-learn's); smaller values converge further.
 
     ``mixtures`` is genes x samples in linear (not log) units, ``signature`` genes x cell types
     in the same units. Returns one row per sample: fractions per cell type, ``pvalue``
@@ -56,12 +60,13 @@ def deconvolve(mixtures: pd.DataFrame, signature: pd.DataFrame, permutations: in
     mix = mixtures.loc[genes].to_numpy(float)
     rng = np.random.default_rng(seed)
     null_r = np.array([
-        _core_fit(signature_std, rng.choice(mix.ravel(), size=len(genes), replace=False), nus)[2]
+        _core_fit(signature_std, rng.choice(mix.ravel(), size=len(genes), replace=False), nus,
+                  svr_tolerance)[2]
         for _ in range(permutations)
     ])
     rows = []
     for j, sample in enumerate(mixtures.columns):
-        weights, rmse, r = _core_fit(signature_std, mix[:, j], nus)
+        weights, rmse, r = _core_fit(signature_std, mix[:, j], nus, svr_tolerance)
         pvalue = float(np.mean(null_r >= r)) if permutations else np.nan
         rows.append([sample, *weights, pvalue, r, rmse])
     columns = ["sample", *signature.columns, "pvalue", "correlation", "rmse"]

@@ -17,8 +17,13 @@ PURITY_INTERCEPT = 0.6049872018
 PURITY_SLOPE = 0.0001467884
 
 
-def ssgsea(expression: pd.DataFrame, gene_sets: dict[str, list[str]], alpha: float = 0.25) -> pd.DataFrame:
-    """Enrichment score per sample (rows) and gene set (columns); genes x samples input."""
+def ssgsea(expression: pd.DataFrame, gene_sets: dict[str, list[str]], alpha: float = 0.25,
+           normalise: bool = False) -> pd.DataFrame:
+    """Enrichment score per sample (rows) and gene set (columns); genes x samples input.
+
+    ``normalise`` is GSVA's ``ssgsea.norm = TRUE``: every score divided by the range (max - min)
+    of all scores of the call (the ESTIMATE package does not normalise).
+    """
     ranks = rankdata(expression.to_numpy(float), axis=0, method="average")
     values = 10000.0 * ranks / expression.shape[0]
     order = np.argsort(-values, axis=0, kind="stable")
@@ -36,7 +41,10 @@ def ssgsea(expression: pd.DataFrame, gene_sets: dict[str, list[str]], alpha: flo
         hit = np.cumsum(weights, axis=0) / weights.sum(axis=0)
         miss = np.cumsum(~tagged, axis=0) / (n_genes - n_in)
         scores[name] = (hit - miss).sum(axis=0)
-    return pd.DataFrame(scores, index=expression.columns)
+    table = pd.DataFrame(scores, index=expression.columns)
+    if normalise:
+        table = table / (np.nanmax(table.to_numpy()) - np.nanmin(table.to_numpy()))
+    return table
 
 
 def estimate_scores(expression: pd.DataFrame, gene_sets: dict[str, list[str]],

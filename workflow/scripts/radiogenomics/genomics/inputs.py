@@ -16,11 +16,11 @@ from radiogenomics.cases import BadCase
 from radiogenomics.io import read_tsv
 
 
-def load_counts(counts_path: str | Path, samples_path: str | Path) -> pd.DataFrame:
-    """Read raw counts and return a genes x patients integer matrix.
+def load_sample_counts(counts_path: str | Path, samples_path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Raw counts (genes x samples, integers) and the sample table indexed by ``sample_id``.
 
-    A patient with several samples keeps the first sample in sorted ``sample_id`` order, so the
-    choice is deterministic; samples without a patient are dropped.
+    The sample table keeps every column of samples.tsv (``patient_id`` and e.g. ``site``,
+    ``batch``, ``sample_type``) for the samples present in the counts, in sorted ``sample_id`` order.
     """
     counts = read_tsv(counts_path)
     if "gene" not in counts.columns:
@@ -40,11 +40,44 @@ def load_counts(counts_path: str | Path, samples_path: str | Path) -> pd.DataFra
     if missing:
         raise BadCase("-", str(samples_path), f"sample map lacks columns {sorted(missing)}",
                       "write samples.tsv with columns sample_id, patient_id", stage="genomics")
-    samples = samples[samples["sample_id"].isin(counts.columns)].sort_values("sample_id")
-    samples = samples.drop_duplicates("patient_id", keep="first")
-    by_patient = counts[samples["sample_id"].tolist()].round().astype(np.int64)
-    by_patient.columns = samples["patient_id"].tolist()
-    return by_patient
+    samples = samples[samples["sample_id"].isin(counts.columns)].sort_values("sample_id").set_index("sample_id")
+    return counts[samples.index.tolist()].round().astype(np.int64), samples
+
+
+def require_sample_columns(samples: pd.DataFrame, columns, samples_path: str | Path = "samples.tsv") -> None:
+    """BadCase naming the samples.tsv columns a configured design needs but the file lacks."""
+    missing = [c for c in columns if c not in samples.columns]
+    if missing:
+        raise BadCase("-", str(samples_path), f"samples.tsv lacks the design columns {missing}",
+                      "add them to samples.tsv or remove them from genomics.deg", stage="genomics")
+
+
+def one_sample_per_patient(counts: pd.DataFrame, samples: pd.DataFrame, column: str | None = None,
+                           value: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Genes x patients counts and the patients' sample rows (index patient_id).
+
+    A patient with several samples keeps the first in sorted ``sample_id`` order, so the choice is
+    deterministic; with ``column`` only samples whose ``column`` equals ``value`` (e.g. tumour) count.
+    """
+    chosen = samples if column is None else samples[samples[column] == value]
+    chosen = chosen[~chosen["patient_id"].duplicated(keep="first")]
+    by_patient = counts[chosen.index.tolist()]
+    by_patient.columns = chosen["patient_id"].tolist()
+    return by_patient, chosen.reset_index().set_index("patient_id")
+
+
+def paired_samples(counts: pd.DataFrame, samples: pd.DataFrame, column: str, test: str, reference: str,
+                   patients) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Counts and sample rows of every ``test`` / ``reference`` sample of the patients in
+    ``patients`` that have both kinds (a paired ``~ patient + column`` design)."""
+    kept = samples[samples["patient_id"].isin(list(patients)) & samples[column].isin([test, reference])]
+    kinds = kept.groupby("patient_id")[column].nunique()
+    kept = kept[kept["patient_id"].isin(kinds.index[kinds == 2])]
+    if kept["patient_id"].nunique() < 2:
+        raise BadCase("-", "samples.tsv", f"fewer than 2 patients have both a {test!r} and a {reference!r} sample",
+                      f"check the {column!r} column of samples.tsv or set genomics.deg.paired to null",
+                      stage="genomics")
+    return counts[kept.index.tolist()], kept
 
 
 def join_scores(counts: pd.DataFrame, scores: pd.DataFrame, high: str = "high", low: str = "low",

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from radiogenomics.genomics import compare, deconvolution, deg, enrichment, estimate, figures, inputs, tmb, wgcna
 from radiogenomics.io import read_tsv, write_json, write_tsv
@@ -25,12 +26,14 @@ DEFAULTS = {
     "seed": 0,
     "min_count": 10,
     "min_fraction": 0.2,
-    "deg": {"padj_max": 0.05, "abs_log2fc_min": 1.0, "shrink": True, "n_cpus": 1},
+    "deg": {"method": "deseq2", "padj_max": 0.05, "abs_log2fc_min": 1.0, "shrink": True, "n_cpus": 1,
+            "covariates": [], "paired": None},
     "enrichment": {"permutations": 1000, "min_size": 5, "max_size": 500, "gsea": True, "top_modules": 2},
     "wgcna": {"network_type": "signed", "r2_threshold": 0.8, "powers": [1, 20], "power": None,
-              "min_module_size": 30, "cut_height": None, "min_kme": 0.3, "merge_cut_height": 0.25,
+              "min_module_size": 30, "deep_split": 2, "pam_stage": True, "cut_height": None, "min_kme": 0.3,
+              "merge_cut_height": 0.25,
               "top_variable_genes": 5000},
-    "deconvolution": {"permutations": 100},
+    "deconvolution": {"permutations": 100, "svr_tolerance": 1e-3},
     "tmb": {"exome_mb": 38.0, "top_degs": 10},
     "survival": {"top_degs": 10, "time": "os_months", "event": "os_event"},
 }
@@ -60,15 +63,50 @@ def load_traits(metadata: pd.DataFrame, features_path: str | Path | None = None,
     return traits
 
 
-def run_genomics(counts_path, samples_path, scores_path, out_dir, figures_dir, gene_set_paths: dict,
-                 estimate_gmt, signature_path, maf_path=None, clinical_path=None, features_path=None,
-                 selected_path=None, params: dict | None = None) -> dict:
-    """Run every radiogenomics analysis and return a small summary (counts, chosen power, ...)."""
+def differential_expression(sample_counts: pd.DataFrame, samples: pd.DataFrame, counts: pd.DataFrame,
+                            metadata: pd.DataFrame, patient_samples: pd.DataFrame, options: dict, high: str,
+                            low: str, threads: int = 1) -> pd.DataFrame:
+    """deg.tsv: high vs low imaging score across patients (one sample each, rows of
+    ``patient_samples``), or with ``options["paired"]`` = {column, test, reference} ``test`` vs
+    ``reference`` samples within the same patients (design ~ patient_id + covariates + column,
+    several samples per patient). ``options["covariates"]`` are samples.tsv columns adjusted for."""
+    settings = {k: options[k] for k in ("method", "padj_max", "abs_log2fc_min", "shrink", "n_cpus")}
+    covariates = list(options["covariates"])
+    paired = options["paired"]
+    if not paired:
+        design = metadata.join(patient_samples[covariates])
+        return deg.differential_expression(counts, design, factor="group", test=high, reference=low,
+                                           covariates=covariates, threads=threads, **settings)
+    pair_counts, pair_samples = inputs.paired_samples(sample_counts.loc[counts.index], samples, paired["column"],
+                                                      paired["test"], paired["reference"], metadata.index)
+    return deg.differential_expression(pair_counts, pair_samples, factor=paired["column"], test=paired["test"],
+                                       reference=paired["reference"], covariates=covariates,
+                                       pair_by="patient_id", threads=threads, **settings)
+
+
+def run_genomics(*args, threads: int = 1, **kwargs) -> dict:
+    """Run every radiogenomics analysis (:func:`_run_genomics`) with BLAS bounded to ``threads``
+    (the rule's ``threads``, threadpoolctl): OpenBLAS threads left free oversubscribe the cores
+    inside PyDESeq2's per-gene loops and WGCNA's per-module eigengenes, which then run many times
+    slower (benchmarks/genomics_stage.py --blas-ratio)."""
+    with threadpool_limits(limits=threads, user_api="blas"):
+        return _run_genomics(*args, threads=threads, **kwargs)
+
+
+def _run_genomics(counts_path, samples_path, scores_path, out_dir, figures_dir, gene_set_paths: dict,
+                  estimate_gmt, signature_path, maf_path=None, clinical_path=None, features_path=None,
+                  selected_path=None, params: dict | None = None, threads: int = 1) -> dict:
+    """Every radiogenomics analysis; returns a small summary (counts, chosen power, ...)."""
     p = merged_params(params)
     out_dir, figures_dir = Path(out_dir), Path(figures_dir)
     high, low = p["group_high"], p["group_low"]
 
-    counts = inputs.load_counts(counts_path, samples_path)
+    sample_counts, samples = inputs.load_sample_counts(counts_path, samples_path)
+    paired = p["deg"]["paired"]
+    inputs.require_sample_columns(samples, list(p["deg"]["covariates"]) + ([paired["column"]] if paired else []),
+                                  samples_path)
+    counts, patient_samples = inputs.one_sample_per_patient(
+        sample_counts, samples, *((paired["column"], paired["test"]) if paired else ()))
     counts, metadata = inputs.join_scores(counts, read_tsv(scores_path, dtype={"patient_id": str}),
                                           high=high, low=low, cohorts=p["cohorts"])
     counts = inputs.filter_expressed(counts, p["min_count"], p["min_fraction"])
@@ -77,7 +115,8 @@ def run_genomics(counts_path, samples_path, scores_path, out_dir, figures_dir, g
     write_json(record, out_dir / "normalisation.json")
     log.info("expression: %d genes x %d patients", *counts.shape)
 
-    degs = deg.differential_expression(counts, metadata["group"], high=high, low=low, **p["deg"])
+    degs = differential_expression(sample_counts, samples, counts, metadata, patient_samples, p["deg"], high, low,
+                                   threads)
     write_tsv(degs, out_dir / "deg.tsv")
     significant = degs[degs["direction"] != "ns"]
     figures.save_png_svg(figures.volcano(degs, p["deg"]["padj_max"], p["deg"]["abs_log2fc_min"]),
@@ -95,7 +134,8 @@ def run_genomics(counts_path, samples_path, scores_path, out_dir, figures_dir, g
     traits = load_traits(metadata, features_path, selected_path)
     network = wgcna.run_wgcna(log_expression.T, powers=range(w["powers"][0], w["powers"][1] + 1),
                               network_type=w["network_type"], r2_threshold=w["r2_threshold"], power=w["power"],
-                              min_module_size=w["min_module_size"], cut_height=w["cut_height"],
+                              min_module_size=w["min_module_size"], deep_split=w["deep_split"],
+                              pam_stage=w["pam_stage"], cut_height=w["cut_height"],
                               min_kme=w["min_kme"], merge_cut_height=w["merge_cut_height"],
                               top_variable_genes=w["top_variable_genes"])
     write_tsv(network.modules, out_dir / "wgcna_modules.tsv")
@@ -126,7 +166,7 @@ def run_genomics(counts_path, samples_path, scores_path, out_dir, figures_dir, g
 
     signature = read_tsv(signature_path).set_index("gene")
     fractions = deconvolution.deconvolve(linear_expression, signature, permutations=p["deconvolution"]["permutations"],
-                                         seed=p["seed"]).rename(columns={"sample": "patient_id"})
+                                         seed=p["seed"], svr_tolerance=p["deconvolution"]["svr_tolerance"]).rename(columns={"sample": "patient_id"})
     write_tsv(fractions, out_dir / "deconvolution.tsv")
     cell_fractions = fractions.set_index("patient_id")[list(signature.columns)]
     cell_tests = compare.compare_groups(cell_fractions, metadata["group"], high, low)

@@ -3,24 +3,21 @@
 PyWGCNA is not used: it pulls in a large dependency stack, writes figures and caches as side
 effects and its module detection is not reproducible run to run. The steps follow the WGCNA R
 package: soft power by scale-free topology fit (``pickSoftThreshold``), signed or unsigned
-adjacency, topological overlap (``TOMsimilarity``), average-linkage clustering of 1 - TOM, a
-branch cut with a minimum module size, removal of genes whose module membership kME is below
-``min_kme`` (``minKMEtoStay`` of ``blockwiseModules``), eigengenes (first principal component),
-merging of modules whose eigengenes correlate above 1 - ``merge_cut_height``
-(``mergeCloseModules``) and module-trait correlations (``corPvalueStudent``).
-
-The branch cut is an adaptive static cut, not WGCNA's dynamic tree cut: the dendrogram is cut at
-the height that gives the largest number of branches with at least ``min_module_size`` genes
-(searched over quantiles of the join heights, lowest such height on ties); smaller branches stay
-unassigned (grey). Average linkage on a noisy 1 - TOM chains background genes onto modules near
-the top of the tree, so a single cut near the top (cutreeDynamic's default height) or a
-top-down split on branch sizes returns one giant module; the adaptive height cuts below the
-chaining. Over-split modules are re-joined by the eigengene merge and loosely attached genes are
-removed by the kME filter. A fixed ``cut_height`` may be given instead.
+adjacency, topological overlap (``TOMsimilarity``), average-linkage clustering of 1 - TOM,
+WGCNA's dynamic hybrid tree cut (``cutreeDynamic(method = "hybrid")`` with ``deepSplit``,
+``pamStage``, ``minClusterSize``, by the ``dynamicTreeCut`` Python port of the R package),
+optional removal of genes whose module membership is below ``min_kme`` (``minKMEtoStay`` of
+``blockwiseModules``; |kME| for unsigned networks, kME for signed), eigengenes (first principal
+component), merging of modules whose eigengenes correlate above 1 - ``merge_cut_height``
+(``mergeCloseModules``) and module-trait correlations (``corPvalueStudent``). Power, modules
+and sizes are tested against WGCNA 1.72 on simulateDatExpr data (tests/reference/wgcna/).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,23 +100,33 @@ def topological_overlap(adj: np.ndarray) -> np.ndarray:
     return tom
 
 
-def cut_tree(tree_linkage: np.ndarray, min_module_size: int, cut_height: float | None = None,
-             n_heights: int = 100) -> np.ndarray:
-    """Static cut described in the module docstring; returns labels 0 (grey), 1, 2, ..."""
-    if cut_height is None:
-        best_count = -1
-        for height in np.unique(np.quantile(tree_linkage[:, 2], np.linspace(0.0, 1.0, n_heights))):
-            sizes = np.bincount(fcluster(tree_linkage, height, criterion="distance"))
-            count = int((sizes >= min_module_size).sum())
-            if count > best_count:
-                best_count, cut_height = count, height
-    clusters = fcluster(tree_linkage, cut_height, criterion="distance")
-    sizes = np.bincount(clusters)
-    large = [c for c in np.unique(clusters) if sizes[c] >= min_module_size]
-    # number modules by their first gene so labels do not depend on scipy's cluster ids
-    large.sort(key=lambda c: int(np.flatnonzero(clusters == c)[0]))
-    lookup = {c: i + 1 for i, c in enumerate(large)}
-    return np.array([lookup.get(c, 0) for c in clusters])
+def _dynamic_tree_cut_port():
+    """dynamicTreeCut 0.1.1 calls ``np.in1d``, removed in numpy 2.4: its module gets a numpy
+    namespace in which ``in1d`` is ``np.isin`` (same result for 1-d input)."""
+    import dynamicTreeCut.dynamicTreeCut as port
+
+    if not hasattr(port.np, "in1d"):
+        compatible = types.ModuleType("numpy_with_in1d")
+        compatible.__dict__.update(vars(np))
+        compatible.in1d = np.isin
+        port.np = compatible
+    return port
+
+
+def dynamic_tree_cut(tree_linkage: np.ndarray, dissimilarity: np.ndarray, min_module_size: int = 30,
+                     deep_split: int = 2, pam_stage: bool = True, pam_respects_dendro: bool = True,
+                     cut_height: float | None = None) -> np.ndarray:
+    """``cutreeDynamic(method = "hybrid")``: labels 0 (grey), 1 = largest module, 2, ...
+
+    ``dissimilarity`` is the square 1 - TOM matrix the tree was built from; ``cut_height`` None is
+    cutreeDynamic's default (99 % of the range between the 5th percentile and the top join).
+    """
+    port = _dynamic_tree_cut_port()
+    with contextlib.redirect_stdout(io.StringIO()):  # the port prints progress unconditionally
+        result = port.cutreeHybrid(tree_linkage, dissimilarity, cutHeight=cut_height,
+                                   minClusterSize=min_module_size, deepSplit=deep_split,
+                                   pamStage=pam_stage, pamRespectsDendro=pam_respects_dendro, verbose=0)
+    return np.asarray(result["labels"], dtype=int)
 
 
 def eigengenes(expression: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
@@ -129,8 +136,10 @@ def eigengenes(expression: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     result = {}
     for module in sorted(set(labels) - {0}):
         block = standardised[:, labels == module]
-        u, s, _ = np.linalg.svd(block, full_matrices=False)
-        component = u[:, 0] * s[0]
+        # leading left singular vector of the block = top eigenvector of the samples x samples
+        # Gram matrix (a small eigh instead of an SVD over every module gene)
+        _, vectors = np.linalg.eigh(block @ block.T)
+        component = vectors[:, -1]
         component = (component - component.mean()) / component.std()
         if np.corrcoef(component, block.mean(axis=1))[0, 1] < 0:
             component = -component
@@ -138,12 +147,15 @@ def eigengenes(expression: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(result)
 
 
-def _filter_by_kme(expression: np.ndarray, labels: np.ndarray, min_kme: float, min_module_size: int) -> np.ndarray:
+def _filter_by_kme(expression: np.ndarray, labels: np.ndarray, min_kme: float, min_module_size: int,
+                   network_type: str) -> np.ndarray:
     labels = labels.copy()
     mes = eigengenes(expression, labels)
     for module in mes.columns:
         members = np.flatnonzero(labels == module)
         kme = correlation(np.c_[mes[module].to_numpy(), expression[:, members]])[0, 1:]
+        if network_type == "unsigned":
+            kme = np.abs(kme)
         labels[members[kme < min_kme]] = 0
         if (labels == module).sum() < min_module_size:
             labels[labels == module] = 0
@@ -180,12 +192,14 @@ class WgcnaResult:
 
 def run_wgcna(expression: pd.DataFrame, powers=range(1, 21), network_type: str = "signed",
               r2_threshold: float = 0.8, power: int | None = None, min_module_size: int = 30,
-              cut_height: float | None = None, min_kme: float = 0.3, merge_cut_height: float = 0.25,
+              deep_split: int = 2, pam_stage: bool = True, cut_height: float | None = None,
+              min_kme: float | None = 0.3, merge_cut_height: float = 0.25,
               top_variable_genes: int | None = 5000) -> WgcnaResult:
     """Modules from a samples x genes matrix of log-scale expression (e.g. log2 normalised counts).
 
     ``top_variable_genes`` keeps the most variable genes first (ties broken by gene order).
-    ``power`` skips the scale-free search when given (S2 used 5).
+    ``power`` skips the scale-free search when given (S2 used 5). ``min_kme`` None skips the
+    kME filter (WGCNA's step-by-step path: cutreeDynamic then mergeCloseModules).
     """
     if top_variable_genes is not None and expression.shape[1] > top_variable_genes:
         variance = expression.var(axis=0).to_numpy()
@@ -196,11 +210,13 @@ def run_wgcna(expression: pd.DataFrame, powers=range(1, 21), network_type: str =
     if power is not None:
         chosen = int(power)
     tom = topological_overlap(adjacency(correlation(values), chosen, network_type))
-    dissimilarity = 1.0 - tom
+    dissimilarity = np.clip(1.0 - tom, 0.0, None)
     np.fill_diagonal(dissimilarity, 0.0)
-    tree_linkage = linkage(squareform(np.clip(dissimilarity, 0, None), checks=False), "average")
-    labels = cut_tree(tree_linkage, min_module_size, cut_height)
-    labels = _filter_by_kme(values, labels, min_kme, min_module_size)
+    tree_linkage = linkage(squareform(dissimilarity, checks=False), "average")
+    labels = dynamic_tree_cut(tree_linkage, dissimilarity, min_module_size, deep_split, pam_stage,
+                              cut_height=cut_height)
+    if min_kme is not None:
+        labels = _filter_by_kme(values, labels, min_kme, min_module_size, network_type)
     labels = merge_close_modules(values, labels, merge_cut_height)
     # colours by decreasing size, ties by first gene, as WGCNA's labels2colors
     sizes = pd.Series(labels[labels > 0]).value_counts()

@@ -89,6 +89,8 @@ def fetch_public_cohort(
             raw_dir / "clinical.tsv",
         )
         _write_image_manifest(tcia_cfg, patients, kept, raw_dir, workdir)
+        if gdc_cfg.get("slides", False):
+            _acquire_slides(client, gdc_cfg, kept, raw_dir, workdir, record)
         _write_expression(star.files[star.files["patient_id"].isin(kept)], gdc_cfg, raw_dir)
         write_tsv(
             gdc.combine_mafs([t for pid, t in mafs.tables if pid in kept]),
@@ -303,18 +305,7 @@ def _gdc_files(client, gdc_cfg, patients, raw_dir, record, exclude, part, kind) 
         read = gdc.read_maf
     files = files.drop_duplicates("file_id").reset_index(drop=True)
     dest_dir = raw_dir / "gdc" / "files"
-    _, failures = client.download_files(
-        files,
-        dest_dir,
-        batch_size=int(gdc_cfg.get("batch_size", 50)),
-        on_result=lambda result: record(
-            result,
-            source="GDC",
-            api_version=gdc.API_VERSION,
-            item_id=result.path.parent.name,
-            kind=kind,
-        ),
-    )
+    failures = _download_gdc_files(client, files, dest_dir, gdc_cfg, record, kind)
     lost, tables = set(), []
     for row in files.itertuples(index=False):
         path = dest_dir / row.file_id / row.file_name
@@ -342,6 +333,23 @@ def _gdc_files(client, gdc_cfg, patients, raw_dir, record, exclude, part, kind) 
     return GdcFiles(files, lost, tables)
 
 
+def _download_gdc_files(client, files, dest_dir, gdc_cfg, record, kind) -> dict:
+    """Download ``files`` in batches, journalling each; returns {file_id: error} of failures."""
+    _, failures = client.download_files(
+        files,
+        dest_dir,
+        batch_size=int(gdc_cfg.get("batch_size", 50)),
+        on_result=lambda result: record(
+            result,
+            source="GDC",
+            api_version=gdc.API_VERSION,
+            item_id=result.path.parent.name,
+            kind=kind,
+        ),
+    )
+    return failures
+
+
 def _write_expression(files: pd.DataFrame, gdc_cfg: dict, raw_dir: Path) -> None:
     paths = {
         r.sample_id: raw_dir / "gdc" / "files" / r.file_id / r.file_name for r in files.itertuples()
@@ -359,3 +367,28 @@ def _write_expression(files: pd.DataFrame, gdc_cfg: dict, raw_dir: Path) -> None
         files[["sample_id", "patient_id"]].sort_values("sample_id", ignore_index=True),
         raw_dir / "expression" / "samples.tsv",
     )
+
+
+def _acquire_slides(client, gdc_cfg, patients, raw_dir, workdir, record) -> None:
+    """One diagnostic slide per patient (the first by file name, e.g. DX1), checksummed like
+    every GDC file, named in the manifest column ``slide``. A patient whose slide is missing or
+    fails to download keeps an empty cell: left out of pathomics, not of the cohort."""
+    files = client.find_diagnostic_slides(
+        gdc_cfg["project"], tuple(gdc_cfg.get("sample_types", ["Primary Tumor"]))
+    )
+    files = files[files["patient_id"].isin(patients)].sort_values(["patient_id", "file_name"])
+    files = files.drop_duplicates("patient_id").reset_index(drop=True)
+    dest_dir = raw_dir / "gdc" / "files"
+    failures = _download_gdc_files(client, files, dest_dir, gdc_cfg, record, "diagnostic_slide")
+    slide_of = {}
+    for row in files.itertuples(index=False):
+        path = dest_dir / row.file_id / row.file_name
+        if row.file_id in failures:
+            LOG.warning(
+                "%s: slide %s not downloaded: %s", row.patient_id, path, failures[row.file_id]
+            )
+            continue
+        slide_of[row.patient_id] = Path(os.path.relpath(path, workdir)).as_posix()
+    manifest = pd.read_csv(raw_dir / "manifest.tsv", sep="\t", dtype=str, keep_default_na=False)
+    manifest["slide"] = manifest["patient_id"].map(slide_of).fillna("")
+    write_tsv(manifest, raw_dir / "manifest.tsv")

@@ -203,6 +203,22 @@ class GdcClient:
         )
         return _file_table(hits, sample_types=None)
 
+    def find_diagnostic_slides(self, project: str, sample_types=("Primary Tumor",)) -> pd.DataFrame:
+        """Open H&E diagnostic whole-slide images (SVS) of the project (S3 pathomics)."""
+        hits = self.query(
+            "files",
+            gdc_filters(
+                cases__project__project_id=project,
+                data_type="Slide Image",
+                experimental_strategy="Diagnostic Slide",
+                data_format="SVS",
+                access="open",
+            ),
+            FILE_FIELDS,
+            key="file_id",
+        )
+        return _file_table(hits, sample_types)
+
     def get_cases(self, project: str) -> list[dict]:
         return self.query(
             "cases", gdc_filters(project__project_id=project), CASE_FIELDS, key="case_id"
