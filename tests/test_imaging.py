@@ -274,6 +274,21 @@ def test_plausible_hu_pass_and_ct_without_rescale_intercept_is_refused(tmp_path)
     assert "RescaleIntercept" in error.fix
 
 
+def test_hu_sanity_checks_phases_on_other_grids_through_the_mask(tmp_path):
+    """Phases come on their own grids (registration maps them later); the check still runs."""
+    image, paths = abdomen_case(tmp_path)
+    shifted = abdomen(spacing=(0.9, 0.9, 3.0), shape=(16, 54, 54))
+    shifted.SetOrigin((-11.5, 3.5, 27.0))
+    sitk.WriteImage(shifted, paths["arterial"])
+    load_case("P9", paths, PHASES, "venous", hu_sanity=HU_SANITY)
+    raw = abdomen(offset_hu=1024, spacing=(0.9, 0.9, 3.0), shape=(16, 54, 54))
+    raw.SetOrigin((-11.5, 3.5, 27.0))
+    sitk.WriteImage(raw, paths["arterial"])
+    error = bad_case(paths, hu_sanity=HU_SANITY)
+    assert error.path == paths["arterial"] and "arterial phase" in error.reason
+    assert "tumour median 1144 HU" in error.reason
+
+
 def test_missing_fat_and_misplaced_air_are_each_named(tmp_path):
     image, paths = abdomen_case(tmp_path)
     array = sitk.GetArrayFromImage(image)

@@ -141,8 +141,19 @@ def load_case(
     check_tumour_volume(patient_id, mask, mask_path, min_tumor_volume_mm3)
     if hu_sanity:
         for phase, image in images.items():
-            check_intensities(patient_id, image, mask, paths[phase], phase, hu_sanity)
+            check_intensities(patient_id, image, mask_on_grid(mask, image), paths[phase], phase, hu_sanity)
     return images, mask
+
+
+def mask_on_grid(mask: sitk.Image, image: sitk.Image) -> sitk.Image:
+    """The mask on ``image``'s grid (nearest neighbour, scanner frame, no registration).
+
+    Phases of one study share the scanner's frame, so a few millimetres of patient motion move
+    the tumour's median HU little; that is all the intensity check needs before registration.
+    """
+    if same_grid(image, mask):
+        return mask
+    return sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
 
 
 def resample(image: sitk.Image, spacing, interpolator: str, default_value: float) -> sitk.Image:
