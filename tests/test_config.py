@@ -101,3 +101,13 @@ def test_genomics_skip_reason_names_what_is_missing():
     assert genomics_skip_reason({**public, "cohort": {"source": "public", "gdc": {"expression": True}}}) is None
     other = {**synthetic, "genomics": {"task": "none"}}
     assert "genomics.task 'none' is not a modelling task (os, tstage)" in genomics_skip_reason(other)
+
+
+def test_seeded_subset_is_sorted_seeded_and_whole_when_small():
+    from radiogenomics.config import seeded_subset
+
+    patients = [f"P{i:03d}" for i in range(40, 0, -1)]
+    sample = seeded_subset(patients, 5, seed=7)
+    assert sample == sorted(sample) and len(set(sample)) == 5 and set(sample) <= set(patients)
+    assert seeded_subset(list(reversed(patients)), 5, seed=7) == sample
+    assert seeded_subset(patients[:3], 5, seed=7) == sorted(patients[:3])

@@ -155,7 +155,7 @@ def manifest_patients(manifest_path: str | Path, on_bad_case: str):
     return valid, problems
 
 
-def seeded_subset(training: list[str], n_patients: int, seed: int) -> list[str]:
+def seeded_subset(patients: list[str], n_patients: int, seed: int) -> list[str]:
     """A seeded random subset of the training patients (those re-read for the ICC filter: S1
     50, S2 30; those nnU-Net trains on), sorted; all of them when there are fewer. Depends only
     on the sorted ids, so every DAG build picks the same patients."""
