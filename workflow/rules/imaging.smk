@@ -12,8 +12,6 @@ rule register_phases:
         "results/imaging/{patient}/registration.json",
     log:
         "logs/imaging/register_phases/{patient}.log",
-    group:
-        "per_patient"
     conda:
         f"{ENVS}/imaging.yaml"
     # one thread: ITK sums the metric per thread, a fixed count keeps results bit-identical
