@@ -13,9 +13,11 @@ SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
 def run_snakemake(workdir, *args, configfile=REPO / "config/tiny.yaml"):
+    """Snakemake on ``workdir``; ``configfile`` is one path or a list (later files win)."""
+    configfiles = configfile if isinstance(configfile, (list, tuple)) else [configfile]
     command = [
         str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-        "--configfile", str(configfile), "--cores", "2", *args,
+        "--configfile", *map(str, configfiles), "--cores", "2", *args,
     ]
     return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
 

@@ -7,24 +7,17 @@ TINY_NNUNET_DIR=<workdir> reuses a finished run of
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from conftest import REPO, SNAKEMAKE
+from conftest import REPO, run_snakemake
 
 # Left out of `make test` until the tiny CPU training learns the tumour (issue 13 is open).
 pytestmark = [pytest.mark.workflow, pytest.mark.nnunet_study]
 CONFIGS = [str(REPO / "config/tiny.yaml"), str(REPO / "config/tiny_nnunet.yaml")]
-
-
-def snakemake(workdir, *args, configs=CONFIGS):
-    command = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--configfile", *configs, "--cores", "2", *args]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +25,7 @@ def nnunet_study(tmp_path_factory):
     if os.environ.get("TINY_NNUNET_DIR"):
         return Path(os.environ["TINY_NNUNET_DIR"])
     workdir = tmp_path_factory.mktemp("tiny_nnunet")
-    done = snakemake(workdir, "all")
+    done = run_snakemake(workdir, "all", configfile=CONFIGS)
     assert done.returncode == 0, done.stderr[-4000:]
     return workdir
 
@@ -69,12 +62,12 @@ def test_a_correction_reruns_only_that_patients_jobs(nnunet_study, tmp_path):
     corrections = tmp_path / "corrections"
     corrections.mkdir()
     shutil.copy(nnunet_study / f"results/imaging/{patient}/reference_tumor.nii.gz", corrections / f"{patient}.nii.gz")
-    unchanged = snakemake(nnunet_study, "-n", "all")
+    unchanged = run_snakemake(nnunet_study, "-n", "all", configfile=CONFIGS)
     assert unchanged.returncode == 0 and "Nothing to be done" in unchanged.stdout, unchanged.stdout[-2000:]
     # config files merge key by key: this one adds only segmentation.corrections
     extra = tmp_path / "corrections.yaml"
     extra.write_text(f"segmentation:\n  corrections: {corrections}\n")
-    done = snakemake(nnunet_study, "-n", "all", configs=[*CONFIGS, str(extra)])
+    done = run_snakemake(nnunet_study, "-n", "all", configfile=[*CONFIGS, str(extra)])
     assert done.returncode == 0, done.stderr[-3000:]
     patients = set(re.findall(r"patient=([A-Za-z0-9._-]+)", done.stdout))
     assert patients == {patient}, done.stdout[-3000:]
