@@ -3,10 +3,13 @@ per case, test-patient Dice, and the share of a study's wall time that segmentat
 
 Two modes:
   python benchmarks/nnunet_segmentation.py measure [N_TRAIN] [N_TEST] [EPOCHS] [ITERATIONS]
+          [--overlay CONFIG.yaml] [--cases DIR]
       Synthetic patients of the default study's generator (sites A/B, 1 mm analysis grid),
       the default study's nnU-Net settings (config/config.yaml segmentation.train), trained on
       the first N_TRAIN and predicted on the next N_TEST; prints training seconds, prediction
       seconds per case with and without test-time mirroring, and the tumour and kidney Dice.
+      --overlay: a config file whose segmentation keys replace the default study's;
+      --cases: a folder to keep the synthetic patients in and reuse them from.
   python benchmarks/nnunet_segmentation.py share WORKDIR
       A finished study run with segmentation.method nnunet: per-rule job seconds from
       Snakemake's metadata, the segmentation rules' share of all job seconds and of the wall
@@ -29,7 +32,8 @@ sys.path[:0] = [str(REPO / "workflow" / "scripts"), str(REPO / "tests")]
 SEGMENTATION_RULES = {"nnunet_train", "nnunet_predict", "segment_patient", "segmentation_qc"}
 
 
-def measure(n_train: int, n_test: int, epochs: int, iterations: int) -> None:
+def measure(n_train: int, n_test: int, epochs: int, iterations: int, overlay: Path | None = None,
+            cases_dir: Path | None = None) -> None:
     import SimpleITK as sitk
     import torch
     from synthetic_cases import write_cases
@@ -40,19 +44,23 @@ def measure(n_train: int, n_test: int, epochs: int, iterations: int) -> None:
 
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     segmentation = config["segmentation"]
+    if overlay is not None:  # a config file's segmentation keys over the default study's
+        changes = yaml.safe_load(Path(overlay).read_text()).get("segmentation", {})
+        segmentation.update({**changes, "train": {**segmentation["train"], **changes.get("train", {})}})
     settings = {**segmentation["train"], "epochs": epochs, "iterations_per_epoch": iterations}
     root = Path(tempfile.mkdtemp(prefix="nnunet-bench-"))
     start = time.perf_counter()
-    cases = write_cases(root / "cases", n_train + n_test, seed=config["study"]["seed"])
+    # the synthetic patients are reused from cases_dir when they are already there
+    cases = write_cases(cases_dir or root / "cases", n_train + n_test, seed=config["study"]["seed"])
     print(f"{len(cases)} synthetic patients written in {time.perf_counter() - start:.0f} s", flush=True)
-    channel = segmentation["channels"][0]
-    train = [{"case_id": c["case_id"], "images": [c[channel]], "tumor": c["tumor"], "kidney": c["kidney"]}
+    channels = segmentation["channels"]
+    train = [{"case_id": c["case_id"], "images": [c[p] for p in channels], "tumor": c["tumor"], "kidney": c["kidney"]}
              for c in cases[:n_train]]  # fmt: skip
-    record = nnunet.build_model(train, root / "model", root / "work", [channel], segmentation["labels"],
+    record = nnunet.build_model(train, root / "model", root / "work", channels, segmentation["labels"],
                                 settings, threads=segmentation["threads"], device="auto", seed=1)  # fmt: skip
     print(f"training: {n_train} cases, {epochs} x {iterations} iterations, {record['train_seconds']:.0f} s "
           f"on {record['device']} ({record['threads']} threads)", flush=True)  # fmt: skip
-    test = {c["case_id"]: [c[channel]] for c in cases[n_train:]}
+    test = {c["case_id"]: [c[p] for p in channels] for c in cases[n_train:]}
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
         for tta in (False, True):
@@ -101,6 +109,13 @@ if __name__ == "__main__":
     if sys.argv[1] == "share":
         share(Path(sys.argv[2]))
     else:
-        counts = [int(a) for a in sys.argv[2:]]
+        arguments = sys.argv[2:]
+        options = {}
+        for flag, key in (("--overlay", "overlay"), ("--cases", "cases_dir")):
+            if flag in arguments:
+                at = arguments.index(flag)
+                options[key] = Path(arguments[at + 1])
+                del arguments[at : at + 2]
+        counts = [int(a) for a in arguments]
         defaults = [30, 20, 20, 25]  # training cases, test cases, epochs, iterations per epoch
-        measure(*(counts + defaults[len(counts):]))
+        measure(*(counts + defaults[len(counts):]), **options)
