@@ -170,3 +170,29 @@ def test_truth_kidney_is_the_kidney_outside_the_tumour():
                           image(habitats > 0, (1.0, 1.0, 1.0)), image(kidney, (1.0, 1.0, 1.0)), None)  # fmt: skip
     assert record["kidney_overlap"] > 0.2
     assert pd.isna(record["dice"])
+
+
+def test_plans_override_puts_spacing_on_nnunet_axes(tmp_path):
+    """spacing_mm is (x, y, z); nnU-Net's 3d spacing is (z, y, x) and its 2d spacing (y, x)."""
+    import json
+
+    from radiogenomics.segmentation.nnunet import override_plans
+
+    strides_2d = [[1, 1], [2, 2], [2, 2], [2, 2]]
+    strides_3d = [[1, 1, 1], [2, 2, 2], [2, 2, 2]]
+    plans = {"configurations": {
+        "2d": {"spacing": [1.0, 1.0], "patch_size": [128, 128], "batch_size": 12,
+               "architecture": {"arch_kwargs": {"strides": strides_2d}}},
+        "3d_fullres": {"spacing": [1.0, 1.0, 1.0], "patch_size": [64, 96, 96], "batch_size": 2,
+                       "architecture": {"arch_kwargs": {"strides": strides_3d}}},
+    }}  # fmt: skip
+    path = tmp_path / "plans.json"
+    path.write_text(json.dumps(plans))
+    settings = {"spacing_mm": [2.0, 1.5, 3.0], "patch_size": [70, 64], "batch_size": 8}
+    override_plans(path, "2d", settings)
+    override_plans(path, "3d_fullres", {"spacing_mm": [2.0, 1.5, 3.0]})
+    written = json.loads(path.read_text())["configurations"]
+    assert written["2d"]["spacing"] == [1.5, 2.0]  # (y, x)
+    assert written["3d_fullres"]["spacing"] == [3.0, 1.5, 2.0]  # (z, y, x)
+    assert written["2d"]["patch_size"] == [64, 64]  # rounded down to the total stride of 8
+    assert written["2d"]["batch_size"] == 8 and written["3d_fullres"]["batch_size"] == 2

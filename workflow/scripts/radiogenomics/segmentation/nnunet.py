@@ -155,9 +155,10 @@ def override_plans(plans_path: Path, configuration: str, settings: dict) -> None
     if settings.get("batch_size"):
         planned["batch_size"] = int(settings["batch_size"])
     if settings.get("spacing_mm"):
-        # nnU-Net resamples every case to this spacing and its prediction back to the input grid
-        spacing = [float(s) for s in settings["spacing_mm"]][::-1][: len(planned["spacing"])][::-1]
-        planned["spacing"] = spacing
+        # nnU-Net resamples every case to this spacing and its prediction back to the input grid;
+        # its axes are the array's (z, y, x), and a 2d configuration's are the in-plane (y, x)
+        spacing = [float(s) for s in settings["spacing_mm"]][::-1]
+        planned["spacing"] = spacing[-len(planned["spacing"]) :]
     if settings.get("patch_size"):
         strides = np.prod(np.asarray(planned["architecture"]["arch_kwargs"]["strides"]), axis=0)
         wanted = np.asarray(settings["patch_size"], int)
