@@ -4,7 +4,9 @@ The binary metrics, DeLong tests, ROC / confusion / calibration / decision curve
 the median training score come from :func:`radiogenomics.evaluation.evaluate_binary_stage`;
 here: FPR and FNR rows, KM and hazard ratios of the score groups in clinical subgroups
 (T1-2 / T3-4, grade I-II / III-IV, necrosis), Harrell's C of the score against T stage, grade,
-necrosis, UISS and SSIGN, and the correlation of the score with grade, T and diameter.
+necrosis, UISS and SSIGN, and the correlation of the score with grade, T and diameter. The
+Karakiewicz nomogram, the sixth comparator S3 names, is not computed
+(:func:`radiogenomics.clinical_scores.karakiewicz_gap` logs why).
 """
 
 from __future__ import annotations

@@ -203,8 +203,10 @@ def evaluate_stage(
 
 
 def _comparators(clinical: pd.DataFrame) -> pd.DataFrame:
+    from radiogenomics.clinical_scores import karakiewicz_gap
     from radiogenomics.tasks import comparator_scores
 
+    log.warning("%s", karakiewicz_gap(clinical))
     try:
         return comparator_scores(clinical, ["ssign", "uiss"])[["patient_id", "ssign", "uiss"]]
     except ValueError as error:  # a cohort without the comparators' columns (e.g. ECOG)
