@@ -155,6 +155,7 @@ def test_missing_phase_short_survival_and_zip_slip_are_recorded_not_lost(fake_co
         s for s in state.series if not (s.patient_id == PATIENTS[2] and "VENOUS" in s.description)
     ]
     state.cases[1]["diagnoses"][0]["days_to_last_follow_up"] = 20
+    state.cases[1]["follow_ups"] = []  # its disease-status visits would be later contacts
     state.inject("tcia_image", "zipslip")
     summary = fetch_public_cohort(
         cohort_config(server, expression=False, mutations=False), tmp_path / "raw", workdir=tmp_path
