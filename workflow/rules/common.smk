@@ -362,7 +362,8 @@ def robustness_subset():
 
 def second_reader_inputs(wildcards):
     """The second reader's mask of a re-read patient, when the study has a second reader, with
-    the registration it is carried through from the phase it was drawn on (and its sidecar)."""
+    the registration it is carried through from the phase it was drawn on (and its sidecar).
+    """
     folder = config["features"]["robustness"]["second_reader"]
     if not folder:
         return {}
