@@ -51,6 +51,13 @@ def main(argv=None) -> None:
     parser.add_argument("--bags", type=int, default=100, help="training bags of the MIL fit")
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--read-passes", type=int, default=3)
+    parser.add_argument(
+        "--mil-threads",
+        type=int,
+        nargs="+",
+        default=[torch.get_num_threads()],
+        help="torch intra-op threads of the MIL fit, one fit per value",
+    )
     args = parser.parse_args(argv)
     if args.bags < 10:
         parser.error("--bags must be at least 10 (the MIL holds out a stratified fifth)")
@@ -100,15 +107,17 @@ def main(argv=None) -> None:
     for backbone, width in widths.items():
         bags = [rng.normal(size=(len(kept), width)).astype(np.float32) for _ in range(args.bags)]
         labels = np.arange(args.bags) % 2
-        with Timer() as timer:
-            _, history = mil.train_mil(
-                bags, labels, iterations=args.iterations, patience=10**6, device="cpu"
+        for threads in args.mil_threads:
+            torch.set_num_threads(threads)
+            with Timer() as timer:
+                _, history = mil.train_mil(
+                    bags, labels, iterations=args.iterations, patience=10**6, device="cpu"
+                )
+            print(
+                f"MIL fit on CPU ({threads} threads), {args.bags} bags x {len(kept)} tiles x "
+                f"{width} features, {int(history['iteration'].max())} iterations of 64 bags: "
+                f"{timer.wall:.1f} s wall, {timer.cpu:.1f} CPU-s"
             )
-        print(
-            f"MIL fit on CPU, {args.bags} bags x {len(kept)} tiles x {width} features, "
-            f"{int(history['iteration'].max())} iterations of 64 bags: "
-            f"{timer.wall:.1f} s wall, {timer.cpu:.1f} CPU-s"
-        )
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
