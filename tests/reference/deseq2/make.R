@@ -1,5 +1,5 @@
-# DESeq2 reference for tests/test_genomics_deg_parity.py: two simulated data sets with planted
-# outlier counts, fitted with DESeq() defaults (Cook's replacement and refit, independent filtering).
+# DESeq2 reference for tests/test_genomics_deg_parity.py and test_genomics_deseq2.py: two simulated
+# data sets with planted outlier counts, fitted with DESeq() defaults (Cook's replacement and refit, independent filtering).
 #   unpaired: 28 samples, design ~ batch + condition (7 per batch x condition cell, so outliers are replaced)
 #   paired:   8 patients x (1 normal + 2 tumour), design ~ patient + condition (at most 2 samples
 #             per patient x condition cell: DESeq2 neither replaces nor flags outliers here)

@@ -84,7 +84,8 @@ def _design_products(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def log_posterior(log_alpha: np.ndarray, counts: np.ndarray, mu: np.ndarray, x: np.ndarray,
                   prior: Prior | None = None) -> np.ndarray:
-    """fitDisp's log_posterior: NB log likelihood (without the log y! constant), Cox-Reid term
+    """fitDisp's log_posterior: NB log likelihood (less log y! and y log mu, which do not depend
+    on alpha), Cox-Reid term
     -log det(X' W X) / 2 with W = 1 / (1/mu + alpha), and the prior's log density if given.
     ``counts`` and ``mu`` are genes x samples, ``log_alpha`` one value per gene."""
     alpha = np.exp(log_alpha)[:, None]
@@ -127,8 +128,8 @@ def line_search(counts: np.ndarray, mu: np.ndarray, x: np.ndarray, log_alpha: np
                 min_log_alpha: float, prior: Prior | None = None, kappa_0: float = KAPPA_0,
                 tol: float = DISP_TOL, maxit: int = MAXIT) -> SearchResult:
     """fitDisp: per gene, an Armijo backtracking line search along the gradient of the log
-    posterior in log(alpha), step by step as DESeq2.cpp takes them (all genes of the block move
-    in lock step; a gene leaves when it stops). Rows of ``counts`` / ``mu`` are genes."""
+    posterior in log(alpha), step by step as DESeq2.cpp takes them (the genes move in lock step;
+    a gene leaves when it stops). Rows of ``counts`` / ``mu`` are genes."""
     a = np.array(log_alpha, dtype=float)
     lp = log_posterior(a, counts, mu, x, prior)
     dlp = dlog_posterior(a, counts, mu, x, prior)
@@ -190,7 +191,7 @@ def grid_search(counts: np.ndarray, mu: np.ndarray, x: np.ndarray, max_disp: flo
 
 
 def _blocks(n_genes: int):
-    for start in range(0, n_genes, GENES_PER_BLOCK):
+    for start in range(0, max(n_genes, 1), GENES_PER_BLOCK):   # one empty block for no genes
         yield slice(start, min(start + GENES_PER_BLOCK, n_genes))
 
 
@@ -335,6 +336,12 @@ def fit_beta(counts: np.ndarray, size_factors: np.ndarray, x: np.ndarray, alpha:
     IRLS estimate (or from the initial estimate where IRLS diverged), as DESeq2 does.
     ``counts`` are genes x samples."""
     counts, alpha = np.asarray(counts, float), np.asarray(alpha, float)
+    blocks = [_fit_beta_block(counts[b], size_factors, x, alpha[b], min_mu, tol, maxit)
+              for b in _blocks(len(counts))]
+    return GLMFit(*(np.concatenate(parts) for parts in zip(*blocks)))
+
+
+def _fit_beta_block(counts, size_factors, x, alpha, min_mu, tol, maxit) -> GLMFit:
     n_genes, p = len(counts), x.shape[1]
     ridge = np.eye(p) * RIDGE_LOG2 / np.log(2) ** 2   # lambda on the natural-log scale
     q, r = np.linalg.qr(x)
