@@ -166,3 +166,12 @@ def seeded_subset(patients: list[str], n_patients: int, seed: int) -> list[str]:
         return patients
     rng = np.random.default_rng(seed)
     return sorted(rng.choice(patients, size=n_patients, replace=False).tolist())
+
+
+def drawn_phase_sidecar(mask_path: str | Path) -> Path:
+    """``{patient_id}.json`` beside a reader's mask ``{patient_id}.nii.gz``: the optional file
+    naming the phase the mask was drawn on (radiogenomics.drawn_masks). Here, not there, because
+    the DAG build asks for it and must not import SimpleITK."""
+    path = Path(mask_path)
+    name = path.name.removesuffix(".nii.gz") if path.name.endswith(".nii.gz") else path.stem
+    return path.with_name(f"{name}.json")

@@ -108,8 +108,13 @@ def prepare_slice(
         align_corners=False,
         antialias=True,
     )[0].numpy()
-    normalised = (resized / 255.0 - IMAGENET_MEAN[:, None, None]) / IMAGENET_STD[:, None, None]
-    return normalised.astype(np.float32), SliceBox(z, row0, col0, side)
+    return imagenet_normalised(resized), SliceBox(z, row0, col0, side)
+
+
+def imagenet_normalised(scaled: np.ndarray) -> np.ndarray:
+    """(3, H, W) windowed intensities in [0, 255] -> ImageNet-normalised float32."""
+    normalised = (scaled / 255.0 - IMAGENET_MEAN[:, None, None]) / IMAGENET_STD[:, None, None]
+    return normalised.astype(np.float32)
 
 
 def select_device(device: str = "auto") -> torch.device:
@@ -415,17 +420,16 @@ def _read_image(patient_id: str, source, what: str) -> sitk.Image:
         ) from None
 
 
-def patient_slices(
+def patient_images(
     patient_id: str,
     images: Mapping[str, sitk.Image | str | os.PathLike],
     mask: sitk.Image | str | os.PathLike,
     phases: Sequence[str],
-    **prepare,
-) -> dict[str, tuple[np.ndarray, SliceBox]]:
-    """Network inputs per phase for one patient; every phase must sit on the mask's grid."""
+) -> tuple[sitk.Image, dict[str, sitk.Image]]:
+    """One patient's tumour mask and phase images; BadCase when the mask is empty or a phase
+    is missing, unreadable or off the mask's grid."""
     mask_image = _read_image(patient_id, mask, "tumour mask")
-    mask_array = sitk.GetArrayFromImage(mask_image) > 0
-    if not mask_array.any():
+    if not np.any(sitk.GetArrayViewFromImage(mask_image)):
         raise BadCase(
             patient_id,
             str(mask),
@@ -448,6 +452,22 @@ def patient_slices(
                 "resample both with the imaging stage",
                 stage="features",
             )
+        out[phase] = image
+    return mask_image, out
+
+
+def patient_slices(
+    patient_id: str,
+    images: Mapping[str, sitk.Image | str | os.PathLike],
+    mask: sitk.Image | str | os.PathLike,
+    phases: Sequence[str],
+    **prepare,
+) -> dict[str, tuple[np.ndarray, SliceBox]]:
+    """Network inputs per phase for one patient; every phase must sit on the mask's grid."""
+    mask_image, phase_images = patient_images(patient_id, images, mask, phases)
+    mask_array = sitk.GetArrayFromImage(mask_image) > 0
+    out = {}
+    for phase, image in phase_images.items():
         spacing_xy = float(np.mean(image.GetSpacing()[:2]))
         out[phase] = prepare_slice(
             sitk.GetArrayFromImage(image).astype(np.float32),
