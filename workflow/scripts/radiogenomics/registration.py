@@ -437,7 +437,7 @@ def qc_figure(cases: list[dict], reference: str, window: dict, png, svg, margin_
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plots import save_figure
+    from .figures import save_png_svg
 
     moving = [p for p in cases[0]["images"] if p != reference] if cases else []
     n_cols = max(1, len(moving))
@@ -465,4 +465,4 @@ def qc_figure(cases: list[dict], reference: str, window: dict, png, svg, margin_
     fig.tight_layout()
     if Path(svg) != Path(png).with_suffix(".svg"):
         raise ValueError(f"{png} and {svg} must share their name")
-    save_figure(fig, Path(png).with_suffix(""))
+    save_png_svg(fig, Path(png).with_suffix(""))

@@ -23,6 +23,7 @@ from lifelines.exceptions import ConvergenceError  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from radiogenomics import clinical_scores, plots, survival  # noqa: E402
+from radiogenomics.figures import save_png_svg  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def subgroup_km_figure(table: pd.DataFrame, cohort: str, stem, endpoint: str) ->
     for ax in axes[:, 0]:
         ax.set_ylabel(endpoint)
     fig.suptitle(f"Pathomics score groups (median training score), {cohort} cohort")
-    plots.save_figure(fig, stem)
+    save_png_svg(fig, stem)
 
 
 def forest_figure(subgroups: pd.DataFrame, cohort: str, stem) -> None:
@@ -143,7 +144,7 @@ def forest_figure(subgroups: pd.DataFrame, cohort: str, stem) -> None:
         fig, ax = plt.subplots(figsize=(5, 2))
         ax.axis("off")
         ax.text(0.5, 0.5, f"{cohort}: no estimable hazard ratio", ha="center")
-        plots.save_figure(fig, stem)
+        save_png_svg(fig, stem)
         return
     table = rows.assign(variable=rows["subgroup"] + " (n=" + rows["n"].astype(str) + ")")
     plots.forest_plot(
@@ -217,4 +218,4 @@ def correlation_figure(table: pd.DataFrame, stem) -> None:
     axes[2].set_xlabel("tumour diameter (cm)")
     axes[2].legend(fontsize=7)
     axes[0].set_ylabel("pathomics score (logit)")
-    plots.save_figure(fig, stem)
+    save_png_svg(fig, stem)
