@@ -41,15 +41,6 @@ def cohort_config(server, attempts=4, **gdc_extra):
     }
 
 
-def final_files(root):
-    """Everything at a final path: no hidden temporaries, no .part files."""
-    return sorted(
-        p.relative_to(root).as_posix()
-        for p in root.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.parts)
-    )
-
-
 def test_cohort_downloads_end_to_end_under_faults_and_continues_to_features(fake_cohort, tmp_path):
     server, state = fake_cohort
     for route, faults in {

@@ -176,14 +176,6 @@ def mask_on_grid(mask: sitk.Image, image: sitk.Image) -> sitk.Image:
     return sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
 
 
-def resample(image: sitk.Image, spacing, interpolator: str, default_value: float) -> sitk.Image:
-    reference = reference_like(image, spacing)
-    return sitk.Resample(
-        image, reference, sitk.Transform(), INTERPOLATORS[interpolator], default_value,
-        image.GetPixelID(),
-    )
-
-
 def preprocess_case(
     images: dict[str, sitk.Image],
     mask: sitk.Image | None,
