@@ -181,51 +181,44 @@ class GdcClient:
             )
         return [hits[k] for k in sorted(hits)]
 
-    def find_star_counts(self, project: str, sample_types=("Primary Tumor",)) -> pd.DataFrame:
+    def _open_project_files(self, project: str, sample_types, **filters) -> pd.DataFrame:
+        """The project's open-access files matching ``filters`` (GDC field=value), one row each
+        (``_file_table``; ``sample_types`` None keeps every sample type)."""
         hits = self.query(
             "files",
-            gdc_filters(
-                cases__project__project_id=project,
-                data_category="Transcriptome Profiling",
-                data_type="Gene Expression Quantification",
-                analysis__workflow_type="STAR - Counts",
-                access="open",
-            ),
+            gdc_filters(cases__project__project_id=project, **filters, access="open"),
             FILE_FIELDS,
             key="file_id",
         )
         return _file_table(hits, sample_types)
 
-    def find_masked_mafs(self, project: str) -> pd.DataFrame:
-        hits = self.query(
-            "files",
-            gdc_filters(
-                cases__project__project_id=project,
-                data_category="Simple Nucleotide Variation",
-                data_type="Masked Somatic Mutation",
-                data_format="MAF",
-                access="open",
-            ),
-            FILE_FIELDS,
-            key="file_id",
+    def find_star_counts(self, project: str, sample_types=("Primary Tumor",)) -> pd.DataFrame:
+        return self._open_project_files(
+            project,
+            sample_types,
+            data_category="Transcriptome Profiling",
+            data_type="Gene Expression Quantification",
+            analysis__workflow_type="STAR - Counts",
         )
-        return _file_table(hits, sample_types=None)
+
+    def find_masked_mafs(self, project: str) -> pd.DataFrame:
+        return self._open_project_files(
+            project,
+            None,
+            data_category="Simple Nucleotide Variation",
+            data_type="Masked Somatic Mutation",
+            data_format="MAF",
+        )
 
     def find_diagnostic_slides(self, project: str, sample_types=("Primary Tumor",)) -> pd.DataFrame:
         """Open H&E diagnostic whole-slide images (SVS) of the project (S3 pathomics)."""
-        hits = self.query(
-            "files",
-            gdc_filters(
-                cases__project__project_id=project,
-                data_type="Slide Image",
-                experimental_strategy="Diagnostic Slide",
-                data_format="SVS",
-                access="open",
-            ),
-            FILE_FIELDS,
-            key="file_id",
+        return self._open_project_files(
+            project,
+            sample_types,
+            data_type="Slide Image",
+            experimental_strategy="Diagnostic Slide",
+            data_format="SVS",
         )
-        return _file_table(hits, sample_types)
 
     def get_cases(self, project: str) -> list[dict]:
         return self.query(
