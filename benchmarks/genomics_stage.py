@@ -3,9 +3,11 @@ samples; WGCNA on the 5,000 most variable genes). Prints one JSON object: second
 plus the speed ratio of our vectorised ssGSEA to gseapy.ssgsea on the same input (one run).
 With ``--blas-ratio`` only DESeq2 runs, twice on the same input: BLAS bounded to one thread
 (what the workflow does, threadpoolctl) and BLAS left to its own thread count; it prints both
-times, their ratio and whether the results are identical.
+times, their ratio and whether the results are identical. With ``--algorithm-ratio`` only the
+DESeq2 fit and Wald test run (no shrinkage), once with DESeq2's algorithms (the default,
+radiogenomics.genomics.deseq2) and once with PyDESeq2's own; it prints both times and their ratio.
 
-    .venv/bin/python benchmarks/genomics_stage.py [--genes 20000] [--samples 500] [--blas-ratio]
+    .venv/bin/python benchmarks/genomics_stage.py [--genes 20000] [--samples 500] [--blas-ratio | --algorithm-ratio]
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ def main() -> None:
                         help="BLAS thread bound of the whole stage, as the workflow's rule threads")
     parser.add_argument("--blas-ratio", action="store_true",
                         help="only DESeq2, BLAS bounded to 1 thread vs unbounded, in one run")
+    parser.add_argument("--algorithm-ratio", action="store_true",
+                        help="only the DESeq2 fit, DESeq2's algorithms vs PyDESeq2's own, in one run")
     args = parser.parse_args()
 
     timings = {}
@@ -94,6 +98,21 @@ def main() -> None:
                           "unbounded_over_bounded": round(timings["deseq2_blas_unbounded"]
                                                           / timings["deseq2_blas_1_thread"], 2),
                           "identical_results": bool(bounded.equals(unbounded))}, indent=1))
+        return
+    if args.algorithm_ratio:
+        metadata = deg.design_metadata(design, "group", "high", "low")
+        tables = {}
+        for algorithm in deg.ALGORITHMS:
+            def fit_and_test(algorithm=algorithm):
+                dds = deg.fit_deseq2(counts, metadata, algorithm=algorithm)
+                return deg.deseq2_table(dds, "group", "high", "low", shrink=False)
+            tables[algorithm] = timed(f"deseq2_fit_{algorithm}", fit_and_test)
+        ours, theirs = tables["deseq2"]["stat"], tables["pydeseq2"]["stat"]
+        print(json.dumps({"genes": args.genes, "samples": args.samples, "genes_after_filter": int(counts.shape[0]),
+                          **timings, "pydeseq2_over_deseq2": round(timings["deseq2_fit_pydeseq2"]
+                                                                   / timings["deseq2_fit_deseq2"], 2),
+                          "stat_within_2pct_of_each_other": round(float(
+                              ((ours - theirs).abs() <= 0.02 * theirs.abs()).mean()), 4)}, indent=1))
         return
     threadpoolctl.threadpool_limits(limits=args.blas_threads, user_api="blas")  # stays for the run
     log_expression, _ = timed("normalise", inputs.normalise, counts)

@@ -17,6 +17,7 @@ with its time, on the server side.
 
 from __future__ import annotations
 
+import copy
 import gzip
 import hashlib
 import io
@@ -268,6 +269,28 @@ def _filter_values(filters: dict) -> dict:
     return {c["content"]["field"]: c["content"]["value"] for c in clauses if c.get("op") == "in"}
 
 
+def only_fields(record, fields: list[str]):
+    """``record`` reduced to the dotted ``fields`` a GDC query names (lists of nested records
+    keep their items, each reduced alike), as the GDC API answers: a field the client does
+    not ask for does not come back."""
+    tree: dict = {}
+    for name in fields:
+        node = tree
+        for part in name.split("."):
+            node = node.setdefault(part, {})
+
+    def prune(value, node):
+        if not node:  # a requested leaf: the whole value
+            return value
+        if isinstance(value, list):
+            return [prune(item, node) for item in value]
+        if isinstance(value, dict):
+            return {k: prune(value[k], node[k]) for k in node if k in value}
+        return value
+
+    return prune(record, tree)
+
+
 def _paged(hits: list, body: dict, fault: str | None, n_request: int) -> dict:
     sort = body.get("sort")
     if sort:
@@ -363,8 +386,9 @@ class Handler(BaseHTTPRequestHandler):
             )
         elif url.path == "/gdc/cases":
             wanted = _filter_values(body["filters"])
+            fields = [f for f in str(body.get("fields", "")).split(",") if f]
             hits = (
-                self.state.cases
+                [only_fields(case, fields) for case in self.state.cases]
                 if self.state.project in wanted.get("project.project_id", [])
                 else []
             )
@@ -584,6 +608,34 @@ def source_volume(seed: int) -> tuple[np.ndarray, tuple, tuple, np.ndarray]:
     return volume, (0.78, 0.7, 2.5), (-120.5, 35.25, -402.0), direction
 
 
+# Disease status per fake patient, in the GDC dictionary's follow_up fields: the first recurs
+# (progression_or_recurrence Yes, days_to_recurrence 540, recorded at the day-600 visit), the
+# second is with tumour at day 420 after a tumour-free visit at 150, the third is tumour free
+# at its last visit (1200). A field the client does not request is not served (only_fields).
+RECURRENCE_FOLLOW_UPS = [
+    [
+        {"days_to_follow_up": 200, "disease_response": "TF-Tumor Free"},
+        {
+            "days_to_follow_up": 600,
+            "progression_or_recurrence": "Yes",
+            "days_to_recurrence": 540,
+            "progression_or_recurrence_type": "Distant",
+        },
+    ],
+    [
+        {"days_to_follow_up": 150, "disease_response": "TF-Tumor Free"},
+        {"days_to_follow_up": 420, "disease_response": "WT-With Tumor"},
+    ],
+    [
+        {
+            "days_to_follow_up": 1200,
+            "disease_response": "TF-Tumor Free",
+            "progression_or_recurrence": "No",
+        }
+    ],
+]
+
+
 def make_cohort(tmp: Path, patients=("TCGA-B0-5094", "TCGA-B0-5095", "TCGA-CJ-4642")) -> FakeState:
     """Three TCGA-KIRC patients: venous + arterial CT (plus a scout), counts, MAF, clinical."""
     state = FakeState()
@@ -679,7 +731,7 @@ def make_cohort(tmp: Path, patients=("TCGA-B0-5094", "TCGA-B0-5095", "TCGA-CJ-46
                         "age_at_diagnosis": 365 * (60 + index),
                     }
                 ],
-                "follow_ups": [{"days_to_follow_up": 1200 if index == 2 else None}],
+                "follow_ups": copy.deepcopy(RECURRENCE_FOLLOW_UPS[index % 3]),
             }
         )
     return state

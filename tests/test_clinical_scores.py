@@ -85,3 +85,18 @@ def test_score_table_and_bad_case():
     with pytest.raises(BadCase) as error:
         cs.score_table(clinical, assume_n0m0=True)
     assert error.value.patient_id == "P2" and "T5" in error.value.reason
+
+
+def test_karakiewicz_gap_names_the_missing_inputs():
+    # The synthetic cohort's comparator columns: everything but the symptom classification.
+    synthetic = pd.DataFrame(
+        columns=["patient_id", "t_stage", "n_stage", "m_stage", "size_cm", "grade", "ecog"]
+    )
+    message = cs.karakiewicz_gap(synthetic, "clinical.tsv")
+    assert "clinical.tsv lacks column(s) ['symptoms']" in message
+    # GDC's case records (public.gdc.harmonise_clinical) have neither N/M stage nor symptoms.
+    gdc = pd.DataFrame(columns=["patient_id", "t_stage", "grade", "size_cm"])
+    assert "['n_stage', 'm_stage', 'symptoms']" in cs.karakiewicz_gap(gdc)
+    complete = synthetic.assign(symptoms=[])
+    message = cs.karakiewicz_gap(complete)
+    assert "lacks" not in message and "point values" in message

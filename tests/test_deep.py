@@ -272,3 +272,29 @@ def test_endpoint_labels_by_hand():
     }
     with pytest.raises(ValueError, match="horizon"):
         deep.endpoint_labels(clinical, "death_before_horizon")
+
+
+def test_early_stopping_keeps_the_best_weights_and_counts_patience():
+    model = torch.nn.Linear(1, 1)
+    stopping = deep.EarlyStopping(model, patience=2, fix="lower the learning rate")
+    stops = []
+    for k, loss in enumerate([1.0, 0.5, 0.5 - 1e-7, 0.4, 0.45, 0.41]):
+        with torch.no_grad():
+            model.weight.fill_(k)
+        stops.append(stopping.should_stop(loss, f"epoch {k}"))
+    # 0.5 - 1e-7 is no improvement (tolerance 1e-6); 0.4 resets; two misses in a row stop.
+    assert stops == [False, False, False, False, False, True]
+    assert stopping.best_model().weight.item() == 3.0
+    assert not model.training
+    with pytest.raises(FloatingPointError, match="epoch 9 .*lower the learning rate"):
+        stopping.should_stop(float("nan"), "epoch 9")
+
+
+def test_validation_split_stratifies_only_when_each_class_has_two():
+    labels = np.array([0] * 6 + [1] * 4)
+    for seed in range(10):  # stratified: every hold-out of 5 has two of the four positives
+        fit, val = deep.validation_split(labels, 0.5, seed=seed)
+        assert sorted(np.r_[fit, val]) == list(range(10))
+        assert labels[val].sum() == 2
+    fit, val = deep.validation_split(np.array([0] * 9 + [1]), 0.2, seed=0)
+    assert len(val) == 2 and sorted(np.r_[fit, val]) == list(range(10))

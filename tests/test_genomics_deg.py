@@ -171,3 +171,51 @@ def test_unknown_method_and_missing_design_column_are_refused():
         deg.differential_expression(counts, groups.to_frame("group"), method="edger")
     with pytest.raises(KeyError, match="site"):
         deg.differential_expression(counts, groups.to_frame("group"), covariates=["site"])
+
+
+def design_counts(samples):
+    rng = np.random.default_rng(6)
+    return pd.DataFrame(rng.poisson(50, (30, len(samples))), index=[f"G{i:02d}" for i in range(30)], columns=samples)
+
+
+@pytest.mark.parametrize("method", ["deseq2", "limma_voom"])
+def test_covariate_identical_to_the_condition_is_refused_with_the_columns_at_fault(method):
+    samples = [f"S{j}" for j in range(8)]
+    metadata = pd.DataFrame({"group": ["low"] * 4 + ["high"] * 4, "site": ["a"] * 4 + ["b"] * 4}, index=samples)
+    with pytest.raises(ValueError) as error:
+        deg.differential_expression(design_counts(samples), metadata, covariates=["site"], method=method)
+    message = str(error.value)
+    assert "'~site + group'" in message and "not of full rank (2 of 3" in message
+    assert "site[T.b]" in message and "group[T.high]" in message and "Intercept" not in message
+    assert "Fix: remove one of the variables" in message
+
+
+def test_paired_design_without_within_patient_contrast_names_the_patients():
+    """Two samples per patient but every patient's samples share one condition: the condition
+    is the sum of patient columns (rank 6 of 7)."""
+    patients = np.repeat([f"P{k}" for k in range(1, 7)], 2)
+    samples = [f"{p}_{j}" for p, j in zip(patients, [1, 2] * 6)]
+    metadata = pd.DataFrame({"patient": patients, "condition": ["normal"] * 6 + ["tumour"] * 6}, index=samples)
+    with pytest.raises(ValueError) as error:
+        deg.differential_expression(design_counts(samples), metadata, factor="condition", test="tumour",
+                                    reference="normal", pair_by="patient")
+    message = str(error.value)
+    assert "'~patient + condition'" in message and "(6 of 7" in message
+    assert "condition[T.tumour]" in message and "patient[T.P4]" in message
+    assert "patient ['P1', 'P2', 'P3', 'P4', 'P5', 'P6'] have samples of one 'condition' level only" in message
+
+
+def test_single_sample_patient_leaving_no_residual_degrees_of_freedom_is_refused():
+    samples = ["P1_normal", "P1_tumour", "P2_tumour"]
+    metadata = pd.DataFrame({"patient": ["P1", "P1", "P2"], "condition": ["normal", "tumour", "tumour"]},
+                            index=samples)
+    with pytest.raises(ValueError, match=r"'~patient \+ condition' has as many coefficients as samples \(3\)"):
+        deg.differential_expression(design_counts(samples), metadata, factor="condition", test="tumour",
+                                    reference="normal", pair_by="patient")
+
+
+def test_tested_level_without_samples_is_refused():
+    samples = [f"S{j}" for j in range(6)]
+    metadata = pd.DataFrame({"group": ["low"] * 6}, index=samples)
+    with pytest.raises(ValueError, match=r"\['group\[T.high\]'\] are all zero"):
+        deg.fit_deseq2(design_counts(samples), group_design(metadata["group"]))

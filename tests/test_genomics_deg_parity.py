@@ -1,13 +1,15 @@
-"""PyDESeq2 (with this project's Wald-mean floor) against DESeq2 1.38 on stored R outputs.
+"""DESeq2 as this project fits it (PyDESeq2 with DESeq2's algorithms, radiogenomics.genomics.deseq2)
+against DESeq2 1.38 on stored R outputs.
 
 tests/reference/deseq2/make.R simulated the counts (with planted outlier counts) and ran
 DESeq() + results(); the Python side reads the identical count matrix. Measured agreement
-(fraction of genes within 2 % relative): unpaired ~ batch + condition, 28 samples, 23 genes with
-replaced outliers: log2FC 99.85 %, lfcSE 98.35 %, stat 98.25 %, and >= 99.9 % for all three on
-genes with baseMean >= 10; paired ~ patient + condition, 8 patients x 3 samples: log2FC 97.3 %,
-lfcSE 97.45 %, stat 96.2 %, >= 99.1 % on genes with baseMean >= 10. The misses are low-count
-genes whose dispersion estimates differ (PyDESeq2's L-BFGS-B genewise and MAP dispersion fits
-against DESeq2's line search); the thresholds below are those measurements, rounded down.
+(`deg.fit_deseq2` + `deg.deseq2_table`, shrink off), unpaired ~ batch + condition (28 samples,
+23 genes with replaced outliers) and paired ~ patient + condition (8 patients x 1 normal + 2
+tumour): every gene's log2FC, lfcSE and stat within 2 % of R (largest differences: unpaired
+2.9e-12 / 5.8e-6 / 5.8e-6 relative, paired 1.8e-2 on one gene's log2FC that R's optim fits,
+7.5e-6 on lfcSE); dispersions within 1.8e-14 (unpaired) and 3.6e-6 (paired); the same replaced
+genes; identical pvalue / padj NA patterns and padj < 0.1 calls. PyDESeq2 0.5.4's own algorithms
+(``algorithm="pydeseq2"``) put 97.3 / 97.4 / 96.2 % of the paired genes within 2 %.
 """
 
 from pathlib import Path
@@ -23,24 +25,18 @@ DESIGNS = {
     "unpaired": dict(factor="condition", test="B", reference="A", covariates=["batch"], pair_by=None),
     "paired": dict(factor="condition", test="tumour", reference="normal", covariates=[], pair_by="patient"),
 }
-# minimum fraction within 2 %: (all genes: log2FC, lfcSE, stat), (baseMean >= 10: each)
-TARGETS = {"unpaired": ((0.998, 0.98, 0.98), 0.999), "paired": ((0.97, 0.97, 0.96), 0.99)}
+STATISTICS = ["log2FoldChange", "lfcSE", "stat"]
 
 
-def fit(name, wald_min_mu=deg.WALD_MIN_MU):
+def fit(name, algorithm="deseq2"):
     design = DESIGNS[name]
     counts = pd.read_csv(REFERENCE / f"{name}_counts.csv", index_col=0)
     coldata = pd.read_csv(REFERENCE / f"{name}_coldata.csv", index_col=0)
     metadata = deg.design_metadata(coldata, design["factor"], design["test"], design["reference"],
                                    design["covariates"], design["pair_by"])
     formula = deg.design_formula(design["factor"], design["covariates"], design["pair_by"])
-    original = deg.WALD_MIN_MU
-    deg.WALD_MIN_MU = wald_min_mu
-    try:
-        dds = deg.fit_deseq2(counts, metadata, formula)
-        table = deg.deseq2_table(dds, design["factor"], design["test"], design["reference"], shrink=False)
-    finally:
-        deg.WALD_MIN_MU = original
+    dds = deg.fit_deseq2(counts, metadata, formula, algorithm=algorithm)
+    table = deg.deseq2_table(dds, design["factor"], design["test"], design["reference"], shrink=False)
     return dds, table, pd.read_csv(REFERENCE / f"{name}_results.csv", index_col=0)
 
 
@@ -54,21 +50,30 @@ def within(ours, theirs, tolerance=0.02):
 
 
 def test_statistics_agree_with_deseq2(fitted):
+    """The issue's target is >= 99 % of genes within 2 %; all of them are."""
     name, _, ours, r = fitted
-    all_genes, expressed = TARGETS[name]
-    for column, target in zip(["log2FoldChange", "lfcSE", "stat"], all_genes):
-        assert within(ours[column], r[column]).mean() >= target, column
-        assert within(ours[column], r[column])[r["baseMean"] >= 10].mean() >= expressed, column
-    np.testing.assert_allclose(ours["baseMean"], r["baseMean"], rtol=0.15)  # refitted genes' means
+    for column in STATISTICS:
+        assert within(ours[column], r[column]).all(), column
+        assert within(ours[column], r[column], 1e-4).mean() >= 0.998, column
+    np.testing.assert_allclose(ours["baseMean"], r["baseMean"], rtol=1e-10)
     small = r["pvalue"] < 1e-10
-    assert within(np.log10(ours["pvalue"][small]), np.log10(r["pvalue"][small])).mean() >= 0.95
+    assert small.sum() > 100
+    assert within(np.log10(ours["pvalue"][small]), np.log10(r["pvalue"][small]), 1e-4).all()
+
+
+def test_dispersions_agree_with_deseq2(fitted):
+    name, dds, _, r = fitted
+    for ours, theirs in [("genewise_dispersions", "dispGeneEst"), ("fitted_dispersions", "dispFit"),
+                         ("dispersions", "dispersion")]:
+        assert within(dds.var[ours], r[theirs], 1e-6).mean() >= 0.999, ours
+        assert within(dds.var[ours], r[theirs], 1e-4).all(), ours
 
 
 def test_missing_value_pattern_and_calls_agree(fitted):
     name, _, ours, r = fitted
     assert (ours["padj"].isna() == r["padj"].isna()).all()
     assert (ours["pvalue"].isna() == r["pvalue"].isna()).all()
-    assert ((ours["padj"] < 0.1) == (r["padj"] < 0.1)).mean() >= 0.999
+    assert ((ours["padj"] < 0.1) == (r["padj"] < 0.1)).all()
 
 
 def test_same_genes_have_outliers_replaced(fitted):
@@ -78,7 +83,8 @@ def test_same_genes_have_outliers_replaced(fitted):
     assert r["replaced"].sum() == (23 if name == "unpaired" else 0)
 
 
-def test_wald_mean_floor_brings_lfcse_closer_to_deseq2():
-    _, floored, r = fit("unpaired")
-    _, raw, _ = fit("unpaired", wald_min_mu=0.0)
-    assert within(floored["lfcSE"], r["lfcSE"]).sum() > within(raw["lfcSE"], r["lfcSE"]).sum()
+def test_pydeseq2s_own_algorithms_miss_the_target_on_the_paired_design():
+    """Before/after: PyDESeq2 0.5.4 unchanged is below the 99 % target on the paired design."""
+    _, theirs, r = fit("paired", algorithm="pydeseq2")
+    fractions = [within(theirs[column], r[column]).mean() for column in STATISTICS]
+    assert max(fractions) < 0.99 and min(fractions) > 0.95

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import pearsonr
 
+from radiogenomics.figures import save_png_svg
 from radiogenomics.genomics import enrichment, figures, pipeline
 
 
@@ -108,8 +109,8 @@ def test_planted_structure_recovered(study):
 
 def test_figures_are_byte_identical_on_rerun(tmp_path):
     table = pd.DataFrame({"power": range(1, 6), "sft_r2": [0.1, 0.5, 0.8, 0.85, 0.9], "mean_k": [50, 20, 8, 4, 2]})
-    first = figures.save_png_svg(figures.soft_threshold_plot(table, 3), tmp_path / "a")
-    second = figures.save_png_svg(figures.soft_threshold_plot(table, 3), tmp_path / "b")
+    first = save_png_svg(figures.soft_threshold_plot(table, 3), tmp_path / "a")
+    second = save_png_svg(figures.soft_threshold_plot(table, 3), tmp_path / "b")
     for x, y in zip(first, second):
         assert x.read_bytes() == y.read_bytes()
 

@@ -73,17 +73,6 @@ def test_delong_test_identical_and_different_scores():
     assert different["p"] < 1e-4
 
 
-def test_youden_cutoff_hand_made_roc():
-    # Positives 0.35, 0.6, 0.8, 0.85, 0.9; negatives 0.1, 0.3, 0.4, 0.7.
-    y = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0])
-    s = np.array([0.35, 0.6, 0.8, 0.85, 0.9, 0.1, 0.3, 0.4, 0.7])
-    # Cutoff 0.8: sens 3/5, spec 1 -> J 0.6; cutoff 0.35: sens 1, spec 0.5 -> 0.5; 0.6: 4/5 - 1/4 = 0.55.
-    result = mt.youden_cutoff(y, s)
-    assert result["cutoff"] == 0.8
-    assert result["youden"] == pytest.approx(0.6)
-    assert (result["sensitivity"], result["specificity"]) == (pytest.approx(0.6), 1.0)
-
-
 def test_cutoff_metrics_and_confusion_match_sklearn():
     y, a, _ = binary_data(seed=5)
     cutoff = 0.5

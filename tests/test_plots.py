@@ -86,7 +86,7 @@ def test_icc_plot_legend_counts_and_shares(tmp_path, monkeypatch):
 
     table = icc_table()
     drawn = []
-    monkeypatch.setattr(plots, "save_figure", lambda fig, stem: drawn.append(fig) or [])
+    monkeypatch.setattr(plots, "save_png_svg", lambda fig, stem: drawn.append(fig) or [])
     plots.icc_distribution_plot(table, tmp_path / "icc", thresholds=[0.8])
     labels = [t.get_text() for t in drawn[0].axes[0].get_legend().get_texts()]
     plt.close(drawn[0])

@@ -15,38 +15,40 @@ def headers(folder):
     return [h.ImagePositionPatient for h in read], read[0].ImageOrientationPatient
 
 
-def test_uniform_oblique_series_gives_the_spacing_simpleitk_reads(tmp_path):
-    volume, spacing, origin, direction = source_volume(0)
-    direction = direction @ np.array([[1, 0, 0], [0, 0.8, -0.6], [0, 0.6, 0.8]])  # tilted normal
-    write_dicom_series(
-        volume,
-        spacing,
-        origin,
-        direction,
-        tmp_path,
-        patient_id="P",
-        series_uid="1.2",
-        description="x",
-    )
-    positions, orientation = headers(tmp_path)
+@pytest.fixture
+def series(tmp_path):
+    """Writes source volume ``seed`` as a DICOM series in tmp_path, its orientation turned by
+    ``rotation``; returns the folder, the slice spacing written, positions and orientation."""
+
+    def write(seed, rotation=None):
+        volume, spacing, origin, direction = source_volume(seed)
+        if rotation is not None:
+            direction = direction @ rotation
+        write_dicom_series(
+            volume,
+            spacing,
+            origin,
+            direction,
+            tmp_path,
+            patient_id="P",
+            series_uid="1.2",
+            description="x",
+        )
+        return (tmp_path, spacing[2], *headers(tmp_path))
+
+    return write
+
+
+def test_uniform_oblique_series_gives_the_spacing_simpleitk_reads(series):
+    tilted_normal = np.array([[1, 0, 0], [0, 0.8, -0.6], [0, 0.6, 0.8]])
+    folder, spacing, positions, orientation = series(0, tilted_normal)
     found = check_uniform_slice_positions(positions[::-1], orientation)  # order does not matter
-    assert found == pytest.approx(spacing[2], abs=1e-5)
-    assert found == pytest.approx(read_dicom_series(tmp_path).GetSpacing()[2], abs=1e-5)
+    assert found == pytest.approx(spacing, abs=1e-5)
+    assert found == pytest.approx(read_dicom_series(folder).GetSpacing()[2], abs=1e-5)
 
 
-def test_a_slice_missing_mid_series_is_refused_with_the_gap(tmp_path):
-    volume, spacing, origin, direction = source_volume(1)
-    write_dicom_series(
-        volume,
-        spacing,
-        origin,
-        direction,
-        tmp_path,
-        patient_id="P",
-        series_uid="1.2",
-        description="x",
-    )
-    positions, orientation = headers(tmp_path)
+def test_a_slice_missing_mid_series_is_refused_with_the_gap(series):
+    _, _, positions, orientation = series(1)
     del positions[2]  # slices at 0, 2.5, 7.5, 10 mm along the normal (origin's own offset aside)
     with pytest.raises(
         NonUniformSlices,

@@ -6,6 +6,7 @@ import pytest
 from fake_servers import GENES, fake_cohort, fast_policy, star_counts_file  # noqa: F401
 
 from radiogenomics.public.gdc import (
+    CASE_FIELDS,
     DAYS_PER_MONTH,
     GdcClient,
     build_counts_matrix,
@@ -116,6 +117,108 @@ def test_clinical_harmonisation_hand_values(fake_cohort):
     without = harmonise_clinical(client(server).get_cases("TCGA-KIRC"), "TCGA-KIRC")
     assert without.set_index("patient_id").loc["TCGA-B0-5095", "grade_source"] == "missing"
     assert np.isnan(without.set_index("patient_id").loc["TCGA-B0-5095", "grade"])
+
+
+def test_dfs_and_recurrence_from_the_gdc_follow_ups(fake_cohort):
+    """The fake GDC serves only the fields asked for, so a disease-status field missing from
+    CASE_FIELDS would leave DFS unknown here."""
+    server, state = fake_cohort
+    table = harmonise_clinical(client(server).get_cases("TCGA-KIRC"), "TCGA-KIRC")
+    table = table.set_index("patient_id")
+    # Hand values (fake_servers.RECURRENCE_FOLLOW_UPS): recurrence on day 540 (dead on day
+    # 913 later); with tumour on day 420 after tumour free on day 150; tumour free, last
+    # contact on day 1200.
+    assert table["recurrence"].tolist() == [1, 1, 0]
+    np.testing.assert_allclose(table["dfs_months"], [540 / 30.4375, 420 / 30.4375, 1200 / 30.4375])
+    assert table["dfs_event"].tolist() == [1, 1, 0]
+    cases_query = next(r.body for r in state.requests if r.route == "gdc_cases")
+    assert {"follow_ups.disease_response", "diagnoses.days_to_recurrence"} <= set(
+        cases_query["fields"].split(",")
+    )
+    assert cases_query["fields"].split(",") == CASE_FIELDS
+
+
+@pytest.mark.parametrize(
+    "vital, diagnosis, follow_ups, expected",
+    [
+        # tumour free, then dead without recurrence: DFS counts the death (day 700)
+        (
+            {"vital_status": "Dead", "days_to_death": 700},
+            {"last_known_disease_status": "Tumor free", "days_to_last_known_disease_status": 300},
+            [],
+            (0, 700, 1),
+        ),
+        # the diagnosis record's own recurrence flag and day
+        (
+            {"vital_status": "Alive"},
+            {"progression_or_recurrence": "yes", "days_to_recurrence": 250},
+            [{"days_to_follow_up": 900}],
+            (1, 250, 1),
+        ),
+        # loco-regional recurrence as the last known status; the earlier of two days
+        (
+            {"vital_status": "Alive"},
+            {
+                "last_known_disease_status": "Loco-regional recurrence/progression",
+                "days_to_recurrence": 380,
+            },
+            [
+                {
+                    "days_to_follow_up": 500,
+                    "progression_or_recurrence": "Yes",
+                    "days_to_progression": 460,
+                }
+            ],
+            (1, 380, 1),
+        ),
+        # died before the recorded recurrence day (inconsistent record): the death comes first
+        (
+            {"vital_status": "Dead", "days_to_death": 200},
+            {},
+            [
+                {"days_to_follow_up": 100, "disease_response": "TF-Tumor Free"},
+                {"days_to_follow_up": 260, "progression_or_recurrence": "Yes"},
+            ],
+            (1, 200, 1),
+        ),
+        # never disease-free (with tumour at every visit): persistent disease, DFS unknown
+        (
+            {"vital_status": "Alive"},
+            {},
+            [
+                {"days_to_follow_up": 100, "disease_response": "WT-With Tumor"},
+                {"days_to_follow_up": 400, "disease_response": "WT-With Tumor"},
+            ],
+            (np.nan, np.nan, np.nan),
+        ),
+        # recurrence without any day: status known, DFS time unknown
+        (
+            {"vital_status": "Alive"},
+            {"progression_or_recurrence": "yes"},
+            [{"days_to_follow_up": 800}],
+            (1, np.nan, np.nan),
+        ),
+        # no disease status at all ("Not Reported" is missing)
+        (
+            {"vital_status": "Alive"},
+            {"progression_or_recurrence": "not reported"},
+            [{"days_to_follow_up": 800, "disease_response": "Not Reported"}],
+            (np.nan, np.nan, np.nan),
+        ),
+    ],
+)
+def test_dfs_hand_cases(vital, diagnosis, follow_ups, expected):
+    case = {
+        "submitter_id": "TCGA-XX-0001",
+        "demographic": vital,
+        "diagnoses": [{"days_to_last_follow_up": 800, **diagnosis}],
+        "follow_ups": follow_ups,
+    }
+    row = harmonise_clinical([case], "TCGA-KIRC").iloc[0]
+    recurrence, dfs_days, dfs_event = expected
+    np.testing.assert_equal(row["recurrence"], recurrence)
+    np.testing.assert_allclose(row["dfs_months"], dfs_days / DAYS_PER_MONTH)
+    np.testing.assert_equal(row["dfs_event"], dfs_event)
 
 
 def test_dead_without_days_to_death_has_missing_os():

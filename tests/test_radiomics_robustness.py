@@ -8,11 +8,12 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from radiogenomics import regions
+from radiogenomics import regions, registration
 from radiogenomics.cases import BadCase
 from radiogenomics.config import seeded_subset
 from radiogenomics.features import extract_patient_files
-from radiogenomics.radiomics_robustness import rater_features, robustness_table
+from radiogenomics.imaging import geometry
+from radiogenomics.radiomics_robustness import rater_features, robustness_table, second_reader_on_grid
 from radiogenomics.robustness import icc, icc_table
 
 PARAMS = regions.Path(__file__).resolve().parents[1] / "resources/radiomics_params_tiny.yaml"
@@ -87,10 +88,17 @@ def reference_row(paths, model_path, patient="P0"):
     return features
 
 
+def registration_record(*grids):
+    """registration.json of a patient whose raw phases lie on these grids (identity transforms)."""
+    identity = registration.transform_record(registration.identity())
+    return {"phases": {f"phase{i}": {"transform": identity, "grid": geometry(g)} for i, g in enumerate(grids)}}
+
+
 def test_second_reader_with_the_reference_mask_reproduces_the_stage(cohort):
     patients, model_path = cohort
     paths = patients["P0"]
-    table = raters(paths, model_path, second_reader=paths["tumor"])
+    record = registration_record(sitk.ReadImage(paths["venous"]))  # the raw phase is the analysis grid here
+    table = raters(paths, model_path, second_reader=paths["tumor"], registration=record)
     assert list(table.rater) == ["reader2"]
     expected = reference_row(paths, model_path)
     got = table.drop(columns=["rater", "patient_id"]).iloc[0]
@@ -108,7 +116,8 @@ def test_second_reader_on_another_grid_is_resampled_by_nearest_neighbour(cohort,
     )
     path = tmp_path / "P0.nii.gz"
     sitk.WriteImage(coarse, str(path))
-    table = raters(paths, model_path, second_reader=path)
+    record = registration_record(coarse)  # drawn on a raw phase on the coarse grid
+    table = raters(paths, model_path, second_reader=path, registration=record)
     volume = table["whole__venous_original_shape_MeshVolume"].iloc[0]
     expected = reference_row(paths, model_path)["whole__venous_original_shape_MeshVolume"]
     assert volume == pytest.approx(expected, rel=0.15)
@@ -116,7 +125,33 @@ def test_second_reader_on_another_grid_is_resampled_by_nearest_neighbour(cohort,
     empty.CopyInformation(reference)
     sitk.WriteImage(empty, str(path))
     with pytest.raises(BadCase, match="P0.*empty"):
-        raters(paths, model_path, second_reader=path)
+        raters(paths, model_path, second_reader=path, registration=record)
+
+
+def test_second_reader_on_a_moved_raw_phase_goes_through_its_registration(cohort, tmp_path):
+    """The reader drew on a raw phase the patient had moved in by 3 mm: through that phase's
+    transform the mask lands exactly on the tumour; in physical coordinates it would not."""
+    patients, model_path = cohort
+    paths = patients["P0"]
+    tumour = sitk.ReadImage(paths["tumor"])
+    shift = (3.0, 0.0, -2.0)
+    drawn = sitk.Image(tumour)  # the same voxels, on the moved phase's grid
+    drawn.SetOrigin([o + t for o, t in zip(tumour.GetOrigin(), shift)])
+    path = tmp_path / "P0.nii.gz"
+    sitk.WriteImage(drawn, str(path))
+    moved = sitk.Euler3DTransform()
+    moved.SetTranslation(shift)
+    record = {"phases": {"venous": {"transform": registration.transform_record(registration.identity()),
+                                    "grid": geometry(tumour)},
+                         "arterial": {"transform": registration.transform_record(moved), "grid": geometry(drawn)}}}  # fmt: skip
+    carried = second_reader_on_grid("P0", path, tumour, record)
+    assert np.array_equal(sitk.GetArrayFromImage(carried), sitk.GetArrayFromImage(tumour) > 0)
+    physical = sitk.Resample(drawn, tumour, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    assert not np.array_equal(sitk.GetArrayFromImage(physical), sitk.GetArrayFromImage(tumour))
+    table = raters(paths, model_path, second_reader=path, registration=record)
+    expected = reference_row(paths, model_path)
+    got = table.drop(columns=["rater", "patient_id"]).iloc[0]
+    np.testing.assert_allclose(got[list(expected)].to_numpy(float), list(expected.values()), rtol=1e-9)
 
 
 def test_perturbed_raters_are_seeded_and_move_every_region(cohort):

@@ -126,7 +126,8 @@ def test_methods_text_follows_config(tmp_path):
     assert "simulated" in default and "9 internal and 5 external patients" in default
     assert "from the whole tumour, each habitat and the peritumoral shell" in default
     assert "fixed bin width of 25 HU" in default and "(42)" in default
-    assert "high versus low os radscore groups was tested with PyDESeq2" in default
+    assert "high versus low os radscore groups was tested with DESeq2 Wald tests (PyDESeq2" in default
+    assert "with DESeq2 1.38's own GLM, dispersion and trend fits" in default
     assert "dynamic hybrid tree cut (dynamicTreeCut, deepSplit 2, PAM stage on" in default
 
     changed = {

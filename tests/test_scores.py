@@ -74,6 +74,40 @@ def test_youden_binary_hand_made():
     assert list(risk_groups(scores, 4)) == ["low"] * 3 + ["high"] * 4
 
 
+def test_youden_binary_picks_the_best_cutoff_of_a_hand_made_roc():
+    # Positives 0.35, 0.6, 0.8, 0.85, 0.9; negatives 0.1, 0.3, 0.4, 0.7.
+    # Cutoff 0.8: sens 3/5, spec 1 -> J 0.6; 0.35: sens 1, spec 0.5 -> 0.5; 0.6: 4/5 - 1/4 = 0.55.
+    labels = [1, 1, 1, 1, 1, 0, 0, 0, 0]
+    scores = [0.35, 0.6, 0.8, 0.85, 0.9, 0.1, 0.3, 0.4, 0.7]
+    assert youden_cutoff_binary(scores, labels) == 0.8
+
+
+def test_survival_youden_hand_made_roc():
+    # No censoring, so weights are equal: cases (t <= 10) have scores 5, 7, 9, controls
+    # 1, 2, 6, 8. Cutoff 5: sens 3/3, spec 2/4 -> J = 1/2; cutoff 7: sens 2/3, spec 3/4 ->
+    # J = 5/12; cutoff 9: sens 1/3, spec 1 -> J = 1/3. Cutoff 5 wins.
+    time = np.array([3, 5, 8, 20, 25, 30, 40], float)
+    event = np.ones(7, bool)
+    score = np.array([5, 7, 9, 1, 2, 6, 8], float)
+    assert youden_cutoff_survival(score, time, event, horizon=10.0) == 5.0
+    roc = time_dependent_roc(score, time, event, horizon=10.0).set_index("threshold")
+    assert (roc.loc[5.0, "sensitivity"], roc.loc[5.0, "specificity"]) == (1.0, 0.5)
+    assert roc.loc[7.0, "sensitivity"] + roc.loc[7.0, "specificity"] - 1 == pytest.approx(5 / 12)
+
+
+def test_survival_youden_weighs_cases_by_inverse_censoring():
+    # A censoring at t=5 (6 at risk) makes G = 5/6 afterwards, so the cases at t=6 and t=8
+    # weigh 6/5 against 1 for the cases at t=2 and t=4.
+    time = np.array([2, 4, 5, 6, 8, 20, 25, 30], float)
+    event = np.array([1, 1, 0, 1, 1, 1, 1, 1], bool)
+    score = np.array([9, 8, 0, 3, 2.5, 1, 2.6, 2.7])
+    # Cutoff 3 catches cases 9, 8, 3 and no control: sensitivity (1 + 1 + 1.2) / 4.4.
+    assert youden_cutoff_survival(score, time, event, horizon=10.0) == 3.0
+    roc = time_dependent_roc(score, time, event, horizon=10.0).set_index("threshold")
+    assert roc.loc[3.0, "sensitivity"] == pytest.approx(3.2 / 4.4)
+    assert roc.loc[3.0, "specificity"] == 1.0
+
+
 def test_survival_youden_without_censoring_equals_binary():
     rng = np.random.default_rng(2)
     score = rng.normal(size=80)
@@ -92,6 +126,8 @@ def test_time_dependent_roc_auc_matches_sksurv():
     censor = rng.exponential(1.5, n)
     time = np.minimum(event_time, censor)
     event = event_time <= censor
+    time = np.round(time, 1)  # ties, also between an event and a censoring
+    assert set(time[event]) & set(time[~event])
     horizon = float(np.quantile(time, 0.5))
     roc = time_dependent_roc(score, time, event, horizon)
     fpr = np.append(1 - roc["specificity"].to_numpy(), 1.0)

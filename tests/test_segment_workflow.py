@@ -37,6 +37,17 @@ def test_s5_preset_segments_with_nnunet_without_masks():
     assert config["cohort"]["tcia"]["phases"] == config["imaging"]["phases"] == ["arterial", "venous"]
 
 
+def test_s5_preset_registers_to_arterial_and_crops_the_fixed_voi():
+    config = validate_config(yaml.safe_load(S5.read_text()), REPO / "config/schemas/config.schema.yaml")
+    assert config["imaging"]["registration"]["reference"] == "arterial" == config["imaging"]["analysis_phase"]
+    assert config["imaging"]["registration"]["method"] == "rigid"
+    multiphase = config["models"]["multiphase"]
+    assert multiphase["voi_mm"] == [140, 140, 160] and multiphase["slice_spacing_mm"] == 0.625
+    # the default study keeps today's crop
+    default = validate_config(yaml.safe_load((REPO / "config/config.yaml").read_text()), REPO / "config/schemas/config.schema.yaml")
+    assert default["models"]["multiphase"]["voi_mm"] is None and default["models"]["multiphase"]["slice_spacing_mm"] is None
+
+
 def test_missing_model_folder_stops_before_any_job(tmp_path):
     genomics_stand_ins(S5, tmp_path)
     done = dry_run(S5, tmp_path)

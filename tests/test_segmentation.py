@@ -8,8 +8,9 @@ import pytest
 import SimpleITK as sitk
 from scipy.spatial.distance import cdist
 
-from radiogenomics import synthetic, synthetic_images
+from radiogenomics import registration, synthetic, synthetic_images
 from radiogenomics.cases import BadCase
+from radiogenomics.imaging import geometry
 from radiogenomics.segmentation import masks, qc
 from radiogenomics.segmentation.model import ModelFolderError, check_model_folder
 
@@ -95,13 +96,17 @@ def test_correction_on_another_grid_replaces_the_prediction(tmp_path):
     prediction, correction, reference = (tmp_path / f"{n}.nii.gz" for n in ("pred", "corr", "ref"))
     sitk.WriteImage(image(labels), str(prediction))
     sitk.WriteImage(image(ball()), str(reference))
-    # drawn on a coarser phase grid: 1.6 x 1.8 x 5 mm, a smaller tumour
+    # drawn on the raw arterial series, a coarser grid: 1.6 x 1.8 x 5 mm, a smaller tumour
     coarse = (1.6, 1.8, 5.0)
-    sitk.WriteImage(image(ball((12, 30, 30), radius_mm=8.0, spacing=coarse), spacing=coarse), str(correction))
+    drawn = image(ball((12, 30, 30), radius_mm=8.0, spacing=coarse), spacing=coarse)
+    sitk.WriteImage(drawn, str(correction))
+    identity = registration.transform_record(registration.identity())
+    record = {"phases": {"venous": {"transform": identity, "grid": geometry(ct)},
+                         "arterial": {"transform": identity, "grid": geometry(drawn)}}}  # fmt: skip
     result = masks.final_masks("P3", "nnunet", ct, {"kidney": 1, "tumor": 2}, "largest", 0.5,
                                prediction=str(prediction), reference=str(reference),
-                               correction=str(correction))  # fmt: skip
-    assert result["source"] == "correction" and result["problem"] is None
+                               correction=str(correction), registration=record)  # fmt: skip
+    assert result["source"] == "correction" and result["problem"] is None and result["drawn_on"] == "arterial"
     tumour = sitk.GetArrayFromImage(result["tumor"]) > 0
     assert tumour.shape == (24, 60, 60)
     expected_ml = 4 / 3 * np.pi * 8.0**3 / 1000

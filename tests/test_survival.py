@@ -138,30 +138,28 @@ def test_numbers_at_risk_by_hand():
     assert table.loc["low"].tolist() == [3, 3, 2]
 
 
-def test_td_youden_cutoff_hand_made_roc():
-    # No censoring, so weights are equal: cases (t <= 10) have risks 5, 7, 9, controls
-    # 1, 2, 6, 8. Cutoff 5: sens 3/3, spec 2/4 -> J = 1/2; cutoff 7: sens 2/3, spec 3/4 ->
-    # J = 5/12; cutoff 9: sens 1/3, spec 1 -> J = 1/3. Cutoff 5 wins.
-    time = np.array([3, 5, 8, 20, 25, 30, 40], float)
-    event = np.ones(7, bool)
-    risk = np.array([5, 7, 9, 1, 2, 6, 8], float)
-    result = sv.td_youden_cutoff(time, event, risk, horizon=10.0)
-    assert result["cutoff"] == 5.0
-    assert result["youden"] == pytest.approx(0.5)
-    assert result["sensitivity"] == 1.0 and result["specificity"] == 0.5
+def test_censoring_weights_match_lifelines_reverse_km():
+    # Without ties between an event and a censoring, G is the plain KM of the censoring times.
+    rng = np.random.default_rng(4)
+    event_time, censor_time = rng.exponential(10, 80), rng.exponential(15, 80)
+    time, event = np.minimum(event_time, censor_time), event_time <= censor_time
+    new_time = rng.uniform(0, np.quantile(time, 0.8), 30)
+    new_event = rng.random(30) < 0.7
+    reverse = KaplanMeierFitter().fit(time, ~event)
+    G = reverse.survival_function_at_times(new_time).to_numpy()
+    weights = sv.censoring_weights(time, event, new_time, new_event)
+    np.testing.assert_allclose(weights[new_event], 1.0 / G[new_event], rtol=1e-12)
+    assert np.all(weights[~new_event] == 0)
 
 
-def test_td_youden_cutoff_uses_ipcw_weights():
-    # A censoring at t=5 (6 at risk) makes G = 5/6 afterwards, so the cases at t=6 and t=8
-    # weigh 6/5 against 1 for the cases at t=2 and t=4.
-    time = np.array([2, 4, 5, 6, 8, 20, 25, 30], float)
-    event = np.array([1, 1, 0, 1, 1, 1, 1, 1], bool)
-    risk = np.array([9, 8, 0, 3, 2.5, 1, 2.6, 2.7])
-    result = sv.td_youden_cutoff(time, event, risk, horizon=10.0)
-    # Cutoff 3 catches cases 9, 8, 3 and no control: sensitivity (1 + 1 + 1.2) / 4.4.
-    assert result["cutoff"] == 3.0
-    assert result["sensitivity"] == pytest.approx(3.2 / 4.4)
-    assert result["specificity"] == 1.0
+def test_censoring_weights_by_hand_with_a_tie():
+    # t=3 a censoring with 4 at risk -> G = 3/4; t=5 an event and a censoring with 3 at risk:
+    # the event leaves the censoring risk set first, so 2 are at risk, G = 3/4 * 1/2 (a plain
+    # reverse KM, lifelines', would keep 3 at risk and give 3/4 * 2/3).
+    time = np.array([1, 2, 3, 5, 5, 9], float)
+    event = np.array([1, 1, 0, 1, 0, 1], bool)
+    weights = sv.censoring_weights(time, event, time, event)
+    np.testing.assert_allclose(weights, [1, 1, 0, 1 / (3 / 4 * 1 / 2), 0, 1 / (3 / 4 * 1 / 2)])
 
 
 def cox_frame(n=200, seed=7):

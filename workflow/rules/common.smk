@@ -15,6 +15,7 @@ from radiogenomics.segmentation.model import (  # noqa: E402
 )
 from radiogenomics.config import (  # noqa: E402
     ConfigError,
+    drawn_phase_sidecar,
     genomics_skip_reason,
     manifest_patients,
     manifest_rows,
@@ -320,7 +321,16 @@ def segment_patient_inputs(wildcards):
     correction = correction_mask(patient)
     if correction:
         inputs["correction"] = correction
+        # carried from the phase it was drawn on through the registration (drawn_masks)
+        inputs["registration"] = f"results/imaging/{patient}/registration.json"
+        inputs.update(drawn_phase_input(correction, "correction_sidecar"))
     return inputs
+
+
+def drawn_phase_input(mask, key):
+    """{key: the sidecar naming the phase a reader's mask was drawn on}, when there is one."""
+    sidecar = drawn_phase_sidecar(mask)
+    return {key: str(sidecar)} if sidecar.is_file() else {}
 
 
 def segment_patient_outputs():
@@ -350,10 +360,19 @@ def robustness_subset():
     )
 
 
-def second_reader_mask(wildcards):
-    """The second reader's mask of a re-read patient, when the study has a second reader."""
+def second_reader_inputs(wildcards):
+    """The second reader's mask of a re-read patient, when the study has a second reader, with
+    the registration it is carried through from the phase it was drawn on (and its sidecar).
+    """
     folder = config["features"]["robustness"]["second_reader"]
-    return str(Path(folder) / f"{wildcards.patient}.nii.gz") if folder else []
+    if not folder:
+        return {}
+    mask = str(Path(folder) / f"{wildcards.patient}.nii.gz")
+    return {
+        "second_reader": mask,
+        "registration": f"results/imaging/{wildcards.patient}/registration.json",
+        **drawn_phase_input(mask, "second_reader_sidecar"),
+    }
 
 
 def icc_thresholds():

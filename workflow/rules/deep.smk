@@ -4,6 +4,11 @@
 DEEP = config["features"]["deep"]
 DEEP_ROBUSTNESS = config["features"]["robustness"]
 MULTIPHASE = config["models"]["multiphase"]
+if MULTIPHASE["slice_spacing_mm"] is not None and MULTIPHASE["voi_mm"] is None:
+    raise WorkflowError(
+        "config key 'models.multiphase.slice_spacing_mm' resamples the fixed VOI: set "
+        "models.multiphase.voi_mm too (S5: [140, 140, 160]), or leave slice_spacing_mm null"
+    )
 
 
 rule deep_features:

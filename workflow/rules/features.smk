@@ -65,6 +65,7 @@ ROBUSTNESS = config["features"]["robustness"]
 
 rule radiomics_robustness:
     input:
+        unpack(second_reader_inputs),
         phases=expand(
             "results/imaging/{{patient}}/{phase}.nii.gz", phase=RADIOMICS["phases"]
         ),
@@ -74,7 +75,6 @@ rule radiomics_robustness:
         tumor="results/segment/{patient}/tumor.nii.gz",
         model="results/regions/habitat_model.json",
         params=project_file(RADIOMICS["params"]),
-        second_reader=second_reader_mask,
     output:
         "results/features/robustness/{patient}.radiomics.json",
     log:

@@ -12,7 +12,8 @@ logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 options = dict(snakemake.params.options)
 phases = list(options.pop("phases"))
 endpoint, horizon = options.pop("endpoint"), options.pop("horizon_months", None)
-slice_options = {k: options.pop(k) for k in ("margin_mm", "size", "channels") if k in options}
+slice_keys = ("margin_mm", "size", "channels", "voi_mm", "slice_spacing_mm")
+slice_options = {k: options.pop(k) for k in slice_keys if k in options}
 patients = list(snakemake.params.patients)
 images = {p: {} for p in patients}
 for path, (patient, phase) in zip(

@@ -1,5 +1,6 @@
 """One patient's final tumour (and kidney) mask: reference, nnU-Net prediction or correction."""
 
+import json
 import logging
 from pathlib import Path
 
@@ -17,10 +18,15 @@ method = snakemake.params.method
 prediction = (
     str(Path(snakemake.input.prediction) / f"{patient}.nii.gz") if method == "nnunet" else None
 )
+# a correction is carried from the phase it was drawn on through the patient's registration
+registration_path = snakemake.input.get("registration")
+registration = json.loads(Path(registration_path).read_text()) if registration_path else None
 masks = final_masks(
     patient, method, sitk.ReadImage(snakemake.input.ct), snakemake.params.labels,
     snakemake.params.postprocess, snakemake.params.min_tumor_ml, prediction=prediction,
     reference=snakemake.input.reference, correction=snakemake.input.get("correction"),
+    registration=registration, registration_path=registration_path or "",
+    correction_sidecar=snakemake.input.get("correction_sidecar"),
 )  # fmt: skip
 problem = masks["problem"]
 if problem and snakemake.params.on_bad_case == "fail":
@@ -32,5 +38,5 @@ record = qc_record(
 write_image(masks["tumor"], snakemake.output.tumor)
 if "kidney" in snakemake.output.keys():
     write_image(masks["kidney"], snakemake.output.kidney)
-write_json({**record, "problem": problem}, snakemake.output.qc)
-logging.info("%s: %s", patient, record)
+write_json({**record, "drawn_on": masks["drawn_on"], "problem": problem}, snakemake.output.qc)
+logging.info("%s: %s (correction drawn on: %s)", patient, record, masks["drawn_on"])

@@ -1,10 +1,11 @@
-# DESeq2 reference for tests/test_genomics_deg_parity.py: two simulated data sets with planted
-# outlier counts, fitted with DESeq() defaults (Cook's replacement and refit, independent filtering).
+# DESeq2 reference for tests/test_genomics_deg_parity.py and test_genomics_deseq2.py: two simulated
+# data sets with planted outlier counts, fitted with DESeq() defaults (Cook's replacement and refit, independent filtering).
 #   unpaired: 28 samples, design ~ batch + condition (7 per batch x condition cell, so outliers are replaced)
 #   paired:   8 patients x (1 normal + 2 tumour), design ~ patient + condition (at most 2 samples
 #             per patient x condition cell: DESeq2 neither replaces nor flags outliers here)
-# Writes <name>_counts.csv (genes x samples), <name>_coldata.csv, <name>_results.csv,
-# versions.json.
+# Writes <name>_counts.csv (genes x samples), <name>_coldata.csv, <name>_results.csv (results() and
+# the dispersion steps' mcols), <name>_dispersion_function.json (trend coefficients, prior
+# variance), versions.json.
 suppressPackageStartupMessages(library(DESeq2))
 
 plant_outliers <- function(counts, genes, samples, factor = 40) {
@@ -18,12 +19,23 @@ plant_outliers <- function(counts, genes, samples, factor = 40) {
 export <- function(name, dds, contrast) {
   dds <- DESeq(dds, quiet = TRUE)
   res <- results(dds, contrast = contrast)
+  m <- mcols(dds)
+  # dispersion steps as DESeq2 took them (iterations of the line searches and of fitBeta's IRLS),
+  # for tests/test_genomics_deseq2.py
   out <- data.frame(gene = rownames(res), baseMean = res$baseMean,
                     log2FoldChange = res$log2FoldChange, lfcSE = res$lfcSE, stat = res$stat,
                     pvalue = res$pvalue, padj = res$padj, dispersion = dispersions(dds),
-                    dispGeneEst = mcols(dds)$dispGeneEst, dispFit = mcols(dds)$dispFit,
-                    replaced = if (is.null(mcols(dds)$replace)) FALSE else mcols(dds)$replace)
+                    dispGeneEst = m$dispGeneEst, dispFit = m$dispFit,
+                    replaced = if (is.null(m$replace)) FALSE else m$replace,
+                    dispGeneIter = m$dispGeneIter, dispMAP = m$dispMAP, dispIter = m$dispIter,
+                    dispOutlier = m$dispOutlier, betaIter = m$betaIter, betaConv = m$betaConv)
   write.csv(out, paste0(name, "_results.csv"), row.names = FALSE)
+  dispersion_function <- dispersionFunction(dds)
+  jsonlite::write_json(list(coefficients = as.list(attr(dispersion_function, "coefficients")),
+                            dispPriorVar = attr(dispersion_function, "dispPriorVar"),
+                            varLogDispEsts = attr(dispersion_function, "varLogDispEsts")),
+                       paste0(name, "_dispersion_function.json"), auto_unbox = TRUE, digits = NA,
+                       pretty = TRUE)
   counts <- counts(dds)
   write.csv(data.frame(gene = rownames(counts), counts, check.names = FALSE),
             paste0(name, "_counts.csv"), row.names = FALSE)

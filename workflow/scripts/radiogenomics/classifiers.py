@@ -34,7 +34,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.class_weight import compute_sample_weight
 
-from .io import atomic_path
 from .selection import SelectionChain
 
 log = logging.getLogger(__name__)
@@ -323,19 +322,6 @@ def shap_values(model, X: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     return pd.DataFrame(values, index=X.index, columns=X.columns), float(base)
 
 
-def _save_figure(figure, stem: str | Path) -> list[Path]:
-    """PNG + SVG, without dates and with fixed SVG ids so reruns are byte-identical."""
-    import matplotlib
-
-    paths = []
-    for kind, metadata in (("png", {"Software": None}), ("svg", {"Date": None})):
-        path = Path(f"{stem}.{kind}")
-        with matplotlib.rc_context({"svg.hashsalt": "radiogenomics"}), atomic_path(path) as tmp:
-            figure.savefig(tmp, format=kind, dpi=150, bbox_inches="tight", metadata=metadata)
-        paths.append(path)
-    return paths
-
-
 def plot_shap_summary(
     values: pd.DataFrame,
     X: pd.DataFrame,
@@ -350,13 +336,13 @@ def plot_shap_summary(
     import matplotlib.pyplot as plt
     import shap
 
+    from .figures import save_png_svg
+
     plt.close("all")
     shap.summary_plot(values.to_numpy(), X, show=False, max_display=20, rng=seed)
     figure = plt.gcf()
     figure.axes[0].set_xlabel(f"SHAP value (impact on {outcome})")
-    paths = _save_figure(figure, stem)
-    plt.close(figure)
-    return paths
+    return save_png_svg(figure, stem)
 
 
 def shap_importance(values: pd.DataFrame) -> pd.DataFrame:
@@ -372,11 +358,11 @@ def plot_shap_importance(values: pd.DataFrame, stem: str | Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .figures import save_png_svg
+
     table = shap_importance(values).iloc[::-1]
     figure, axis = plt.subplots(figsize=(6, 0.35 * len(table) + 1.2))
     axis.barh(table["feature"], table["mean_abs_shap"], color="#3b75af")
     axis.set_xlabel("mean |SHAP value| (log-odds)")
     axis.set_title("Feature importance")
-    paths = _save_figure(figure, stem)
-    plt.close(figure)
-    return paths
+    return save_png_svg(figure, stem)

@@ -18,8 +18,15 @@ UISS   Zisman A, Pantuck AJ, Wieder J, et al. Risk group assessment and clinical
        The metastatic branch (N1-2 or M1) is not implemented: its published cell definitions
        could not be verified from a primary source here, so metastatic patients get NaN.
 
-Karakiewicz et al. (J Clin Oncol 2007;25:1316-22) is a nomogram whose point values are read off
-a printed chart; they are not reproduced here because they cannot be transcribed reliably.
+Karakiewicz PI, Briganti A, Chun FK, et al. Multi-institutional validation of a new renal
+cancer-specific survival nomogram. J Clin Oncol 2007;25:1316-22. Inputs: 2002 TNM stage, tumour
+size, Fuhrman grade and the symptom classification (asymptomatic / local / systemic); output:
+points and the predicted 1-, 2-, 5- and 10-year cancer-specific survival. Not computed: its point
+values are printed only as the axes of the nomogram figure, no transcription of them could be
+found in any source available to this project (only the abstract), and point values guessed
+from memory would make a comparator that is not the published one.
+:func:`karakiewicz_gap` says so at run time and names the inputs a cohort lacks (neither the
+synthetic cohort nor GDC's case records have the symptom classification).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ N_PATTERN = re.compile(r"^[pcy]?N([0-2X])$", re.IGNORECASE)
 M_PATTERN = re.compile(r"^[pcy]?M([01X])$", re.IGNORECASE)
 
 UISS_GROUPS = {1: "low", 2: "intermediate", 3: "high"}
+KARAKIEWICZ_INPUTS = ("t_stage", "n_stage", "m_stage", "size_cm", "grade", "symptoms")
 SSIGN_CATEGORIES = [(0, 2), (3, 4), (5, 6), (7, 9), (10, 17)]
 
 
@@ -177,3 +185,14 @@ def score_table(
             ) from error
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def karakiewicz_gap(clinical: pd.DataFrame, source: str = "results/cohort/clinical.tsv") -> str:
+    """Why the Karakiewicz nomogram is not among the comparators of ``clinical``: the missing
+    inputs (by column name), and the missing published point values in every case."""
+    missing = [c for c in KARAKIEWICZ_INPUTS if c not in clinical]
+    inputs = f"{source} lacks column(s) {missing}; " if missing else ""
+    return (
+        f"Karakiewicz nomogram (J Clin Oncol 2007) not computed: {inputs}its published point "
+        "values (a figure in the paper) are not transcribed in this project"
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -53,11 +52,6 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
         lines = "\n  ".join(_describe(e) for e in errors)
         raise ConfigError(f"invalid configuration ({schema_path}):\n  {lines}")
     return config
-
-
-def config_hash(config: dict) -> str:
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def genomics_skip_reason(config: dict) -> str | None:
@@ -166,3 +160,12 @@ def seeded_subset(patients: list[str], n_patients: int, seed: int) -> list[str]:
         return patients
     rng = np.random.default_rng(seed)
     return sorted(rng.choice(patients, size=n_patients, replace=False).tolist())
+
+
+def drawn_phase_sidecar(mask_path: str | Path) -> Path:
+    """``{patient_id}.json`` beside a reader's mask ``{patient_id}.nii.gz``: the optional file
+    naming the phase the mask was drawn on (radiogenomics.drawn_masks). Here, not there, because
+    the DAG build asks for it and must not import SimpleITK."""
+    path = Path(mask_path)
+    name = path.name.removesuffix(".nii.gz") if path.name.endswith(".nii.gz") else path.stem
+    return path.with_name(f"{name}.json")

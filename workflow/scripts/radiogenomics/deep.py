@@ -108,8 +108,13 @@ def prepare_slice(
         align_corners=False,
         antialias=True,
     )[0].numpy()
-    normalised = (resized / 255.0 - IMAGENET_MEAN[:, None, None]) / IMAGENET_STD[:, None, None]
-    return normalised.astype(np.float32), SliceBox(z, row0, col0, side)
+    return imagenet_normalised(resized), SliceBox(z, row0, col0, side)
+
+
+def imagenet_normalised(scaled: np.ndarray) -> np.ndarray:
+    """(3, H, W) windowed intensities in [0, 255] -> ImageNet-normalised float32."""
+    normalised = (scaled / 255.0 - IMAGENET_MEAN[:, None, None]) / IMAGENET_STD[:, None, None]
+    return normalised.astype(np.float32)
 
 
 def select_device(device: str = "auto") -> torch.device:
@@ -239,6 +244,46 @@ def extract(
     return np.concatenate(out) if out else np.zeros((0, model.num_features), np.float32)
 
 
+def validation_split(labels, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (fit, validation) of a seeded hold-out from the training samples, stratified by
+    label when each class has at least two members."""
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    stratify = labels if np.bincount(labels.astype(int), minlength=2).min() >= 2 else None
+    return train_test_split(
+        np.arange(len(labels)), test_size=val_fraction, random_state=seed, stratify=stratify
+    )
+
+
+class EarlyStopping:
+    """Keeps the weights of the best validation loss and says when to stop: after ``patience``
+    checks in a row that did not improve it by more than 1e-6. A non-finite validation loss
+    stops training with an error that names the step and ``fix``."""
+
+    def __init__(self, model: nn.Module, patience: int, fix: str):
+        self.model, self.patience, self.fix = model, patience, fix
+        self.best_loss, self.stale = np.inf, 0
+        self.best_state = copy.deepcopy(model.state_dict())
+
+    def should_stop(self, val_loss: float, step: str) -> bool:
+        if not np.isfinite(val_loss):
+            raise FloatingPointError(
+                f"training diverged at {step} (validation loss {val_loss}); {self.fix}"
+            )
+        if val_loss < self.best_loss - 1e-6:
+            self.best_loss, self.stale = val_loss, 0
+            self.best_state = copy.deepcopy(self.model.state_dict())
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+    def best_model(self) -> nn.Module:
+        """The model with the best validation weights restored, in eval mode."""
+        self.model.load_state_dict(self.best_state)
+        return self.model.eval()
+
+
 def train_binary(
     model: nn.Module,
     inputs: Sequence[np.ndarray],
@@ -260,18 +305,12 @@ def train_binary(
 
     Returns the model (eval mode) and the per-epoch history (epoch, train_loss, val_loss).
     """
-    from sklearn.model_selection import train_test_split
-
     if epochs < 1:
         raise ValueError("epochs must be at least 1")
     device = select_device(device) if isinstance(device, str) else device
     set_deterministic(device)
     labels = np.asarray(labels, dtype=np.float32)
-    index = np.arange(len(labels))
-    stratify = labels if np.bincount(labels.astype(int)).min() >= 2 else None
-    fit_idx, val_idx = train_test_split(
-        index, test_size=val_fraction, random_state=seed, stratify=stratify
-    )
+    fit_idx, val_idx = validation_split(labels, val_fraction, seed)
     tensors = [torch.from_numpy(np.ascontiguousarray(x)) for x in inputs]
     target = torch.from_numpy(labels)
     generator = torch.Generator().manual_seed(seed)
@@ -280,7 +319,7 @@ def train_binary(
         model = model.to(device)
         optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
         loss_fn = nn.BCEWithLogitsLoss()
-        best_loss, best_state, stale, history = np.inf, None, 0, []
+        stopping, history = EarlyStopping(model, patience, "lower the learning rate"), []
         for epoch in range(epochs):
             model.train()
             order = torch.from_numpy(fit_idx)[torch.randperm(len(fit_idx), generator=generator)]
@@ -301,19 +340,9 @@ def train_binary(
             history.append(
                 {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss}
             )
-            if not np.isfinite(val_loss):
-                raise FloatingPointError(
-                    f"training diverged at epoch {epoch} (validation loss {val_loss}); "
-                    "lower the learning rate"
-                )
-            if val_loss < best_loss - 1e-6:
-                best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
-            else:
-                stale += 1
-                if stale >= patience:
-                    break
-    model.load_state_dict(best_state)
-    return model.eval(), pd.DataFrame(history)
+            if stopping.should_stop(val_loss, f"epoch {epoch}"):
+                break
+    return stopping.best_model(), pd.DataFrame(history)
 
 
 def _loss(model, tensors, target, idx, loss_fn, batch_size, device) -> float:
@@ -415,17 +444,16 @@ def _read_image(patient_id: str, source, what: str) -> sitk.Image:
         ) from None
 
 
-def patient_slices(
+def patient_images(
     patient_id: str,
     images: Mapping[str, sitk.Image | str | os.PathLike],
     mask: sitk.Image | str | os.PathLike,
     phases: Sequence[str],
-    **prepare,
-) -> dict[str, tuple[np.ndarray, SliceBox]]:
-    """Network inputs per phase for one patient; every phase must sit on the mask's grid."""
+) -> tuple[sitk.Image, dict[str, sitk.Image]]:
+    """One patient's tumour mask and phase images; BadCase when the mask is empty or a phase
+    is missing, unreadable or off the mask's grid."""
     mask_image = _read_image(patient_id, mask, "tumour mask")
-    mask_array = sitk.GetArrayFromImage(mask_image) > 0
-    if not mask_array.any():
+    if not np.any(sitk.GetArrayViewFromImage(mask_image)):
         raise BadCase(
             patient_id,
             str(mask),
@@ -448,6 +476,22 @@ def patient_slices(
                 "resample both with the imaging stage",
                 stage="features",
             )
+        out[phase] = image
+    return mask_image, out
+
+
+def patient_slices(
+    patient_id: str,
+    images: Mapping[str, sitk.Image | str | os.PathLike],
+    mask: sitk.Image | str | os.PathLike,
+    phases: Sequence[str],
+    **prepare,
+) -> dict[str, tuple[np.ndarray, SliceBox]]:
+    """Network inputs per phase for one patient; every phase must sit on the mask's grid."""
+    mask_image, phase_images = patient_images(patient_id, images, mask, phases)
+    mask_array = sitk.GetArrayFromImage(mask_image) > 0
+    out = {}
+    for phase, image in phase_images.items():
         spacing_xy = float(np.mean(image.GetSpacing()[:2]))
         out[phase] = prepare_slice(
             sitk.GetArrayFromImage(image).astype(np.float32),

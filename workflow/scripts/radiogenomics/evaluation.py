@@ -29,6 +29,7 @@ import pandas as pd  # noqa: E402
 from lifelines.exceptions import ConvergenceError  # noqa: E402
 
 from . import metrics, plots, survival  # noqa: E402
+from .figures import save_png_svg  # noqa: E402
 from .io import read_tsv, write_tsv  # noqa: E402
 from .metrics import METRIC_COLUMNS  # noqa: E402
 
@@ -44,7 +45,7 @@ def no_patients_figure(stem, message: str) -> None:
     fig, ax = plt.subplots(figsize=(5, 2))
     ax.axis("off")
     ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
-    plots.save_figure(fig, stem)
+    save_png_svg(fig, stem)
 
 
 def _stem(path) -> Path:

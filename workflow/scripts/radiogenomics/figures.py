@@ -1,7 +1,10 @@
-"""Deterministic figure files: the same figure gives the same bytes on every run and host.
+"""The project's one figure writer: the same figure gives the same bytes on every run and host.
 
 Matplotlib stamps a creation date into SVG and PDF and random ids into SVG; both are pinned
-here, so reruns are byte-identical and provenance hashes stay stable.
+here, so reruns are byte-identical and provenance hashes stay stable. Every figure of the
+output contract is ``results/figures/{name}.png`` + ``.svg`` (:func:`save_png_svg`); the
+provenance sidecar they share is written by the rule's shim (``provenance.from_snakemake``),
+after all outputs exist.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from radiogenomics.io import atomic_path  # noqa: E402
 
+PNG_DPI = 150
 _METADATA = {
     ".png": {"Software": None},
     ".svg": {"Date": None, "Creator": None},
@@ -23,7 +27,7 @@ _METADATA = {
 }
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 150) -> Path:
+def save_figure(fig, path: str | os.PathLike, dpi: int = PNG_DPI) -> Path:
     """Save atomically without timestamps; the format follows the extension (png/svg/pdf)."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -37,3 +41,11 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 150) -> Path:
                 bbox_inches="tight",
             )
     return path
+
+
+def save_png_svg(fig, stem: str | os.PathLike, dpi: int = PNG_DPI) -> list[Path]:
+    """Write ``{stem}.png`` and ``{stem}.svg`` (see :func:`save_figure`) and close the figure."""
+    stem = Path(stem)
+    paths = [save_figure(fig, stem.with_name(f"{stem.name}.{fmt}"), dpi=dpi) for fmt in ("png", "svg")]
+    plt.close(fig)
+    return paths

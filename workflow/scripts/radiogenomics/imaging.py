@@ -61,21 +61,41 @@ def read_case_image(patient_id: str, path: str | Path, what: str) -> sitk.Image:
     return image
 
 
-def same_grid(a: sitk.Image, b: sitk.Image) -> bool:
+def geometry(image: sitk.Image) -> dict:
+    """An image's grid as JSON: size, spacing, origin, direction (x, y, z order)."""
+    return {
+        "size": [int(n) for n in image.GetSize()],
+        "spacing": [float(s) for s in image.GetSpacing()],
+        "origin": [float(o) for o in image.GetOrigin()],
+        "direction": [float(d) for d in image.GetDirection()],
+    }
+
+
+def same_geometry(a: dict, b: dict) -> bool:
+    """Two grids (:func:`geometry` records) agree up to the rounding of different tools."""
     return (
-        a.GetSize() == b.GetSize()
-        and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=GEOMETRY_TOLERANCE_MM)
-        and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=GEOMETRY_TOLERANCE_MM)
-        and np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-4)
+        list(a["size"]) == list(b["size"])
+        and np.allclose(a["spacing"], b["spacing"], atol=GEOMETRY_TOLERANCE_MM)
+        and np.allclose(a["origin"], b["origin"], atol=GEOMETRY_TOLERANCE_MM)
+        and np.allclose(a["direction"], b["direction"], atol=1e-4)
+    )
+
+
+def same_grid(a: sitk.Image, b: sitk.Image) -> bool:
+    return same_geometry(geometry(a), geometry(b))
+
+
+def describe_geometry(grid: dict) -> str:
+    """A :func:`geometry` record for a message."""
+    return (
+        f"size {tuple(grid['size'])}, spacing {tuple(round(s, 4) for s in grid['spacing'])}, "
+        f"origin {tuple(round(o, 3) for o in grid['origin'])}, "
+        f"direction {tuple(round(d, 4) for d in grid['direction'])}"
     )
 
 
 def _geometry(image: sitk.Image) -> str:
-    return (
-        f"size {image.GetSize()}, spacing {tuple(round(s, 4) for s in image.GetSpacing())}, "
-        f"origin {tuple(round(o, 3) for o in image.GetOrigin())}, "
-        f"direction {tuple(round(d, 4) for d in image.GetDirection())}"
-    )
+    return describe_geometry(geometry(image))
 
 
 def load_case(
@@ -154,14 +174,6 @@ def mask_on_grid(mask: sitk.Image, image: sitk.Image) -> sitk.Image:
     if same_grid(image, mask):
         return mask
     return sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
-
-
-def resample(image: sitk.Image, spacing, interpolator: str, default_value: float) -> sitk.Image:
-    reference = reference_like(image, spacing)
-    return sitk.Resample(
-        image, reference, sitk.Transform(), INTERPOLATORS[interpolator], default_value,
-        image.GetPixelID(),
-    )
 
 
 def preprocess_case(

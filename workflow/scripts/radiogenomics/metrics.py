@@ -86,21 +86,6 @@ def delong_test(y_true, score_a, score_b) -> dict:
     }
 
 
-def youden_cutoff(y_true, y_score) -> dict:
-    """Cutoff maximising sensitivity + specificity - 1 on the ROC; positive when score >= cutoff."""
-    y_true, y_score = _binary(y_true, y_score)
-    fpr, tpr, thresholds = roc_curve(y_true, y_score, drop_intermediate=False)
-    finite = np.isfinite(thresholds)
-    youden = np.where(finite, tpr - fpr, -np.inf)
-    best = int(np.argmax(youden))
-    return {
-        "cutoff": float(thresholds[best]),
-        "youden": float(youden[best]),
-        "sensitivity": float(tpr[best]),
-        "specificity": float(1.0 - fpr[best]),
-    }
-
-
 def confusion_counts(y_true, y_score, cutoff: float) -> dict:
     """tp, fp, tn, fn with a patient called positive when score >= cutoff."""
     y_true, y_score = _binary(y_true, y_score)

@@ -2,13 +2,21 @@
 fusion by cross-attention, trained end to end for a binary task; a separate model per phase
 subset so patients missing a phase are scored by the single- or dual-phase variant; Grad-CAM.
 
-Inputs are the network slices of :func:`radiogenomics.deep.prepare_slice` (3, H, W).
+Inputs are network slices (3, H, W) of the largest axial tumour slice, from one of two crops:
+- by default the tumour's bounding box plus a margin, resized to ``size``
+  (:func:`radiogenomics.deep.prepare_slice`);
+- S5's: a fixed VOI (``voi_mm``, S5 14 x 14 x 16 cm) centred on the tumour's centre of mass,
+  the largest tumour slice within it resampled in the plane to ``slice_spacing_mm`` (S5
+  0.625 mm: 140 mm -> 224 px) (:func:`voi_planes`). The phases are registered to the reference
+  phase and lie on one analysis grid, so one VOI from the tumour mask crops every phase at the
+  same anatomy.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -16,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import SimpleITK as sitk  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
@@ -251,21 +260,120 @@ def gradcam_figure(
     return fig
 
 
+@dataclass(frozen=True)
+class VoiPlane:
+    """Where a VOI slice came from: axial index of the largest tumour slice within the VOI,
+    the tumour's centre of mass (physical mm, x y z) and the slice's pixel spacing (x, y)."""
+
+    z: int
+    centre_mm: tuple[float, float, float]
+    spacing_mm: tuple[float, float]
+
+
+def voi_planes(
+    image: sitk.Image,
+    mask: sitk.Image,
+    voi_mm: Sequence[float],
+    slice_spacing_mm: float | None = None,
+    channels: str = "repeat",
+) -> tuple[np.ndarray, VoiPlane]:
+    """HU planes (3, rows y, columns x) of S5's input: the fixed VOI ``voi_mm`` (x, y, z) centred
+    on the tumour's centre of mass, at the axial slice of largest tumour area within the VOI's z
+    range, resampled (linear) to ``slice_spacing_mm`` in the plane (None: the image's own in-plane
+    spacing). Columns = round(voi_x / spacing): 140 mm at 0.625 mm is 224 pixels.
+
+    The planes keep the image's axes (its direction) and lie exactly on the image's slices (no
+    interpolation across z). Where the VOI reaches past the scan (a tumour near the edge of the
+    field of view) the pixels are air, -1024 HU, as in :func:`radiogenomics.deep.prepare_slice`.
+    ``channels``: ``repeat`` (the slice three times) or ``neighbours`` (slices z-1, z, z+1,
+    clamped at the volume edge).
+    """
+    if channels not in ("repeat", "neighbours"):
+        raise ValueError(f"channels must be 'repeat' or 'neighbours', not {channels!r}")
+    tumour = sitk.GetArrayViewFromImage(mask) > 0
+    if not tumour.any():
+        raise ValueError("empty mask")
+    spacing = np.asarray(image.GetSpacing(), float)
+    centre_index = np.argwhere(tumour)[:, ::-1].mean(axis=0)  # continuous (x, y, z) index
+    areas = tumour.sum(axis=(1, 2))
+    within = np.abs(np.arange(len(areas)) - centre_index[2]) <= float(voi_mm[2]) / 2.0 / spacing[2]
+    within[int(round(centre_index[2]))] = True  # a VOI thinner than a slice still holds one
+    z = int(np.argmax(np.where(within, areas, -1)))  # the lowest index wins a tie
+    pixel = spacing[:2] if slice_spacing_mm is None else np.full(2, float(slice_spacing_mm))
+    columns, rows = (max(1, int(round(float(extent) / step))) for extent, step in zip(voi_mm[:2], pixel))
+    direction = np.asarray(image.GetDirection(), float).reshape(3, 3)
+    centre = np.asarray(image.TransformContinuousIndexToPhysicalPoint([*map(float, centre_index[:2]), float(z)]))
+    # first pixel centre half a pixel inside the VOI's outer face: the VOI is centred on the tumour
+    corner = centre - direction @ np.array([(columns - 1) / 2 * pixel[0], (rows - 1) / 2 * pixel[1], 0.0])
+    slices = [z, z, z] if channels == "repeat" else [max(z - 1, 0), z, min(z + 1, len(areas) - 1)]
+    source = sitk.Cast(image, sitk.sitkFloat32)
+    planes = []
+    for k in slices:
+        origin = corner + direction @ np.array([0.0, 0.0, (k - z) * spacing[2]])
+        plane = sitk.Resample(
+            source, [columns, rows, 1], sitk.Transform(), sitk.sitkLinear, origin.tolist(),
+            [float(pixel[0]), float(pixel[1]), float(spacing[2])], direction.ravel().tolist(),
+            float(deep.AIR_HU), sitk.sitkFloat32,
+        )  # fmt: skip
+        planes.append(sitk.GetArrayFromImage(plane)[0])
+    centre_mm = np.asarray(image.TransformContinuousIndexToPhysicalPoint(list(map(float, centre_index))))
+    return np.stack(planes).astype(np.float32), VoiPlane(z, tuple(centre_mm.tolist()), tuple(pixel.tolist()))
+
+
+def voi_slice(
+    image: sitk.Image,
+    mask: sitk.Image,
+    voi_mm: Sequence[float],
+    slice_spacing_mm: float | None = None,
+    size: int = 96,
+    channels: str = "repeat",
+    window: tuple[float, float] = (350.0, 50.0),
+) -> tuple[np.ndarray, VoiPlane]:
+    """Network input (3, H, W) from :func:`voi_planes`: soft-tissue window, ImageNet
+    normalisation. With ``slice_spacing_mm`` the slice keeps its pixel count (S5: 224 x 224);
+    without, it is resized to ``size`` x ``size`` like the default crop."""
+    planes, where = voi_planes(image, mask, voi_mm, slice_spacing_mm, channels)
+    scaled = deep.window_to_uint8_range(planes, *window)
+    if slice_spacing_mm is None:
+        scaled = F.interpolate(
+            torch.from_numpy(scaled)[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True
+        )[0].numpy()
+    return deep.imagenet_normalised(scaled), where
+
+
 def case_slices(
     images: Mapping[str, Mapping[str, object]],
     masks: Mapping[str, object],
     phases: Sequence[str],
+    voi_mm: Sequence[float] | None = None,
+    slice_spacing_mm: float | None = None,
     **prepare,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Network slices per patient for the phases each patient has (a phase whose image is
-    absent or None is missing and routes the patient to a smaller variant)."""
+    absent or None is missing and routes the patient to a smaller variant).
+
+    ``voi_mm`` (x, y, z) null: the default crop (``prepare``: margin_mm, size, channels of
+    :func:`radiogenomics.deep.prepare_slice`); else S5's fixed VOI (:func:`voi_slice`; the margin
+    does not apply)."""
+    if slice_spacing_mm is not None and voi_mm is None:
+        raise ValueError(
+            "models.multiphase.slice_spacing_mm resamples the fixed VOI: set models.multiphase.voi_mm "
+            "too (S5: [140, 140, 160]), or leave slice_spacing_mm null"
+        )
     cases = {}
     for patient in sorted(masks):
         present = [ph for ph in phases if images.get(patient, {}).get(ph) is not None]
         if not present:
             continue
-        prepared = deep.patient_slices(patient, images[patient], masks[patient], present, **prepare)
-        cases[patient] = {ph: prepared[ph][0] for ph in present}
+        if voi_mm is None:
+            prepared = deep.patient_slices(patient, images[patient], masks[patient], present, **prepare)
+            cases[patient] = {ph: prepared[ph][0] for ph in present}
+            continue
+        mask, phase_images = deep.patient_images(patient, images[patient], masks[patient], present)
+        options = {k: prepare[k] for k in ("size", "channels") if k in prepare}
+        cases[patient] = {
+            ph: voi_slice(image, mask, voi_mm, slice_spacing_mm, **options)[0] for ph, image in phase_images.items()
+        }
     return cases
 
 

@@ -7,7 +7,6 @@ SVG element ids are hashed with a fixed salt instead of a random one.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,7 +20,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from . import figures, survival  # noqa: E402
+from . import survival  # noqa: E402
+from .figures import save_png_svg  # noqa: E402
 
 STYLE = {
     "svg.hashsalt": "radiogenomics",
@@ -30,19 +30,6 @@ STYLE = {
     "axes.spines.right": False,
     "figure.dpi": 100,
 }
-PNG_DPI = 150
-
-
-def save_figure(fig, stem: str | os.PathLike) -> list[Path]:
-    """Write the figure as ``{stem}.png`` and ``{stem}.svg``, atomically, without timestamps."""
-    stem = Path(stem)
-    with plt.rc_context(STYLE):
-        paths = [
-            figures.save_figure(fig, stem.with_name(stem.name + suffix), dpi=PNG_DPI)
-            for suffix in (".png", ".svg")
-        ]
-    plt.close(fig)
-    return paths
 
 
 def _styled(plot):
@@ -135,7 +122,7 @@ def kaplan_meier_plot(
     table_ax.spines["left"].set_visible(False)
     table_ax.set_xticks(list(at_times))
     table_ax.set_xlabel(f"Time ({time_unit})")
-    return save_figure(fig, stem)
+    return save_png_svg(fig, stem)
 
 
 @_styled
@@ -172,7 +159,7 @@ def forest_plot(table: pd.DataFrame, stem, title: str = "Hazard ratios") -> list
     right.tick_params(right=False)
     right.spines["right"].set_visible(False)
     ax.set_title(title)
-    return save_figure(fig, stem)
+    return save_png_svg(fig, stem)
 
 
 @_styled
@@ -195,7 +182,7 @@ def roc_plot(curves: Mapping[str, tuple], stem, title: str = "ROC") -> list[Path
     ax.set_aspect("equal")
     ax.legend(loc="lower right", frameon=False, fontsize=8)
     ax.set_title(title)
-    return save_figure(fig, stem)
+    return save_png_svg(fig, stem)
 
 
 @_styled
@@ -225,7 +212,7 @@ def td_auc_plot(
     ax.set_ylim(0, 1)
     ax.legend(frameon=False, fontsize=8, loc="lower right")
     ax.set_title(title)
-    return save_figure(fig, stem)
+    return save_png_svg(fig, stem)
 
 
 @_styled
@@ -260,7 +247,7 @@ def calibration_plot(
     ax.set_aspect("equal")
     ax.legend(frameon=False, fontsize=8, loc="upper left")
     ax.set_title(title)
-    return save_figure(fig, stem)
+    return save_png_svg(fig, stem)
 
 
 @_styled
@@ -283,7 +270,7 @@ def decision_curve_plot(
     ax.set_ylabel("Net benefit")
     ax.legend(frameon=False, fontsize=8)
     ax.set_title(title)
-    return save_figure(fig, stem)
+    return save_png_svg(fig, stem)
 
 
 @_styled
@@ -314,7 +301,7 @@ def confusion_matrix_plot(
     ax.set_ylabel("Actual class")
     ax.spines[:].set_visible(False)
     ax.set_title(title)
-    return save_figure(fig, stem)
+    return save_png_svg(fig, stem)
 
 
 @_styled
@@ -375,7 +362,7 @@ def nomogram_plot(
     ax.spines[:].set_visible(False)
     ax.tick_params(left=False)
     ax.set_title(title)
-    return save_figure(fig, stem)
+    return save_png_svg(fig, stem)
 
 
 @_styled
@@ -399,4 +386,4 @@ def icc_distribution_plot(
     ax.set_ylabel("Number of features")
     ax.legend(frameon=False, fontsize=7, loc="upper left")
     ax.set_title(title)
-    return save_figure(fig, stem)
+    return save_png_svg(fig, stem)

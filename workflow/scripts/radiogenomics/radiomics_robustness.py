@@ -15,29 +15,27 @@ from pathlib import Path
 import pandas as pd
 import SimpleITK as sitk
 
-from radiogenomics.cases import BadCase
+from radiogenomics.drawn_masks import carried_to_analysis_grid, declared_phase
 from radiogenomics.features import extract_patient, region_names
 from radiogenomics.imaging import read_case_image
 from radiogenomics.regions import HabitatModel, patient_regions
 from radiogenomics.robustness import icc_table, perturbed_masks
 
 
-def second_reader_on_grid(patient_id: str, path, reference: sitk.Image) -> sitk.Image:
-    """A second reader's mask resampled (nearest neighbour) onto the analysis grid."""
+def second_reader_on_grid(
+    patient_id: str, path, reference: sitk.Image, registration: dict, sidecar=None, registration_path=""
+) -> sitk.Image:
+    """A second reader's mask on the analysis grid: carried from the phase it was drawn on
+    through the patient's registration (nearest neighbour), like a correction
+    (:func:`radiogenomics.drawn_masks.carried_to_analysis_grid`)."""
     # a second reader's mask may be a NIfTI file or a DICOM series folder, like any mask
     mask = read_case_image(patient_id, path, "second-reader mask")
-    resampled = sitk.Resample(
-        mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8
-    )
-    if not sitk.GetArrayViewFromImage(resampled).any():
-        raise BadCase(
-            patient_id,
-            str(path),
-            "second-reader mask is empty on the analysis grid",
-            "check that the second reader's mask overlaps the CT it was drawn on",
-            stage="robustness",
-        )
-    return resampled
+    declared = declared_phase(patient_id, sidecar, "second-reader mask", "robustness")
+    carried, _ = carried_to_analysis_grid(
+        patient_id, mask, path, registration, reference, declared, what="second-reader mask",
+        stage="robustness", registration_path=registration_path,
+    )  # fmt: skip
+    return carried
 
 
 def rater_features(
@@ -52,16 +50,25 @@ def rater_features(
     margin_mm: float = 3.0,
     body_threshold_hu: float = -500,
     second_reader=None,
+    registration: dict | None = None,
+    second_reader_sidecar=None,
+    registration_path="",
     n_perturbations: int = 3,
     seed: int = 0,
     **perturbation: float,
 ) -> pd.DataFrame:
     """Features of every rater's regions for one patient: one row per rater (``rater`` then
-    the columns of the radiomics table). The reference rater's row is the stage's own table."""
+    the columns of the radiomics table). The reference rater's row is the stage's own table.
+    ``second_reader`` (a mask drawn on any phase) needs the patient's ``registration`` record
+    (and the optional sidecar naming its phase)."""
     model = HabitatModel.from_dict(json.loads(Path(habitat_model_path).read_text()))
     reference = sitk.ReadImage(str(tumor_path))
     if second_reader is not None:
-        raters = {"reader2": second_reader_on_grid(patient_id, second_reader, reference)}
+        raters = {
+            "reader2": second_reader_on_grid(
+                patient_id, second_reader, reference, registration, second_reader_sidecar, registration_path
+            )
+        }
     else:
         masks = perturbed_masks(
             reference, n_perturbations, seed, patient_id=patient_id, **perturbation

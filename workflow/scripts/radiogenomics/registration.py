@@ -26,6 +26,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .cases import BadCase
+from .imaging import geometry
 
 DEFAULTS = {
     "reference": "venous",
@@ -290,13 +291,16 @@ def register_case(
     for phase, image in images.items():
         if phase == reference:
             phases[phase] = {"transform": transform_record(identity()), "reference": True}
-            continue
-        # Without a mask (an automatic segmentation comes later) the region is the part of the
-        # scans that both phases cover.
-        box = tumour_box(mask) if mask is not None else shared_box(images[reference], image)
-        phases[phase] = register_phase(
-            patient_id, phase, images[reference], image, box, config, seed, threads, (paths or {}).get(phase, "")
-        )
+        else:
+            # Without a mask (an automatic segmentation comes later) the region is the part of
+            # the scans that both phases cover.
+            box = tumour_box(mask) if mask is not None else shared_box(images[reference], image)
+            phases[phase] = register_phase(
+                patient_id, phase, images[reference], image, box, config, seed, threads, (paths or {}).get(phase, "")
+            )
+        # The phase's native grid: a mask drawn later on this series (a correction, a second
+        # reader) is recognised by it and carried through this phase's transform.
+        phases[phase]["grid"] = geometry(image)
     return {"reference": reference, "method": config["method"], "phases": phases}
 
 
@@ -433,7 +437,7 @@ def qc_figure(cases: list[dict], reference: str, window: dict, png, svg, margin_
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plots import save_figure
+    from .figures import save_png_svg
 
     moving = [p for p in cases[0]["images"] if p != reference] if cases else []
     n_cols = max(1, len(moving))
@@ -461,4 +465,4 @@ def qc_figure(cases: list[dict], reference: str, window: dict, png, svg, margin_
     fig.tight_layout()
     if Path(svg) != Path(png).with_suffix(".svg"):
         raise ValueError(f"{png} and {svg} must share their name")
-    save_figure(fig, Path(png).with_suffix(""))
+    save_png_svg(fig, Path(png).with_suffix(""))

@@ -644,8 +644,8 @@ def genomics_methods(c: Mapping) -> str:
         test = "limma-voom (voom, lmFit and eBayes as in limma, reimplemented and checked against R)"
     else:
         version = package_versions(["pydeseq2"])["pydeseq2"]
-        test = (f"PyDESeq2{' ' + version if version else ''} Wald tests with DESeq2's 0.5 floor on "
-                "fitted means")
+        test = (f"DESeq2 Wald tests (PyDESeq2{' ' + version if version else ''} with DESeq2 1.38's own GLM, "
+                "dispersion and trend fits, checked against R)")
         if c["genomics.deg.shrink"]:
             test += ("; log2 fold changes were apeGLM-shrunken on the counts the test used "
                      "(Cook's outliers replaced)")

@@ -83,23 +83,17 @@ def youden_cutoff_binary(scores, labels) -> float:
     return float(thresholds[_first_max(tpr - fpr)])
 
 
-def censoring_survival_at(time, event, at) -> np.ndarray:
-    """KM estimate G(t) of the censoring distribution (censoring as the event) at ``at``,
-    right-continuous (G(t) includes drops at t), via lifelines."""
-    from lifelines import KaplanMeierFitter
-
-    fitter = KaplanMeierFitter().fit(np.asarray(time), 1 - np.asarray(event, dtype=int))
-    return fitter.survival_function_at_times(np.atleast_1d(at)).to_numpy()
-
-
 def time_dependent_roc(scores, time, event, horizon: float) -> pd.DataFrame:
     """Cumulative/dynamic ROC at ``horizon`` with KM-based inverse-probability-of-censoring
-    weights. Written here so the cutoff does not depend on the evaluation module; tested:
-    its trapezoid AUC equals sksurv's cumulative_dynamic_auc.
+    weights (:func:`radiogenomics.survival.censoring_weights`, fit on these same patients).
+    No maintained library returns the ROC's thresholds; tested: its trapezoid AUC equals
+    sksurv's cumulative_dynamic_auc.
 
     Returns rows (threshold, sensitivity, specificity), thresholds descending, first row
     threshold = +inf (nobody positive).
     """
+    from .survival import censoring_weights
+
     scores = np.asarray(scores, dtype=float)
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
@@ -107,7 +101,7 @@ def time_dependent_roc(scores, time, event, horizon: float) -> pd.DataFrame:
     controls = time > horizon
     if not cases.any() or not controls.any():
         raise ValueError(f"horizon {horizon}: needs events before and survivors beyond it")
-    case_weights = 1.0 / censoring_survival_at(time, event, time[cases])
+    case_weights = censoring_weights(time, event, time[cases], event[cases])
     thresholds = np.concatenate([[np.inf], np.unique(scores)[::-1]])
     case_scores, control_scores = scores[cases], scores[controls]
     sensitivity = np.array(

@@ -206,40 +206,17 @@ def td_auc_ci(
 
 
 def censoring_weights(train_time, train_event, time, event) -> np.ndarray:
-    """IPCW weight 1/G(T_i) for events, 0 for censored; G = KM of training censoring times."""
+    """IPCW weight 1/G(T_i) for events, 0 for censored; G = KM of training censoring times.
+
+    The project's one estimate of the censoring distribution (scikit-survival's, the one its
+    td-AUC and Uno's C use, so a cutoff chosen on the time-dependent ROC sees the same weights
+    as its evaluation). At a time with both events and censorings the events come first: they
+    leave the censoring risk set before the censorings drop G.
+    """
     estimator = CensoringDistributionEstimator().fit(
         Surv.from_arrays(*reversed(_arrays(train_time, train_event)))
     )
     return estimator.predict_ipcw(Surv.from_arrays(*reversed(_arrays(time, event))))
-
-
-def td_youden_cutoff(time, event, risk, horizon: float) -> dict:
-    """Cutoff maximising Youden's J on the cumulative/dynamic ROC at ``horizon`` (fit on train).
-
-    Sensitivity weights cases by 1/G(T_i) (IPCW, censoring KM of the same training cohort);
-    specificity is the plain fraction of controls (their weight 1/G(horizon) is constant).
-    A patient is high risk when ``risk >= cutoff``. Written here because no maintained
-    library returns the optimal cutoff of the IPCW time-dependent ROC.
-    """
-    time, event = _arrays(time, event)
-    risk = np.asarray(risk, dtype=float)
-    weights = censoring_weights(time, event, time, event)
-    is_case = event & (time <= horizon)
-    is_control = time > horizon
-    if not is_case.any() or not is_control.any():
-        raise ValueError(f"horizon {horizon} leaves no cases or no controls")
-    candidates = np.unique(risk)
-    high = risk[None, :] >= candidates[:, None]
-    sensitivity = (high & is_case) @ weights / weights[is_case].sum()
-    specificity = (~high & is_control).sum(axis=1) / is_control.sum()
-    youden = sensitivity + specificity - 1.0
-    best = int(np.argmax(youden))
-    return {
-        "cutoff": float(candidates[best]),
-        "youden": float(youden[best]),
-        "sensitivity": float(sensitivity[best]),
-        "specificity": float(specificity[best]),
-    }
 
 
 # --------------------------------------------------------------------------- Kaplan-Meier

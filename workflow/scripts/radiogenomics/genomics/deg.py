@@ -4,15 +4,20 @@ The design is ``~ [pair_by +] covariates + factor``: ``pair_by`` (e.g. ``patient
 tumour/normal pairs, several samples per patient) and ``covariates`` (site, batch) are adjusted
 for, and the Wald test is ``factor``'s ``test`` level against its ``reference`` level.
 
-Two deliberate departures from PyDESeq2 0.5.4, both towards DESeq2 (tested against R in
-tests/test_genomics_deg_parity.py):
+Departures from PyDESeq2 0.5.4, all towards DESeq2 (tested against R in
+tests/test_genomics_deg_parity.py and tests/test_genomics_deseq2.py):
 
-* the Wald step floors the fitted means at 0.5 (``minmu`` of DESeq2's nbinomWaldTest); without
-  it the lfcSE of low-count genes is up to several per cent off DESeq2's;
+* DESeq2's own algorithms for the steps where PyDESeq2 has its own (the GLM fits' IRLS and optim
+  fallback, the dispersion line search and grid, the trend fit, the MAP starting values, the
+  0.5 floor on fitted means): :mod:`radiogenomics.genomics.deseq2`. With them every gene of the
+  R references is within 2 % of DESeq2 (PyDESeq2's own: 96-98 %); ``algorithm="pydeseq2"``
+  runs PyDESeq2 unchanged;
 * apeGLM shrinkage runs on the counts the Wald test used: for genes whose Cook's outliers were
   replaced and refitted, the replaced counts. PyDESeq2 (and DESeq2's ``lfcShrink``, which reads
   ``counts(dds)``, the original counts) shrink those genes on the unreplaced counts, which can
-  flip the sign of a significant gene's log2FC.
+  flip the sign of a significant gene's log2FC;
+* a design that is not of full rank, or leaves no residual degrees of freedom, is refused with
+  the columns at fault (PyDESeq2 warns and fails later in a linear solve).
 
 BLAS runs with at most ``threads`` threads while PyDESeq2 fits (threadpoolctl): OpenBLAS left
 multithreaded inside PyDESeq2's per-gene loops oversubscribes the cores and is many times slower.
@@ -27,23 +32,22 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+from formulaic import model_matrix
 from pydeseq2.dds import DeseqDataSet
 from pydeseq2.default_inference import DefaultInference
 from pydeseq2.ds import DeseqStats
 from threadpoolctl import threadpool_limits
 
+from radiogenomics.genomics import deseq2
+
 DEG_COLUMNS = ["gene", "baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj", "direction"]
-WALD_MIN_MU = 0.5  # DESeq2 nbinomWaldTest(minmu = 0.5)
+ALGORITHMS = ("deseq2", "pydeseq2")
 
 
-class DESeq2WaldInference(DefaultInference):
-    """PyDESeq2's default inference with the Wald step's fitted means floored at 0.5 as in DESeq2."""
-
-    def wald_test(self, design_matrix, disp, lfc, mu, ridge_factor, contrast, lfc_null,
-                  alt_hypothesis=None):
-        return super().wald_test(design_matrix=design_matrix, disp=disp, lfc=lfc,
-                                 mu=np.maximum(mu, WALD_MIN_MU), ridge_factor=ridge_factor,
-                                 contrast=contrast, lfc_null=lfc_null, alt_hypothesis=alt_hypothesis)
+def _inference(algorithm: str, n_cpus: int):
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, not {algorithm!r}")
+    return deseq2.DESeq2Inference(n_cpus=n_cpus) if algorithm == "deseq2" else DefaultInference(n_cpus=n_cpus)
 
 
 def design_formula(factor: str = "group", covariates: Sequence[str] = (), pair_by: str | None = None) -> str:
@@ -70,6 +74,43 @@ def design_metadata(metadata: pd.DataFrame, factor: str, test: str, reference: s
     return design
 
 
+def check_design(metadata: pd.DataFrame, design: str, factor: str | None = None,
+                 pair_by: str | None = None) -> None:
+    """Refuse a design that DESeq2 (checkFullRank, estimateDispersionsGeneEst) or limma cannot
+    fit: a model matrix not of full rank, or as many coefficients as samples. The message names
+    the design, the columns at fault and the fix; with ``factor`` and ``pair_by`` it also names
+    the ``pair_by`` groups whose samples all have one ``factor`` level."""
+    matrix = model_matrix(design, metadata)
+    x = matrix.to_numpy(float)
+    n_samples, n_columns = x.shape
+    _, singular, vt = np.linalg.svd(x)
+    rank = int((singular > singular.max() * max(x.shape) * np.finfo(float).eps).sum())
+    if rank < n_columns:
+        empty = [c for c, column in zip(matrix.columns, x.T) if not column.any()]
+        if empty:
+            fault = (f"column(s) {empty} are all zero: levels or combinations of levels without any "
+                     "sample")
+            fix = "drop the unused levels, or the variable, from the design"
+        else:
+            null_space = vt[rank:]
+            involved = np.abs(null_space).max(axis=0) > 1e-8
+            fault = (f"columns {list(matrix.columns[involved])} are linear combinations of each other "
+                     "(a covariate that duplicates another variable or the condition)")
+            fix = "remove one of the variables involved, or merge levels so that they no longer coincide"
+            if factor and pair_by:
+                levels = metadata.groupby(pair_by, observed=True)[factor].nunique()
+                unpaired = sorted(map(str, levels.index[levels < 2]))
+                if unpaired:
+                    fix += (f"; {pair_by} {unpaired} have samples of one {factor!r} level only and carry "
+                            f"no within-{pair_by} contrast: drop their samples, or leave out the pairing")
+        raise ValueError(f"design {design!r} is not of full rank ({rank} of {n_columns} model-matrix "
+                         f"columns independent): {fault}. Fix: {fix}.")
+    if n_samples == n_columns:
+        raise ValueError(f"design {design!r} has as many coefficients as samples ({n_samples}): no "
+                         "replicates to estimate the dispersion. Fix: use a design with fewer variables "
+                         "or add samples.")
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
@@ -78,16 +119,20 @@ def _quiet() -> Iterator[None]:
 
 
 def fit_deseq2(counts: pd.DataFrame, metadata: pd.DataFrame, design: str = "~group",
-               n_cpus: int = 1, threads: int | None = 1) -> DeseqDataSet:
+               n_cpus: int = 1, threads: int | None = 1, algorithm: str = "deseq2") -> DeseqDataSet:
     """DESeq2 (Cook's replacement and refit on) of a genes x samples count matrix.
 
     ``metadata`` is indexed by sample and holds the design's columns (see :func:`design_metadata`).
-    BLAS runs with at most ``threads`` threads (None: as many as BLAS chooses, for benchmarks).
+    ``algorithm`` ``deseq2`` fits as DESeq2 does (:mod:`radiogenomics.genomics.deseq2`),
+    ``pydeseq2`` as PyDESeq2 0.5.4 does. BLAS runs with at most ``threads`` threads (None: as
+    many as BLAS chooses, for benchmarks). Raises ValueError for a design that cannot be fitted.
     """
+    metadata = metadata.loc[counts.columns]
+    check_design(metadata, design)
+    dataset = deseq2.DESeq2DataSet if algorithm == "deseq2" else DeseqDataSet
     with threadpool_limits(limits=threads, user_api="blas"), _quiet():
-        dds = DeseqDataSet(counts=counts.T.astype(int), metadata=metadata.loc[counts.columns],
-                           design=design, refit_cooks=True,
-                           inference=DESeq2WaldInference(n_cpus=n_cpus), quiet=True)
+        dds = dataset(counts=counts.T.astype(int), metadata=metadata, design=design, refit_cooks=True,
+                      inference=_inference(algorithm, n_cpus), quiet=True)
         dds.deseq2()
     return dds
 
@@ -112,7 +157,7 @@ def tested_counts(dds: DeseqDataSet) -> Iterator[None]:
 
 
 def deseq2_table(dds: DeseqDataSet, factor: str, test: str, reference: str, alpha: float = 0.05,
-                 shrink: bool = True, n_cpus: int = 1, threads: int | None = 1) -> pd.DataFrame:
+                 shrink: bool = True, threads: int | None = 1) -> pd.DataFrame:
     """Wald test of ``factor`` ``test`` vs ``reference``: DESeq2's results() columns, index gene.
 
     With ``shrink`` the log2FoldChange / lfcSE are apeGLM posterior estimates computed on the
@@ -120,7 +165,7 @@ def deseq2_table(dds: DeseqDataSet, factor: str, test: str, reference: str, alph
     """
     with threadpool_limits(limits=threads, user_api="blas"), _quiet():
         stats = DeseqStats(dds, contrast=[factor, test, reference], alpha=alpha,
-                           inference=DESeq2WaldInference(n_cpus=n_cpus), quiet=True)
+                           inference=dds.inference, quiet=True)
         stats.summary()
         table = stats.results_df.copy()
         if shrink:
@@ -140,13 +185,15 @@ def differential_expression(counts: pd.DataFrame, metadata: pd.DataFrame, factor
                             threads: int | None = 1, dds: DeseqDataSet | None = None) -> pd.DataFrame:
     """``test`` vs ``reference`` of ``factor`` adjusted for ``pair_by`` and ``covariates``.
 
-    ``method`` is ``deseq2`` (PyDESeq2; apeGLM-shrunken log2FoldChange when ``shrink``) or
+    ``method`` is ``deseq2`` (DESeq2 on PyDESeq2, see :func:`fit_deseq2`; apeGLM-shrunken
+    log2FoldChange when ``shrink``) or
     ``limma_voom`` (voom + lmFit + eBayes; ``shrink`` does not apply). Returns the deg.tsv table
     sorted by padj with ``direction`` in {up, down, ns}. A DESeq2 model already fitted by
     :func:`fit_deseq2` on the same data and design may be passed as ``dds``.
     """
     design = design_metadata(metadata.loc[counts.columns], factor, test, reference, covariates, pair_by)
     formula = design_formula(factor, covariates, pair_by)
+    check_design(design, formula, factor, pair_by)
     if method == "limma_voom":
         from radiogenomics.genomics import limma
 
@@ -154,8 +201,7 @@ def differential_expression(counts: pd.DataFrame, metadata: pd.DataFrame, factor
     elif method == "deseq2":
         if dds is None:
             dds = fit_deseq2(counts, design, formula, n_cpus=n_cpus, threads=threads)
-        table = deseq2_table(dds, factor, test, reference, alpha=padj_max, shrink=shrink,
-                             n_cpus=n_cpus, threads=threads)
+        table = deseq2_table(dds, factor, test, reference, alpha=padj_max, shrink=shrink, threads=threads)
     else:
         raise ValueError(f"genomics.deg.method must be 'deseq2' or 'limma_voom', not {method!r}")
     return call_degs(table.reset_index(), padj_max=padj_max, abs_log2fc_min=abs_log2fc_min)

@@ -1,10 +1,8 @@
-"""Radiogenomics figures (matplotlib Agg). Each function returns a Figure; :func:`save_png_svg`
-writes PNG + SVG without timestamps or random ids so reruns give identical bytes."""
+"""Radiogenomics figures (matplotlib Agg). Each function returns a Figure; the pipeline writes
+it with :func:`radiogenomics.figures.save_png_svg` (PNG + SVG, identical bytes on rerun)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import matplotlib
 
@@ -16,16 +14,8 @@ from lifelines import KaplanMeierFitter  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
 from radiogenomics.genomics.compare import median_split_survival  # noqa: E402
-from radiogenomics.figures import save_figure  # noqa: E402
 
 GROUP_COLOURS = {"high": "#c0392b", "low": "#2c7fb8"}
-
-
-def save_png_svg(fig, prefix: str | os.PathLike, dpi: int = 150) -> list[Path]:
-    """Write ``prefix.png`` and ``prefix.svg`` (deterministic bytes) and close the figure."""
-    paths = [save_figure(fig, Path(f"{prefix}.{fmt}"), dpi=dpi) for fmt in ("png", "svg")]
-    plt.close(fig)
-    return paths
 
 
 def _group_colour(group: str) -> str:

@@ -15,6 +15,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from radiogenomics.genomics import compare, deconvolution, deg, enrichment, estimate, figures, inputs, tmb, wgcna
+from radiogenomics.figures import save_png_svg
 from radiogenomics.io import read_tsv, write_json, write_tsv
 
 log = logging.getLogger(__name__)
@@ -119,11 +120,11 @@ def _run_genomics(counts_path, samples_path, scores_path, out_dir, figures_dir, 
                                    threads)
     write_tsv(degs, out_dir / "deg.tsv")
     significant = degs[degs["direction"] != "ns"]
-    figures.save_png_svg(figures.volcano(degs, p["deg"]["padj_max"], p["deg"]["abs_log2fc_min"]),
+    save_png_svg(figures.volcano(degs, p["deg"]["padj_max"], p["deg"]["abs_log2fc_min"]),
                          figures_dir / "genomics_volcano")
-    figures.save_png_svg(figures.pca_on_degs(log_expression, significant["gene"].tolist(), metadata["group"]),
+    save_png_svg(figures.pca_on_degs(log_expression, significant["gene"].tolist(), metadata["group"]),
                          figures_dir / "genomics_deg_pca")
-    figures.save_png_svg(figures.top_deg_heatmap(log_expression, degs, metadata["group"]),
+    save_png_svg(figures.top_deg_heatmap(log_expression, degs, metadata["group"]),
                          figures_dir / "genomics_deg_heatmap")
 
     e = p["enrichment"]
@@ -141,12 +142,12 @@ def _run_genomics(counts_path, samples_path, scores_path, out_dir, figures_dir, 
     write_tsv(network.modules, out_dir / "wgcna_modules.tsv")
     write_tsv(network.soft_power_table, out_dir / "wgcna_soft_power.tsv")
     write_tsv(network.eigengenes.rename_axis("patient_id").reset_index(), out_dir / "wgcna_eigengenes.tsv")
-    figures.save_png_svg(figures.soft_threshold_plot(network.soft_power_table, network.power, w["r2_threshold"]),
+    save_png_svg(figures.soft_threshold_plot(network.soft_power_table, network.power, w["r2_threshold"]),
                          figures_dir / "genomics_wgcna_soft_threshold")
     module_trait = pd.DataFrame(columns=["module", "trait", "r", "pvalue"])
     if not network.eigengenes.empty:
         module_trait = wgcna.module_trait_correlation(network.eigengenes, traits)
-        figures.save_png_svg(figures.module_trait_heatmap(module_trait), figures_dir / "genomics_wgcna_module_trait")
+        save_png_svg(figures.module_trait_heatmap(module_trait), figures_dir / "genomics_wgcna_module_trait")
     write_tsv(module_trait, out_dir / "wgcna_module_trait.tsv")
 
     # enrichment of the modules most correlated with the score (S2), universe = WGCNA genes
@@ -162,7 +163,7 @@ def _run_genomics(counts_path, samples_path, scores_path, out_dir, figures_dir, 
             module_parts.append(part)
     enriched = pd.concat([enriched, *[m for m in module_parts if not m.empty]], ignore_index=True)
     write_tsv(enriched, out_dir / "enrichment.tsv")
-    figures.save_png_svg(figures.enrichment_dotplot(enriched), figures_dir / "genomics_enrichment_dotplot")
+    save_png_svg(figures.enrichment_dotplot(enriched), figures_dir / "genomics_enrichment_dotplot")
 
     signature = read_tsv(signature_path).set_index("gene")
     fractions = deconvolution.deconvolve(linear_expression, signature, permutations=p["deconvolution"]["permutations"],
@@ -171,9 +172,9 @@ def _run_genomics(counts_path, samples_path, scores_path, out_dir, figures_dir, 
     cell_fractions = fractions.set_index("patient_id")[list(signature.columns)]
     cell_tests = compare.compare_groups(cell_fractions, metadata["group"], high, low)
     write_tsv(cell_tests, out_dir / "deconvolution_tests.tsv")
-    figures.save_png_svg(figures.stacked_fractions(cell_fractions, metadata["group"]),
+    save_png_svg(figures.stacked_fractions(cell_fractions, metadata["group"]),
                          figures_dir / "genomics_deconvolution_bars")
-    figures.save_png_svg(figures.group_boxplots(cell_fractions, metadata["group"], cell_tests, "Immune cell fractions"),
+    save_png_svg(figures.group_boxplots(cell_fractions, metadata["group"], cell_tests, "Immune cell fractions"),
                          figures_dir / "genomics_deconvolution_boxplots")
 
     scores = estimate.estimate_scores(log_expression, enrichment.read_gmt(estimate_gmt)).rename(
@@ -182,7 +183,7 @@ def _run_genomics(counts_path, samples_path, scores_path, out_dir, figures_dir, 
     estimate_values = scores.set_index("patient_id")
     estimate_tests = compare.compare_groups(estimate_values, metadata["group"], high, low)
     write_tsv(estimate_tests, out_dir / "estimate_tests.tsv")
-    figures.save_png_svg(figures.group_boxplots(estimate_values[["stromal_score", "immune_score", "estimate_score"]],
+    save_png_svg(figures.group_boxplots(estimate_values[["stromal_score", "immune_score", "estimate_score"]],
                                                 metadata["group"], estimate_tests, "ESTIMATE"),
                          figures_dir / "genomics_estimate_boxplots")
 
@@ -207,7 +208,7 @@ def _run_genomics(counts_path, samples_path, scores_path, out_dir, figures_dir, 
         km_genes = top_genes[: s["top_degs"]]
         write_tsv(compare.median_split_survival(log_expression, survival, km_genes, s["time"], s["event"]),
                   out_dir / "prognostic_degs.tsv")
-        figures.save_png_svg(figures.km_top_genes(log_expression, survival, km_genes, s["time"], s["event"]),
+        save_png_svg(figures.km_top_genes(log_expression, survival, km_genes, s["time"], s["event"]),
                              figures_dir / "genomics_km_top_degs")
     write_json(summary, out_dir / "summary.json")
     return summary

@@ -4,7 +4,9 @@ The binary metrics, DeLong tests, ROC / confusion / calibration / decision curve
 the median training score come from :func:`radiogenomics.evaluation.evaluate_binary_stage`;
 here: FPR and FNR rows, KM and hazard ratios of the score groups in clinical subgroups
 (T1-2 / T3-4, grade I-II / III-IV, necrosis), Harrell's C of the score against T stage, grade,
-necrosis, UISS and SSIGN, and the correlation of the score with grade, T and diameter.
+necrosis, UISS and SSIGN, and the correlation of the score with grade, T and diameter. The
+Karakiewicz nomogram, the sixth comparator S3 names, is not computed
+(:func:`radiogenomics.clinical_scores.karakiewicz_gap` logs why).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from lifelines.exceptions import ConvergenceError  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from radiogenomics import clinical_scores, plots, survival  # noqa: E402
+from radiogenomics.figures import save_png_svg  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +135,7 @@ def subgroup_km_figure(table: pd.DataFrame, cohort: str, stem, endpoint: str) ->
     for ax in axes[:, 0]:
         ax.set_ylabel(endpoint)
     fig.suptitle(f"Pathomics score groups (median training score), {cohort} cohort")
-    plots.save_figure(fig, stem)
+    save_png_svg(fig, stem)
 
 
 def forest_figure(subgroups: pd.DataFrame, cohort: str, stem) -> None:
@@ -141,7 +144,7 @@ def forest_figure(subgroups: pd.DataFrame, cohort: str, stem) -> None:
         fig, ax = plt.subplots(figsize=(5, 2))
         ax.axis("off")
         ax.text(0.5, 0.5, f"{cohort}: no estimable hazard ratio", ha="center")
-        plots.save_figure(fig, stem)
+        save_png_svg(fig, stem)
         return
     table = rows.assign(variable=rows["subgroup"] + " (n=" + rows["n"].astype(str) + ")")
     plots.forest_plot(
@@ -215,4 +218,4 @@ def correlation_figure(table: pd.DataFrame, stem) -> None:
     axes[2].set_xlabel("tumour diameter (cm)")
     axes[2].legend(fontsize=7)
     axes[0].set_ylabel("pathomics score (logit)")
-    plots.save_figure(fig, stem)
+    save_png_svg(fig, stem)

@@ -60,6 +60,19 @@ def network_input(tiles: np.ndarray, input_size: int | None) -> np.ndarray:
     return ((x - mean) / std).numpy()
 
 
+def tile_geometry(tiles: pd.DataFrame) -> slides.TileGeometry:
+    """How the tiles of a tile table (``tiles.parquet``; one slide, one geometry) are read."""
+    first = tiles.iloc[0]
+    return slides.TileGeometry(
+        level=int(first["level"]),
+        read_px=int(first["read_px"]),
+        step0=float(first["tile_px"] * first["target_mpp"] / first["slide_mpp"]),
+        tile_px=int(first["tile_px"]),
+        target_mpp=float(first["target_mpp"]),
+        slide_mpp=float(first["slide_mpp"]),
+    )
+
+
 def slide_features(
     patient_id: str,
     slide_path: str | os.PathLike,
@@ -77,15 +90,7 @@ def slide_features(
 ) -> dict:
     """Write ``out_path`` for the kept tiles of ``tiles``; returns the weights record."""
     kept = tiles.loc[tiles["kept"]].reset_index(drop=True)
-    first = kept.iloc[0]
-    geometry = slides.TileGeometry(
-        level=int(first["level"]),
-        read_px=int(first["read_px"]),
-        step0=float(first["tile_px"] * first["target_mpp"] / first["slide_mpp"]),
-        tile_px=int(first["tile_px"]),
-        target_mpp=float(first["target_mpp"]),
-        slide_mpp=float(first["slide_mpp"]),
-    )
+    geometry = tile_geometry(kept)
     model, record = deep.build_backbone(backbone, pretrained, pooling, seed)
     device = deep.select_device(device)
     rng = np.random.default_rng([seed, patient_stream(patient_id)])

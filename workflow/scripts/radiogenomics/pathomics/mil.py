@@ -15,7 +15,6 @@ Seeded: the same seed, data and machine give the same weights.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -117,19 +116,13 @@ def train_mil(
     ``augmented[i]`` (views, n_i, d) or None: each time bag i is drawn, one of its plain or
     augmented views is used (uniformly). Validation bags always use the plain features.
     """
-    from sklearn.model_selection import train_test_split
-
     if iterations < 1:
         raise ValueError("iterations must be at least 1")
     device = deep.select_device(device)
     deep.set_deterministic(device)
     labels = np.asarray(labels, dtype=np.float32)
     bags = [np.ascontiguousarray(b, dtype=np.float32) for b in bags]
-    index = np.arange(len(bags))
-    stratify = labels if np.bincount(labels.astype(int), minlength=2).min() >= 2 else None
-    fit_idx, val_idx = train_test_split(
-        index, test_size=val_fraction, random_state=seed, stratify=stratify
-    )
+    fit_idx, val_idx = deep.validation_split(labels, val_fraction, seed)
     generator = np.random.default_rng(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -137,7 +130,7 @@ def train_mil(
     fit_standardiser(model, [bags[i] for i in fit_idx])
     model = model.to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    best_loss, best_state, stale, history = np.inf, copy.deepcopy(model.state_dict()), 0, []
+    stopping, history = deep.EarlyStopping(model, patience, "lower pathomics.mil.lr"), []
     order, cursor, losses = generator.permutation(fit_idx), 0, []
     for iteration in range(1, iterations + 1):
         model.train()
@@ -156,22 +149,13 @@ def train_mil(
         model.eval()
         with torch.no_grad():
             val_loss = _bag_loss(model, bags, labels, val_idx, device).item()
-        if not np.isfinite(val_loss):
-            raise FloatingPointError(
-                f"MIL training diverged at iteration {iteration}; lower pathomics.mil.lr"
-            )
         history.append(
             {"iteration": iteration, "train_loss": float(np.mean(losses)), "val_loss": val_loss}
         )
         losses = []
-        if val_loss < best_loss - 1e-6:
-            best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
-        else:
-            stale += 1
-            if stale >= patience:
-                break
-    model.load_state_dict(best_state)
-    return model.eval(), pd.DataFrame(history)
+        if stopping.should_stop(val_loss, f"MIL iteration {iteration}"):
+            break
+    return stopping.best_model(), pd.DataFrame(history)
 
 
 def _draw_view(bag, views, generator) -> np.ndarray:

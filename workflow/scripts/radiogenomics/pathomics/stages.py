@@ -79,7 +79,7 @@ def attention_heatmaps(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from radiogenomics import plots
+    from radiogenomics.figures import save_png_svg
 
     pool = scores[scores["cohort"] == "test"]
     pool = pool if len(pool) else scores
@@ -105,7 +105,7 @@ def attention_heatmaps(
         ax.axis("off")
     fig.colorbar(shown, ax=axes[0].tolist(), shrink=0.8, label="attention x tiles (1 = uniform)")
     fig.suptitle(f"Attention ({variant}), highest and lowest scores")
-    plots.save_figure(fig, stem)
+    save_png_svg(fig, stem)
 
 
 def model_stage(inputs: Mapping, outputs: Mapping, settings: Mapping, patients, seed: int) -> None:
@@ -203,8 +203,10 @@ def evaluate_stage(
 
 
 def _comparators(clinical: pd.DataFrame) -> pd.DataFrame:
+    from radiogenomics.clinical_scores import karakiewicz_gap
     from radiogenomics.tasks import comparator_scores
 
+    log.warning("%s", karakiewicz_gap(clinical))
     try:
         return comparator_scores(clinical, ["ssign", "uiss"])[["patient_id", "ssign", "uiss"]]
     except ValueError as error:  # a cohort without the comparators' columns (e.g. ECOG)

@@ -66,7 +66,15 @@ CASE_FIELDS = [
     "diagnoses.ajcc_pathologic_stage",
     "diagnoses.tumor_grade",
     "diagnoses.age_at_diagnosis",
+    "diagnoses.progression_or_recurrence",
+    "diagnoses.days_to_recurrence",
+    "diagnoses.last_known_disease_status",
+    "diagnoses.days_to_last_known_disease_status",
     "follow_ups.days_to_follow_up",
+    "follow_ups.progression_or_recurrence",
+    "follow_ups.days_to_recurrence",
+    "follow_ups.days_to_progression",
+    "follow_ups.disease_response",
 ]
 FILE_TABLE_COLUMNS = [
     "file_id",
@@ -173,51 +181,44 @@ class GdcClient:
             )
         return [hits[k] for k in sorted(hits)]
 
-    def find_star_counts(self, project: str, sample_types=("Primary Tumor",)) -> pd.DataFrame:
+    def _open_project_files(self, project: str, sample_types, **filters) -> pd.DataFrame:
+        """The project's open-access files matching ``filters`` (GDC field=value), one row each
+        (``_file_table``; ``sample_types`` None keeps every sample type)."""
         hits = self.query(
             "files",
-            gdc_filters(
-                cases__project__project_id=project,
-                data_category="Transcriptome Profiling",
-                data_type="Gene Expression Quantification",
-                analysis__workflow_type="STAR - Counts",
-                access="open",
-            ),
+            gdc_filters(cases__project__project_id=project, **filters, access="open"),
             FILE_FIELDS,
             key="file_id",
         )
         return _file_table(hits, sample_types)
 
-    def find_masked_mafs(self, project: str) -> pd.DataFrame:
-        hits = self.query(
-            "files",
-            gdc_filters(
-                cases__project__project_id=project,
-                data_category="Simple Nucleotide Variation",
-                data_type="Masked Somatic Mutation",
-                data_format="MAF",
-                access="open",
-            ),
-            FILE_FIELDS,
-            key="file_id",
+    def find_star_counts(self, project: str, sample_types=("Primary Tumor",)) -> pd.DataFrame:
+        return self._open_project_files(
+            project,
+            sample_types,
+            data_category="Transcriptome Profiling",
+            data_type="Gene Expression Quantification",
+            analysis__workflow_type="STAR - Counts",
         )
-        return _file_table(hits, sample_types=None)
+
+    def find_masked_mafs(self, project: str) -> pd.DataFrame:
+        return self._open_project_files(
+            project,
+            None,
+            data_category="Simple Nucleotide Variation",
+            data_type="Masked Somatic Mutation",
+            data_format="MAF",
+        )
 
     def find_diagnostic_slides(self, project: str, sample_types=("Primary Tumor",)) -> pd.DataFrame:
         """Open H&E diagnostic whole-slide images (SVS) of the project (S3 pathomics)."""
-        hits = self.query(
-            "files",
-            gdc_filters(
-                cases__project__project_id=project,
-                data_type="Slide Image",
-                experimental_strategy="Diagnostic Slide",
-                data_format="SVS",
-                access="open",
-            ),
-            FILE_FIELDS,
-            key="file_id",
+        return self._open_project_files(
+            project,
+            sample_types,
+            data_type="Slide Image",
+            experimental_strategy="Diagnostic Slide",
+            data_format="SVS",
         )
-        return _file_table(hits, sample_types)
 
     def get_cases(self, project: str) -> list[dict]:
         return self.query(
@@ -475,6 +476,102 @@ def _grade(value) -> int | None:
     return int(match.group(1)) if match else None
 
 
+# Disease-status values of the GDC dictionary (follow_up.disease_response,
+# diagnosis.last_known_disease_status), lower-cased.
+TUMOUR_FREE = {"tf-tumor free", "tumor free"}
+WITH_TUMOUR = {"wt-with tumor", "with tumor"}
+RECURRED = {"distant met recurrence/progression", "loco-regional recurrence/progression"}
+
+
+def _day(value) -> float:
+    return np.nan if _missing(value) else float(value)
+
+
+def _flag(value) -> str:
+    """progression_or_recurrence as 'yes' / 'no' / '' (follow_up says Yes, diagnosis yes)."""
+    return "" if _missing(value) else str(value).strip().lower()
+
+
+def _status_observations(case: dict) -> list[tuple[str, float]]:
+    """Disease-status observations of one case: ("free" | "recurred" | "with_tumour", day),
+    the day counted from diagnosis (NaN when the record gives none)."""
+    observations = []
+    for follow_up in case.get("follow_ups") or []:
+        visit = _day(follow_up.get("days_to_follow_up"))
+        flag = _flag(follow_up.get("progression_or_recurrence"))
+        if flag == "yes":
+            # The visit that recorded it bounds the day when neither day field is given.
+            days = [_day(follow_up.get(k)) for k in ("days_to_recurrence", "days_to_progression")]
+            observations.append(("recurred", next((d for d in days if np.isfinite(d)), visit)))
+        elif flag == "no":
+            observations.append(("free", visit))
+        response = str(follow_up.get("disease_response") or "").strip().lower()
+        if response in TUMOUR_FREE:
+            observations.append(("free", visit))
+        elif response in WITH_TUMOUR:
+            observations.append(("with_tumour", visit))
+    for diagnosis in case.get("diagnoses") or []:
+        recurred_on = _day(diagnosis.get("days_to_recurrence"))
+        status_on = _day(diagnosis.get("days_to_last_known_disease_status"))
+        if not np.isfinite(status_on):
+            status_on = _day(diagnosis.get("days_to_last_follow_up"))
+        flag = _flag(diagnosis.get("progression_or_recurrence"))
+        if flag == "yes":
+            observations.append(("recurred", recurred_on))
+        elif flag == "no":
+            observations.append(("free", status_on))
+        status = str(diagnosis.get("last_known_disease_status") or "").strip().lower()
+        if status in TUMOUR_FREE:
+            observations.append(("free", status_on))
+        elif status in RECURRED:
+            observations.append(("recurred", recurred_on))
+        elif status in WITH_TUMOUR:
+            observations.append(("with_tumour", status_on))
+    return observations
+
+
+def recurrence_status(case: dict) -> tuple[float, float]:
+    """(recurrence, day of the first recurrence) of one GDC case record.
+
+    recurrence 1: a progression_or_recurrence "Yes" (follow-up or diagnosis), a last known
+    disease status of loco-regional or distant recurrence/progression, or a with-tumour
+    assessment after a tumour-free one (a recurrence seen at that visit). Its day is the
+    earliest positive one given (days_to_recurrence, days_to_progression, else the recording
+    visit's days_to_follow_up); NaN when none is. recurrence 0: no such sign and at least one
+    tumour-free assessment or progression_or_recurrence "No". NaN: no disease status at all,
+    or only with-tumour assessments (never disease-free: persistent disease, no recurrence).
+    """
+    observations = _status_observations(case)
+    free_days = [d for s, d in observations if s == "free" and np.isfinite(d)]
+    recurred = [d for s, d in observations if s == "recurred"]
+    if free_days:
+        recurred += [
+            d
+            for s, d in observations
+            if s == "with_tumour" and np.isfinite(d) and d > min(free_days)
+        ]
+    if recurred:
+        days = [d for d in recurred if np.isfinite(d) and d > 0]
+        return 1.0, (min(days) if days else np.nan)
+    if any(s == "free" for s, _ in observations):
+        return 0.0, np.nan
+    return np.nan, np.nan
+
+
+def disease_free_survival(recurrence, recurrence_days, os_event, os_days) -> tuple[float, float]:
+    """(dfs_days, dfs_event): the first of recurrence and death from any cause (the synthetic
+    cohort's definition), else censored at the last contact (os_days of a living patient).
+    NaN when the recurrence status, or the day of a recurrence, is unknown."""
+    if recurrence == 1:
+        if not np.isfinite(recurrence_days):
+            return np.nan, np.nan
+        died_first = os_event == 1 and np.isfinite(os_days) and os_days < recurrence_days
+        return (float(os_days) if died_first else float(recurrence_days)), 1.0
+    if recurrence == 0 and np.isfinite(os_days) and os_event in (0, 1):
+        return float(os_days), float(os_event)
+    return np.nan, np.nan
+
+
 def harmonise_clinical(
     cases: list[dict], site: str, grade_fallback: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -488,7 +585,12 @@ def harmonise_clinical(
       cases; the documented fallback is ``grade_fallback`` (columns patient_id, grade: e.g.
       neoplasm_histologic_grade from the TCGA clinical supplement or the PanCanAtlas CDR),
       else NaN. ``grade_source`` says which (gdc / fallback / missing).
-    - DFS, necrosis and size are not in GDC: NaN columns (fill them from other sources).
+    - recurrence (1 / 0 / NaN) from the follow-ups' and diagnoses' disease status
+      (:func:`recurrence_status`); dfs_months / dfs_event: the first of recurrence and death,
+      else censored at the last contact (:func:`disease_free_survival`); NaN when unknown, so
+      ``cohort.required_clinical: [dfs_months, dfs_event]`` excludes the patient by name.
+    - Necrosis and size are not in GDC's case records: NaN columns (fill them from other
+      sources).
     """
     fallback = {}
     if grade_fallback is not None and len(grade_fallback):
@@ -541,6 +643,8 @@ def harmonise_clinical(
             )
             age = float(days) / 365.25 if days is not None else np.nan
         gender = str(demographic.get("gender") or "").lower()
+        recurrence, recurrence_days = recurrence_status(case)
+        dfs_days, dfs_event = disease_free_survival(recurrence, recurrence_days, event, os_days)
         rows.append(
             {
                 "patient_id": case["submitter_id"],
@@ -548,8 +652,9 @@ def harmonise_clinical(
                 "os_days": os_days,
                 "os_months": os_days / DAYS_PER_MONTH,
                 "os_event": event,
-                "dfs_months": np.nan,
-                "dfs_event": np.nan,
+                "dfs_months": dfs_days / DAYS_PER_MONTH,
+                "dfs_event": dfs_event,
+                "recurrence": recurrence,
                 "t_stage": t_stage,
                 "t_group": (
                     None if t_stage is None else ("low" if t_stage in ("T1", "T2") else "high")

@@ -1,9 +1,8 @@
 """From a predicted label map, a reference mask or a correction to the final tumour mask.
 
 The final masks lie on the analysis grid (``results/imaging/{patient}/ct.nii.gz``). A
-correction may be drawn on any phase's grid: it is resampled by nearest neighbour in physical
-space, so it must share the analysis phase's frame of reference (true for phases of one study,
-or once phases are registered to the reference phase).
+correction may be drawn on any phase, raw or registered: its grid tells which, and it is
+carried through that phase's registration (:mod:`radiogenomics.drawn_masks`).
 """
 
 from __future__ import annotations
@@ -13,6 +12,8 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from ..cases import BadCase
+from ..drawn_masks import carried_to_analysis_grid, declared_phase
+from ..imaging import read_case_image
 
 CORRECTION_FIX = "put a corrected mask {patient}.nii.gz in the segmentation.corrections folder"
 
@@ -71,12 +72,17 @@ def check_plausible(patient_id: str, tumour: sitk.Image, path: str, min_volume_m
 def final_masks(
     patient_id: str, method: str, ct: sitk.Image, labels: dict, postprocess: str, min_volume_ml: float,
     prediction: str | None = None, reference: str | None = None, correction: str | None = None,
+    registration: dict | None = None, correction_sidecar: str | None = None, registration_path: str = "",
 ) -> dict:  # fmt: skip
     """The masks every later stage reads, and where they came from.
 
     A correction wins over the automatic mask; with method ``reference`` the reference mask
     is the mask; with ``nnunet`` the prediction (``prediction``: its label map) is split and
-    post-processed. An empty ``reference`` means the patient has none. Returns {tumor, raw_tumor, kidney (None without a kidney), source, path,
+    post-processed. An empty ``reference`` means the patient has none. A correction is carried
+    onto the analysis grid through ``registration`` (the patient's registration.json record)
+    from the phase it was drawn on (its grid, or the phase ``correction_sidecar`` names); one
+    that cannot be placed is the patient's problem (an empty mask). Returns {tumor, raw_tumor,
+    kidney (None without a kidney), source, path, drawn_on (the correction's phase or None),
     reference (the mask to compare with, or None), problem (BadCase record or None)}.
     """
     kidney = None
@@ -91,17 +97,32 @@ def final_masks(
         tumour = raw_tumour = on_grid(sitk.ReadImage(reference), ct)
         source, path = "reference", reference
     compare = reference if (method == "nnunet" and reference) else None
+    problem, drawn_on = None, None
     if correction:
-        tumour = raw_tumour = on_grid(sitk.ReadImage(correction), ct)
+        if registration is None:
+            raise ValueError(f"{patient_id}: a correction needs the patient's registration.json record")
         source, path, compare = "correction", correction, reference
-    problem = None
-    try:
-        check_plausible(patient_id, tumour, path, min_volume_ml if source == "nnunet" else 0.0)
-    except BadCase as bad:
-        problem = bad.as_record()
+        try:
+            drawn = read_case_image(patient_id, correction, "corrected mask")
+            declared = declared_phase(patient_id, correction_sidecar, "corrected mask", "segment")
+            tumour, drawn_on = carried_to_analysis_grid(
+                patient_id, drawn, correction, registration, ct, declared,
+                registration_path=registration_path,
+            )  # fmt: skip
+        except BadCase as bad:
+            # the automatic mask is what the correction rejected: nothing is left to analyse
+            problem = {**bad.as_record(), "stage": "segment"}
+            tumour = sitk.Cast(ct * 0, sitk.sitkUInt8)
+        raw_tumour = tumour
+    if problem is None:
+        try:
+            check_plausible(patient_id, tumour, path, min_volume_ml if source == "nnunet" else 0.0)
+        except BadCase as bad:
+            problem = bad.as_record()
     return {
         "tumor": tumour, "raw_tumor": raw_tumour, "kidney": kidney, "source": source, "path": path,
-        "reference": on_grid(sitk.ReadImage(compare), ct) if compare else None, "problem": problem,
+        "drawn_on": drawn_on, "reference": on_grid(sitk.ReadImage(compare), ct) if compare else None,
+        "problem": problem,
     }  # fmt: skip
 
 
