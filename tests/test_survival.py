@@ -344,3 +344,36 @@ def test_uno_c_rows_when_test_outlives_training_follow_up():
         uno_tau=19.0,
     )
     assert 0.5 < truncated[1]["value"] < 1.0
+
+
+def test_separating_covariates_are_those_whose_cox_likelihood_has_no_maximum():
+    # the tiny study's training DFS: every event has necrosis (a monotone likelihood)
+    data = pd.DataFrame(
+        {
+            "dfs_months": [38.81, 73.10, 7.78, 33.61, 81.49, 20.60, 19.96, 25.30, 5.79, 2.26, 24.30, 39.25],
+            "dfs_event": [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1],
+            "necrosis": [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1.0],
+        }
+    )
+    # separates within risk sets only: each event has the largest value still at risk, though
+    # later times have smaller values than earlier events (no split of events from the rest)
+    order = data["dfs_months"].rank(ascending=False).to_numpy()
+    data["falling"] = np.where(data["dfs_event"] == 1, order, order - 0.5)
+    data["reversed"] = -data["necrosis"]
+    data["mixed"] = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8.0]
+    data["constant"] = 1.0
+    columns = ["necrosis", "falling", "reversed", "mixed", "constant"]
+    found = sv.separating_covariates(data, "dfs_months", "dfs_event", columns)
+    assert found == ["necrosis", "falling", "reversed", "constant"]
+    with pytest.raises(Exception, match="Convergence"):  # what the workflow's Cox fit did
+        sv.fit_cox(data, "dfs_months", "dfs_event", ["necrosis"])
+    # statsmodels' Efron partial likelihood: rising without end in one direction, or flat
+    grid = np.linspace(-5, 5, 41)
+    for name in columns:
+        model = PHReg(data["dfs_months"], data[[name]], status=data["dfs_event"], ties="efron")
+        interior = max(model.loglike(np.array([b])) for b in grid)
+        far = max(model.loglike(np.array([b])) for b in (-25.0, 25.0))
+        if name in found:
+            assert far >= interior - 1e-9, name
+        else:
+            assert interior > far + 1.0, name

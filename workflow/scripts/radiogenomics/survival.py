@@ -277,6 +277,7 @@ def numbers_at_risk(time, groups, at_times: Sequence[float]) -> pd.DataFrame:
 # 1.4e-9 standard errors in every coefficient; r_precision 0 turns the likelihood rule off.
 COX_FIT_OPTIONS = {"precision": 1e-18, "r_precision": 0.0}
 
+
 def _hazard_table(fitter: CoxPHFitter) -> pd.DataFrame:
     summary = fitter.summary
     return pd.DataFrame(
@@ -306,6 +307,29 @@ def fit_cox(
     return CoxPHFitter(penalizer=penalizer).fit(
         data[columns], duration_col=duration_col, event_col=event_col, fit_options=COX_FIT_OPTIONS
     )
+
+
+def separating_covariates(
+    data: pd.DataFrame, duration_col: str, event_col: str, covariates: Sequence[str]
+) -> list[str]:
+    """Covariates whose one-covariate Cox partial likelihood has no maximum.
+
+    That is so when every event's value is the largest in its risk set (the likelihood rises
+    without end as the hazard ratio grows), or every event's the smallest (as it shrinks): e.g.
+    a binary covariate that all events of a small training cohort share. A constant covariate
+    is both. The maximum-likelihood fit diverges on them (lifelines: ConvergenceError).
+    """
+    time = data[duration_col].to_numpy(dtype=float)
+    events = np.flatnonzero(data[event_col].to_numpy(dtype=bool))
+    separating = []
+    for name in covariates:
+        x = data[name].to_numpy(dtype=float)
+        risk = [x[time >= time[i]] for i in events]
+        if all(x[i] >= r.max() for i, r in zip(events, risk)) or all(
+            x[i] <= r.min() for i, r in zip(events, risk)
+        ):
+            separating.append(name)
+    return separating
 
 
 def cox_univariate(

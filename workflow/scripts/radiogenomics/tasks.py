@@ -171,6 +171,16 @@ def fit_survival_task(
     data["radscore"] = radscore["scores"]["score"].to_numpy()
     data[time_col] = table[time_col].astype(float)
     data[event_col] = table[event_col].astype(int)
+    # nor does one that separates the training events (the Cox fit diverges on it)
+    separating = survival.separating_covariates(
+        data.loc[train],
+        time_col,
+        event_col,
+        [c for c in data if c not in ("radscore", time_col, event_col)],
+    )
+    if separating:
+        log.warning("covariates separating the training events, left out: %s", separating)
+    data = data.drop(columns=separating)
     covariates = [c for c in data if c not in (time_col, event_col)]
     train_data = data.loc[train].reset_index(drop=True)
 
