@@ -492,41 +492,43 @@ def _flag(value) -> str:
     return "" if _missing(value) else str(value).strip().lower()
 
 
+def _record_observations(flag: str, status, recurred_on: float, status_on: float) -> list[tuple[str, float]]:
+    """One follow-up or diagnosis record: its recurrence flag, then its disease status."""
+    observations = []
+    if flag == "yes":
+        observations.append(("recurred", recurred_on))
+    elif flag == "no":
+        observations.append(("free", status_on))
+    status = str(status or "").strip().lower()
+    if status in TUMOUR_FREE:
+        observations.append(("free", status_on))
+    elif status in RECURRED:
+        observations.append(("recurred", recurred_on))
+    elif status in WITH_TUMOUR:
+        observations.append(("with_tumour", status_on))
+    return observations
+
+
 def _status_observations(case: dict) -> list[tuple[str, float]]:
     """Disease-status observations of one case: ("free" | "recurred" | "with_tumour", day),
     the day counted from diagnosis (NaN when the record gives none)."""
     observations = []
     for follow_up in case.get("follow_ups") or []:
         visit = _day(follow_up.get("days_to_follow_up"))
-        flag = _flag(follow_up.get("progression_or_recurrence"))
-        if flag == "yes":
-            # The visit that recorded it bounds the day when neither day field is given.
-            days = [_day(follow_up.get(k)) for k in ("days_to_recurrence", "days_to_progression")]
-            observations.append(("recurred", next((d for d in days if np.isfinite(d)), visit)))
-        elif flag == "no":
-            observations.append(("free", visit))
-        response = str(follow_up.get("disease_response") or "").strip().lower()
-        if response in TUMOUR_FREE:
-            observations.append(("free", visit))
-        elif response in WITH_TUMOUR:
-            observations.append(("with_tumour", visit))
+        # The visit that recorded it bounds the day when neither day field is given.
+        days = [_day(follow_up.get(k)) for k in ("days_to_recurrence", "days_to_progression")]
+        recurred_on = next((d for d in days if np.isfinite(d)), visit)
+        observations += _record_observations(
+            _flag(follow_up.get("progression_or_recurrence")), follow_up.get("disease_response"), recurred_on, visit
+        )
     for diagnosis in case.get("diagnoses") or []:
-        recurred_on = _day(diagnosis.get("days_to_recurrence"))
         status_on = _day(diagnosis.get("days_to_last_known_disease_status"))
         if not np.isfinite(status_on):
             status_on = _day(diagnosis.get("days_to_last_follow_up"))
-        flag = _flag(diagnosis.get("progression_or_recurrence"))
-        if flag == "yes":
-            observations.append(("recurred", recurred_on))
-        elif flag == "no":
-            observations.append(("free", status_on))
-        status = str(diagnosis.get("last_known_disease_status") or "").strip().lower()
-        if status in TUMOUR_FREE:
-            observations.append(("free", status_on))
-        elif status in RECURRED:
-            observations.append(("recurred", recurred_on))
-        elif status in WITH_TUMOUR:
-            observations.append(("with_tumour", status_on))
+        observations += _record_observations(
+            _flag(diagnosis.get("progression_or_recurrence")), diagnosis.get("last_known_disease_status"),
+            _day(diagnosis.get("days_to_recurrence")), status_on,
+        )  # fmt: skip
     return observations
 
 
