@@ -108,7 +108,7 @@ rule pathomics_model:
         "logs/models/pathomics.log",
     conda:
         f"{ENVS}/pathomics.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=120,

@@ -12,5 +12,6 @@ model_stage(
     dict(snakemake.params.settings),
     list(snakemake.params.patients),
     snakemake.params.seed,
+    snakemake.threads,
 )
 from_snakemake(snakemake)

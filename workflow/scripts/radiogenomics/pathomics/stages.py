@@ -108,9 +108,19 @@ def attention_heatmaps(
     save_png_svg(fig, stem)
 
 
-def model_stage(inputs: Mapping, outputs: Mapping, settings: Mapping, patients, seed: int) -> None:
-    """Rule ``pathomics_model``: fit the MIL variants, write the task tables and figures."""
+def model_stage(
+    inputs: Mapping, outputs: Mapping, settings: Mapping, patients, seed: int, threads: int = 1
+) -> None:
+    """Rule ``pathomics_model``: fit the MIL variants, write the task tables and figures.
+
+    ``threads`` bounds torch's intra-op threads: the MIL's many small per-bag operations cost
+    7-8 times the CPU with two threads as with one on a shared 2-core machine (README).
+    """
+    import torch
+
     from . import features, model
+
+    torch.set_num_threads(threads)
 
     clinical = read_tsv(inputs["clinical"], dtype={"patient_id": str})
     data = {
