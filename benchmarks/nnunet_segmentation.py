@@ -63,12 +63,13 @@ def measure(n_train: int, n_test: int, epochs: int, iterations: int, overlay: Pa
     test = {c["case_id"]: [c[p] for p in channels] for c in cases[n_train:]}
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
-        for tta in (False, True):
-            out = root / f"pred_{device}_{tta}"
+        for tta, step in ((False, 0.5), (False, 1.0), (True, 0.5)):
+            out = root / f"pred_{device}_{tta}_{step}"
             timing = nnunet.predict_cases(root / "model", test, out, ["all"], "checkpoint_final.pth",
-                                          segmentation["threads"], device, tta)  # fmt: skip
+                                          segmentation["threads"], device, tta, step)  # fmt: skip
             seconds = list(timing["case_seconds"].values())
-            print(f"prediction on {device}, mirroring {tta}: model load {timing['load_seconds']:.1f} s, "
+            print(f"prediction on {device}, mirroring {tta}, tile step {step}: "
+                  f"model load {timing['load_seconds']:.1f} s, "
                   f"{np.median(seconds):.1f} s per case (median of {len(seconds)}, range "
                   f"{min(seconds):.1f}-{max(seconds):.1f})", flush=True)  # fmt: skip
             dice = []

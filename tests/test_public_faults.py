@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -291,11 +292,15 @@ def test_a_run_killed_mid_bundle_leaves_its_rows_and_a_rerun_cleans_its_staging(
     run = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
     try:
         assert state.stalled.wait(120), "the run never reached the GDC bundle"
+        # the server has sent half the bundle; kill once the client has started writing it
+        files = folder / "results/raw/gdc/files"
+        deadline = time.monotonic() + 60
+        while not any(files.glob("..batch-*.tar.gz.part")) and time.monotonic() < deadline:
+            time.sleep(0.05)
         os.kill(run.pid, signal.SIGKILL)
         run.wait(30)
     finally:
         state.release.set()
-    files = folder / "results/raw/gdc/files"
     left = sorted(p.name for p in files.iterdir())
     assert len(left) == 2 and left[0].startswith("..batch-") and left[0].endswith(".tar.gz.part")
     assert left[1].startswith(".batch-") and (files / left[1]).is_dir()

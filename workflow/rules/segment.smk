@@ -56,6 +56,7 @@ if NNUNET:
             checkpoint=SEGMENTATION["checkpoint"],
             device=SEGMENTATION["device"],
             tta=SEGMENTATION["tta"],
+            tile_step_size=SEGMENTATION["tile_step_size"],
         script:
             "../scripts/nnunet_predict.py"
 

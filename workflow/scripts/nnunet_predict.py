@@ -14,5 +14,6 @@ cases = {
 timing = predict_cases(
     snakemake.input.model, cases, snakemake.output[0], snakemake.params.folds,
     snakemake.params.checkpoint, snakemake.threads, snakemake.params.device, snakemake.params.tta,
+    snakemake.params.tile_step_size,
 )  # fmt: skip
 logging.info("model loaded in %.1f s; %d cases", timing["load_seconds"], len(cases))
