@@ -15,7 +15,6 @@ import pytest
 import SimpleITK as sitk
 from conftest import REPO, run_snakemake
 
-# Left out of `make test` until the tiny CPU training learns the tumour (issue 13 is open).
 pytestmark = [pytest.mark.workflow, pytest.mark.nnunet_study]
 CONFIGS = [str(REPO / "config/tiny.yaml"), str(REPO / "config/tiny_nnunet.yaml")]
 
@@ -51,7 +50,7 @@ def test_every_patient_is_segmented_by_the_trained_model(nnunet_study):
     assert set(features.patient_id) == set(qc.loc[qc.ok, "patient_id"])
     test = qc.loc[qc.patient_id.isin(clinical.loc[clinical.cohort == "test", "patient_id"]) & qc.ok]
     print("test-patient tumour Dice:", test.dice.round(3).tolist())
-    assert np.median(test.dice) > 0.5
+    assert np.median(test.dice) > 0.8  # measured 0.875-0.952 (median 0.90) on the idle machine
     assert (nnunet_study / "results/figures/segmentation_qc.png").is_file()
     assert (nnunet_study / "results/report/index.html").is_file()
 
