@@ -14,6 +14,11 @@ Two modes:
       A finished study run with segmentation.method nnunet: per-rule job seconds from
       Snakemake's metadata, the segmentation rules' share of all job seconds and of the wall
       time (first job start to last job end).
+  python benchmarks/nnunet_segmentation.py truth WORKDIR
+      A finished synthetic study run with segmentation.method nnunet: per cohort, the tumour
+      Dice of the predicted masks against the planted ones (results/segment/qc.tsv), the habitat
+      ARI against the planted habitat maps inside both masks, and the OS radscore's Harrell C
+      beside the planted risk's (results/models/os/truth_comparison.tsv).
 """
 
 import base64
@@ -106,9 +111,37 @@ def share(workdir: Path) -> None:
           f"study wall time {wall:.0f} s")
 
 
+def truth(workdir: Path) -> None:
+    import pandas as pd
+    import SimpleITK as sitk
+    from sklearn.metrics import adjusted_rand_score
+
+    def read(path: Path) -> np.ndarray:
+        return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+
+    results = workdir / "results"
+    clinical = pd.read_csv(results / "cohort/clinical.tsv", sep="\t")
+    qc = pd.read_csv(results / "segment/qc.tsv", sep="\t").merge(clinical[["patient_id", "cohort"]])
+    comparison = pd.read_csv(results / "models/os/truth_comparison.tsv", sep="\t").set_index("cohort")
+    for cohort, patients in qc.groupby("cohort"):
+        scores = []
+        for patient in patients.patient_id:
+            found = read(results / f"regions/{patient}/habitats.nii.gz")
+            planted = read(results / f"truth/{patient}/habitats.nii.gz")
+            inside = (found > 0) & (planted > 0)
+            scores.append(adjusted_rand_score(planted[inside], found[inside]))
+        c = comparison.loc[cohort]
+        print(f"{cohort:9s} n={len(patients):3d}  tumour Dice median {patients.dice.median():.3f} "
+              f"(min {patients.dice.min():.3f})  habitat ARI mean {np.mean(scores):.3f} "
+              f"(min {np.min(scores):.3f})  OS radscore C {c.c_radscore:.3f} vs planted risk "
+              f"{c.c_truth:.3f} (ratio {c.c_radscore / c.c_truth:.2f})")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "share":
         share(Path(sys.argv[2]))
+    elif sys.argv[1] == "truth":
+        truth(Path(sys.argv[2]))
     else:
         arguments = sys.argv[2:]
         options = {}

@@ -24,6 +24,15 @@ def test_default_and_tiny_configs_validate():
     validate_config(merged, SCHEMA)
 
 
+@pytest.mark.parametrize("overlay", ["tiny_nnunet.yaml", "default_nnunet.yaml"])
+def test_nnunet_overlays_validate_and_switch_segmentation(overlay):
+    merged = default_config()
+    for key, value in yaml.safe_load((REPO / "config" / overlay).read_text()).items():
+        merged[key] = {**merged[key], **value}
+    config = validate_config(merged, SCHEMA)
+    assert config["segmentation"]["method"] == "nnunet"
+
+
 def test_bad_enum_names_key_and_allowed_values():
     config = default_config()
     config["cohort"]["on_bad_case"] = "skip"
