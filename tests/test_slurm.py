@@ -119,8 +119,8 @@ def slurm_snakemake(cluster, workdir, *args):
         "--configfile", str(REPO / "config/tiny.yaml"), "--profile", str(REPO / "profiles/slurm"),
         *node_overrides(int(node["CPUs"]), int(node["RealMemory"])),
         # no accounting database: job states from squeue, no account to charge
-        "--slurm-status-command", "squeue", "--slurm-no-account",
-        "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "3",
+        "--slurm-groups-status-command", "squeue",
+        "--slurm-groups-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "3",
         *args,
     ]
 
@@ -308,3 +308,41 @@ def test_a_failed_job_is_reported_with_its_log_paths(slurm_study, cluster):
     assert "Error in rule radscore_truth" in slurm_log.read_text()
     job_id = re.search(r"has been submitted with SLURM jobid (\d+)", log).group(1)
     assert {job["JobID"]: job["State"] for job in cluster.completed_jobs()}[job_id] == "FAILED"
+
+
+GROUPED_NAPS = """
+rule all:
+    input:
+        expand("done/{i}.txt", i=range(4)),
+
+rule nap:
+    output:
+        "done/{i}.txt",
+    resources:
+        mem_mb=200,
+        cpus_per_task=1,
+        runtime=5,
+    shell:
+        "date +%s.%N > {output}; sleep 8; date +%s.%N >> {output}"
+"""
+
+
+def test_a_group_job_runs_its_members_side_by_side(cluster, tmp_path):
+    """Four 8-s one-CPU jobs in one 2-CPU group job: profiles/slurm's executor (slurm-groups) runs
+    two at a time, never more; the plugin alone runs them one after another (plugin issue #469)."""
+    (tmp_path / "Snakefile").write_text(GROUPED_NAPS)
+    done = subprocess.run(
+        [
+            str(SNAKEMAKE), "--snakefile", str(tmp_path / "Snakefile"), "--directory", str(tmp_path),
+            "--executor", "slurm-groups", "--jobs", "4", "--groups", "nap=naps", "--group-components", "naps=4",
+            "--cores", "2", "--resources", "cpus_per_task=2", "mem_mb=1000",
+            "--set-resource-scopes", "cpus_per_task=local", "mem_mb=local",
+            "--slurm-groups-status-command", "squeue", "--slurm-groups-init-seconds-before-status-checks", "2",
+            "--seconds-between-status-checks", "2",
+        ],
+        capture_output=True, text=True, env=cluster.env,
+    )
+    assert done.returncode == 0, done.stderr[-4000:] + cluster.logs()
+    spans = [tuple(map(float, (tmp_path / f"done/{i}.txt").read_text().split())) for i in range(4)]
+    running_at_each_start = [sum(start <= s < end for start, end in spans) for s, _ in spans]
+    assert max(running_at_each_start) == 2, spans
