@@ -119,7 +119,7 @@ def slurm_snakemake(cluster, workdir, *args):
         "--configfile", str(REPO / "config/tiny.yaml"), "--profile", str(REPO / "profiles/slurm"),
         *node_overrides(int(node["CPUs"]), int(node["RealMemory"])),
         # no accounting database: job states from squeue, no account to charge
-        "--slurm-groups-status-command", "squeue",
+        "--slurm-groups-status-command", "squeue", "--slurm-groups-no-account",
         "--slurm-groups-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "3",
         *args,
     ]
