@@ -17,6 +17,10 @@ from conftest import REPO, run_snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.nnunet_study]
 CONFIGS = [str(REPO / "config/tiny.yaml"), str(REPO / "config/tiny_nnunet.yaml")]
+# What segmentation changes: the masks, their QC and the features read through them. The models,
+# genomics and report downstream are the tiny study's own (test_workflow.py); leaving them out
+# keeps this study to about half of its former 482 s in CI.
+TARGETS = ["results/segment/qc.tsv", "results/figures/segmentation_qc.png", "results/features/radiomics.parquet"]
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +28,7 @@ def nnunet_study(tmp_path_factory):
     if os.environ.get("TINY_NNUNET_DIR"):
         return Path(os.environ["TINY_NNUNET_DIR"])
     workdir = tmp_path_factory.mktemp("tiny_nnunet")
-    done = run_snakemake(workdir, "all", configfile=CONFIGS)
+    done = run_snakemake(workdir, *TARGETS, configfile=CONFIGS)
     assert done.returncode == 0, done.stderr[-4000:]
     return workdir
 
@@ -52,7 +56,6 @@ def test_every_patient_is_segmented_by_the_trained_model(nnunet_study):
     print("test-patient tumour Dice:", test.dice.round(3).tolist())
     assert np.median(test.dice) > 0.8  # measured 0.875-0.952 (median 0.90) on the idle machine
     assert (nnunet_study / "results/figures/segmentation_qc.png").is_file()
-    assert (nnunet_study / "results/report/index.html").is_file()
 
 
 def test_a_correction_reruns_only_that_patients_jobs(nnunet_study, tmp_path):
@@ -61,12 +64,12 @@ def test_a_correction_reruns_only_that_patients_jobs(nnunet_study, tmp_path):
     corrections = tmp_path / "corrections"
     corrections.mkdir()
     shutil.copy(nnunet_study / f"results/imaging/{patient}/reference_tumor.nii.gz", corrections / f"{patient}.nii.gz")
-    unchanged = run_snakemake(nnunet_study, "-n", "all", configfile=CONFIGS)
+    unchanged = run_snakemake(nnunet_study, "-n", *TARGETS, configfile=CONFIGS)
     assert unchanged.returncode == 0 and "Nothing to be done" in unchanged.stdout, unchanged.stdout[-2000:]
     # config files merge key by key: this one adds only segmentation.corrections
     extra = tmp_path / "corrections.yaml"
     extra.write_text(f"segmentation:\n  corrections: {corrections}\n")
-    done = run_snakemake(nnunet_study, "-n", "all", configfile=[*CONFIGS, str(extra)])
+    done = run_snakemake(nnunet_study, "-n", *TARGETS, configfile=[*CONFIGS, str(extra)])
     assert done.returncode == 0, done.stderr[-3000:]
     patients = set(re.findall(r"patient=([A-Za-z0-9._-]+)", done.stdout))
     assert patients == {patient}, done.stdout[-3000:]
