@@ -18,10 +18,10 @@ test: venv
 
 lint: venv
 	$(SNAKEMAKE) --lint
-	.venv/bin/snakefmt --check Snakefile workflow/rules
+	.venv/bin/snakefmt --check Snakefile workflow/Snakefile workflow/rules
 
 format: venv
-	.venv/bin/snakefmt Snakefile workflow/rules
+	.venv/bin/snakefmt Snakefile workflow/Snakefile workflow/rules
 
 benchmark: venv
 	.venv/bin/python benchmarks/run_all.py

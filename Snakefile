@@ -1,46 +1,14 @@
 # ccRCC CT radiomics + radiogenomics study workflow.
 # `snakemake --cores N` runs the study described by config/config.yaml (by default the embedded
 # synthetic cohort); `--configfile config/studies/<preset>.yaml` reproduces a published study.
-from pathlib import Path
-
-from snakemake.utils import min_version
-
-min_version("9.0")
+# The workflow lives in workflow/Snakefile (the snakemake-workflows catalog's layout); this
+# entry point only includes it.
 
 
-# relative to this file, so that runs with --directory elsewhere still load the defaults that
-# a --configfile (e.g. config/tiny.yaml) extends
-configfile: str(Path(workflow.basedir) / "config/config.yaml")
+include: "workflow/Snakefile"
 
 
-report: "workflow/report/workflow.rst"
-
-
-include: "workflow/rules/common.smk"
-include: "workflow/rules/cohort.smk"
-include: "workflow/rules/imaging.smk"
-include: "workflow/rules/segment.smk"
-include: "workflow/rules/regions.smk"
-include: "workflow/rules/features.smk"
-include: "workflow/rules/deep.smk"
-include: "workflow/rules/models.smk"
-include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/genomics.smk"
-include: "workflow/rules/pathomics.smk"
-include: "workflow/rules/report.smk"
-
-
-rule all:
-    default_target: True
-    input:
-        all_targets(),
-
-
-rule features:
-    input:
-        feature_targets(),
-
-
-rule models:
-    input:
-        model_targets(),
+# An included file's `default_target: True` does not reach the including file (Snakemake
+# restores the includer's default target after an include: snakemake issues #2056, #2773), so
+# the entry point names the workflow's default target again.
+workflow.default_target = "all"

@@ -42,7 +42,7 @@ def normalise(name: str) -> str:
 def rule_scripts_and_envs() -> dict[str, tuple[str | None, str | None]]:
     """rule -> (script under workflow/scripts, env file name), from the Snakefile's and rule files' text."""
     rules = {}
-    for path in [REPO / "Snakefile", *sorted(RULES.glob("*.smk"))]:
+    for path in [REPO / "Snakefile", REPO / "workflow" / "Snakefile", *sorted(RULES.glob("*.smk"))]:
         text = path.read_text()
         headers = list(RULE_HEADER.finditer(text))
         for header, following in zip(headers, headers[1:] + [None]):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+# REPO_ROOT (workflow/Snakefile) is the repository whichever Snakefile snakemake was given
+sys.path.insert(0, str(REPO_ROOT / "workflow" / "scripts"))
 from radiogenomics.task_config import evaluation_settings, task_settings  # noqa: E402
 from radiogenomics.segmentation.model import (  # noqa: E402
     ModelFolderError,
@@ -26,9 +27,7 @@ from radiogenomics.config import (  # noqa: E402
 )
 
 try:
-    validate_config(
-        config, Path(workflow.basedir) / "config/schemas/config.schema.yaml"
-    )
+    validate_config(config, REPO_ROOT / "config/schemas/config.schema.yaml")
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
@@ -95,11 +94,11 @@ wildcard_constraints:
 
 
 def project_file(path):
-    """A config path relative to the working directory, else to the workflow's own folder."""
+    """A config path relative to the working directory, else to the repository."""
     path = Path(path)
     if path.is_absolute() or path.exists():
         return str(path)
-    return str(Path(workflow.basedir) / path)
+    return str(REPO_ROOT / path)
 
 
 # A model the user brings is checked now (JSON only), before any job runs.
