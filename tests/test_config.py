@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,21 @@ def test_seeded_subset_is_sorted_seeded_and_whole_when_small():
     assert sample == sorted(sample) and len(set(sample)) == 5 and set(sample) <= set(patients)
     assert seeded_subset(list(reversed(patients)), 5, seed=7) == sample
     assert seeded_subset(patients[:3], 5, seed=7) == sorted(patients[:3])
+
+
+@pytest.mark.parametrize("snakefile", ["Snakefile", "workflow/Snakefile"])
+def test_either_entry_point_runs_rule_all_without_a_target(snakefile, tmp_path):
+    """The root Snakefile only includes workflow/Snakefile; Snakemake drops an included file's
+    default target, so the root names it again (docs/upstream.md). A dry run with no target must
+    plan `all` from both."""
+    import subprocess
+    import sys
+
+    command = [
+        str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(REPO / snakefile),
+        "--directory", str(tmp_path), "--configfile", str(REPO / "config/tiny.yaml"),
+        "--cores", "1", "--dry-run",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.search(r"^all\s+1$", done.stdout, re.MULTILINE), done.stdout[-2000:]
