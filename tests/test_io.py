@@ -1,4 +1,5 @@
 import gzip
+from io import BytesIO
 
 import nibabel
 import numpy as np
@@ -63,6 +64,13 @@ def test_label_map_header_differs_from_simpleitks_only_in_the_intent(tmp_path):
             np.testing.assert_array_equal(label[field], plain[field], err_msg=field)
     np.testing.assert_array_equal(nibabel.load(str(tmp_path / "label.nii.gz")).affine,
                                   nibabel.load(str(tmp_path / "plain.nii.gz")).affine)  # fmt: skip
+    # the same header bytes as nibabel's own set_intent on SimpleITK's header (read raw:
+    # nibabel.load resets vox_offset)
+    raw = nibabel.Nifti1Header.from_fileobj(
+        BytesIO(gzip.decompress((tmp_path / "plain.nii.gz").read_bytes())), check=False
+    )
+    raw.set_intent("label", name="label")
+    assert gzip.decompress((tmp_path / "label.nii.gz").read_bytes())[:348] == raw.binaryblock
 
 
 def test_label_map_of_another_integer_type_keeps_its_values(tmp_path):

@@ -84,13 +84,12 @@ def write_label_map(image, path: str | os.PathLike) -> None:
     Every mask the workflow writes goes through here. Voxel values are kept exactly: a value
     that uint8 cannot hold (negative, above 255, fractional) raises ValueError, never a cast.
     ITK's NIfTI writer ignores an intent in the image's metadata, so SimpleITK writes the file
-    uncompressed and nibabel's ``set_intent`` resets the intent fields of its 348-byte header;
-    geometry, data offset and voxels stay byte for byte what SimpleITK wrote.
+    uncompressed and :func:`_set_label_intent` sets the intent fields of its header; geometry,
+    data offset and voxels stay byte for byte what SimpleITK wrote.
     """
     import gzip
     import shutil
 
-    import nibabel
     import SimpleITK as sitk
 
     path = Path(path)
@@ -102,22 +101,35 @@ def write_label_map(image, path: str | os.PathLike) -> None:
         try:
             sitk.WriteImage(image, str(raw), useCompression=False)
             with open(raw, "r+b") as handle:
-                header = nibabel.Nifti1Header.from_fileobj(handle, check=False)
-                header.set_intent("label", name="label")
-                block = header.binaryblock
+                _set_label_intent(handle, raw)
                 if raw == tmp:
-                    handle.seek(0)
-                    handle.write(block)
                     return
-                handle.seek(len(block))
+                handle.seek(0)
                 with open(tmp, "wb") as target, gzip.GzipFile(
                     filename="", mode="wb", fileobj=target, mtime=0, compresslevel=6
                 ) as stream:
-                    stream.write(block)
                     shutil.copyfileobj(handle, stream, 1 << 20)
         finally:
             if raw != tmp:
                 raw.unlink(missing_ok=True)
+
+
+def _set_label_intent(handle, path) -> None:
+    """Set intent_code = NIFTI_INTENT_LABEL, intent_p1..p3 = 0 and intent_name = "label" in the
+    NIfTI-1 header of an open, uncompressed file (field offsets of nifti1.h; nibabel reads them
+    back in the tests). Patched in place: importing nibabel would cost a per-patient job more
+    than writing its masks."""
+    import struct
+
+    handle.seek(0)
+    size = handle.read(4)
+    order = next((o for o in "<>" if struct.unpack(f"{o}i", size)[0] == 348), None)
+    if order is None:
+        raise ValueError(f"{path}: SimpleITK did not write a NIfTI-1 header")
+    handle.seek(56)  # intent_p1, intent_p2, intent_p3 (float32), intent_code (int16)
+    handle.write(struct.pack(f"{order}fffh", 0.0, 0.0, 0.0, NIFTI_INTENT_LABEL))
+    handle.seek(328)  # intent_name, char[16]
+    handle.write(b"label".ljust(16, b"\0"))
 
 
 def _as_uint8(image, path):
