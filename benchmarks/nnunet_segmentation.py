@@ -113,27 +113,19 @@ def share(workdir: Path) -> None:
 
 def truth(workdir: Path) -> None:
     import pandas as pd
-    import SimpleITK as sitk
-    from sklearn.metrics import adjusted_rand_score
 
-    def read(path: Path) -> np.ndarray:
-        return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    from radiogenomics.habitat_recovery import cohort_summary, habitat_agreement
 
     results = workdir / "results"
     clinical = pd.read_csv(results / "cohort/clinical.tsv", sep="\t")
     qc = pd.read_csv(results / "segment/qc.tsv", sep="\t").merge(clinical[["patient_id", "cohort"]])
     comparison = pd.read_csv(results / "models/os/truth_comparison.tsv", sep="\t").set_index("cohort")
+    habitats = cohort_summary(habitat_agreement(results, qc)).set_index("cohort")
     for cohort, patients in qc.groupby("cohort"):
-        scores = []
-        for patient in patients.patient_id:
-            found = read(results / f"regions/{patient}/habitats.nii.gz")
-            planted = read(results / f"truth/{patient}/habitats.nii.gz")
-            inside = (found > 0) & (planted > 0)
-            scores.append(adjusted_rand_score(planted[inside], found[inside]))
-        c = comparison.loc[cohort]
+        c, ari = comparison.loc[cohort], habitats.loc[cohort]
         print(f"{cohort:9s} n={len(patients):3d}  tumour Dice median {patients.dice.median():.3f} "
-              f"(min {patients.dice.min():.3f})  habitat ARI mean {np.mean(scores):.3f} "
-              f"(min {np.min(scores):.3f})  OS radscore C {c.c_radscore:.3f} vs planted risk "
+              f"(min {patients.dice.min():.3f})  habitat ARI mean {ari.ari_mean:.3f} "
+              f"(min {ari.ari_min:.3f})  OS radscore C {c.c_radscore:.3f} vs planted risk "
               f"{c.c_truth:.3f} (ratio {c.c_radscore / c.c_truth:.2f})")
 
 

@@ -314,6 +314,36 @@ def test_patient_regions_partition_the_tumour_and_surround_it(toy_cohort, toy_mo
     np.testing.assert_array_equal(habitats[tumor], direct)
 
 
+def test_region_color_tables_name_habitats_by_their_attenuation(tmp_path, toy_model):
+    from radiogenomics.io import write_color_table
+
+    model_path = tmp_path / "habitat_model.json"
+    model_path.write_text(json.dumps(toy_model.to_dict()))
+    tables = regions.region_color_tables(model_path, margin_mm=3.0)
+    for name, (entries, comments) in tables.items():
+        write_color_table(entries, tmp_path / f"{name}.ctbl", comments)
+    parsed = {}
+    for name in tables:
+        rows = [line.split() for line in (tmp_path / f"{name}.ctbl").read_text().splitlines()]
+        assert rows[0] == ["#", "Color", "table", "file", f"{name}.ctbl"]
+        parsed[name] = {int(r[0]): (r[1], tuple(map(int, r[2:]))) for r in rows if r[0] != "#"}
+    # the model's habitat means in HU (to_dict "means"), first feature = arterial intensity
+    means = [row[0] for row in toy_model.to_dict()["means"]]
+    assert means == sorted(means)
+    habitats = parsed["habitats"]
+    assert sorted(habitats) == [0, 1, 2, 3]
+    assert habitats[0] == ("Background", (0, 0, 0, 0))
+    assert [habitats[k][0] for k in (1, 2, 3)] == [
+        f"sub{k}_arterial_{round(mean)}HU" for k, mean in enumerate(means, start=1)
+    ]
+    # blue for the lowest-attenuation habitat, red for the highest, the middle one in between
+    assert habitats[1][1] == (43, 131, 186, 255) and habitats[3][1] == (215, 25, 28, 255)
+    assert habitats[2][1] == (212, 198, 130, 255)  # halfway between green and orange (round half to even)
+    assert parsed["peri"] == {
+        0: ("Background", (0, 0, 0, 0)), 1: ("peritumoral_shell_3mm", (255, 0, 255, 255))
+    }
+
+
 def test_frozen_mixture_and_scaler_match_scikit_learn():
     """The per-patient jobs apply the frozen model without scikit-learn; same labels."""
     from sklearn.mixture import GaussianMixture

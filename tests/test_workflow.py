@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 from conftest import run_snakemake
-from sklearn.metrics import adjusted_rand_score
+
+from radiogenomics.habitat_recovery import habitat_agreement
 
 pytestmark = pytest.mark.workflow
 
@@ -59,13 +60,23 @@ def test_habitats_recover_planted_structure(tiny_study):
     truth = pd.read_csv(tiny_study / "results/truth/patients.tsv", sep="\t")
     assert model["k"] == int(truth.true_k.iloc[0])
     clinical = pd.read_csv(tiny_study / "results/cohort/clinical.tsv", sep="\t")
-    scores = []
-    for patient in clinical.loc[clinical.cohort == "test", "patient_id"]:
-        found = read_array(tiny_study / f"results/regions/{patient}/habitats.nii.gz")
-        planted = read_array(tiny_study / f"results/truth/{patient}/habitats.nii.gz")
-        inside = (found > 0) & (planted > 0)
-        scores.append(adjusted_rand_score(planted[inside], found[inside]))
-    assert np.mean(scores) >= 0.8, scores
+    agreement = habitat_agreement(tiny_study / "results", clinical.loc[clinical.cohort == "test"])
+    assert len(agreement) > 0 and agreement.ari.mean() >= 0.8, agreement
+
+
+def test_masks_are_label_maps_with_slicer_colour_tables(tiny_study):
+    import nibabel
+
+    patient = pd.read_csv(tiny_study / "results/cohort/clinical.tsv", sep="\t").patient_id.iloc[0]
+    for path in ("segment/{p}/tumor.nii.gz", "imaging/{p}/reference_tumor.nii.gz",
+                 "regions/{p}/habitats.nii.gz", "regions/{p}/peri.nii.gz", "truth/{p}/habitats.nii.gz"):  # fmt: skip
+        image = nibabel.load(str(tiny_study / "results" / path.format(p=patient)))
+        assert image.get_data_dtype() == np.uint8 and image.header.get_intent()[0] == "label", path
+    k = json.loads((tiny_study / "results/regions/habitat_model.json").read_text())["k"]
+    table = (tiny_study / f"results/regions/{patient}/habitats.ctbl").read_text().splitlines()
+    names = [line.split()[1] for line in table if not line.startswith("#")]
+    assert names[0] == "Background" and [n.split("_")[0] for n in names[1:]] == [f"sub{i}" for i in range(1, k + 1)]
+    assert (tiny_study / f"results/regions/{patient}/peri.ctbl").exists()
 
 
 def test_shell_is_within_margin_and_outside_tumour(tiny_study):

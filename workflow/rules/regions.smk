@@ -73,6 +73,8 @@ rule regions:
     output:
         habitats="results/regions/{patient}/habitats.nii.gz",
         peri="results/regions/{patient}/peri.nii.gz",
+        habitats_ctbl="results/regions/{patient}/habitats.ctbl",
+        peri_ctbl="results/regions/{patient}/peri.ctbl",
     log:
         "logs/regions/regions/{patient}.log",
     conda:

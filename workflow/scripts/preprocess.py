@@ -5,6 +5,7 @@ import logging
 
 from radiogenomics.cohort import synthetic_case_paths
 from radiogenomics.imaging import load_case, preprocess_case, write_image
+from radiogenomics.io import write_label_map
 from radiogenomics.registration import transforms_of
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
@@ -35,5 +36,5 @@ resampled, tumor = preprocess_case(
 for phase, path in zip(snakemake.params.phases, snakemake.output.phases):
     write_image(resampled[phase], path)
 write_image(resampled[snakemake.params.analysis_phase], snakemake.output.ct)
-write_image(tumor, snakemake.output.reference)
+write_label_map(tumor, snakemake.output.reference)
 logging.info("%s: resampled to %s", patient, tumor.GetSize())

@@ -7,8 +7,7 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from radiogenomics.cases import BadCase
-from radiogenomics.imaging import write_image
-from radiogenomics.io import write_json
+from radiogenomics.io import write_json, write_label_map
 from radiogenomics.segmentation.masks import final_masks
 from radiogenomics.segmentation.qc import qc_record
 
@@ -35,8 +34,8 @@ record = qc_record(
     patient, method, masks["source"], masks["tumor"], masks["raw_tumor"], masks["kidney"],
     masks["reference"], problem,
 )  # fmt: skip
-write_image(masks["tumor"], snakemake.output.tumor)
+write_label_map(masks["tumor"], snakemake.output.tumor)
 if "kidney" in snakemake.output.keys():
-    write_image(masks["kidney"], snakemake.output.kidney)
+    write_label_map(masks["kidney"], snakemake.output.kidney)
 write_json({**record, "drawn_on": masks["drawn_on"], "problem": problem}, snakemake.output.qc)
 logging.info("%s: %s (correction drawn on: %s)", patient, record, masks["drawn_on"])

@@ -581,6 +581,56 @@ def patient_region_images(model_path, phase_paths: dict, tumor_path, margin_mm, 
     return _as_image(habitats, reference), _as_image(regions["peri"], reference)
 
 
+# Habitat colours, lowest to highest attenuation of the ordering feature: blue, green,
+# orange, red (ColorBrewer "Spectral" ends), interpolated for K habitats.
+HABITAT_COLOUR_ANCHORS = ((43, 131, 186), (171, 221, 164), (253, 174, 97), (215, 25, 28))
+PERI_COLOUR = (255, 0, 255)
+BACKGROUND = (0, "Background", (0, 0, 0, 0))
+
+
+def habitat_color_table(model: HabitatModel) -> tuple[list, list[str]]:
+    """Entries and comment lines of the habitat map's colour table (radiogenomics.io
+    ``write_color_table``): label k is ``sub{k}`` (the feature regions' name) with the mean of the
+    ordering feature in the component, e.g. ``sub1_arterial_31HU``; colours run from blue
+    (lowest) to red (highest)."""
+    feature = model.feature_names[0]
+    phase = feature.removesuffix("_intensity")
+    unit = "HU" if feature.endswith("_intensity") else ""
+    means = model.scaler_.inverse_transform(model.mixture_.means_)[:, 0]
+    entries = [BACKGROUND]
+    for k, mean in enumerate(means, start=1):
+        entries.append((k, f"sub{k}_{phase}_{int(np.round(mean))}{unit}", (*_ramp(k, len(means)), 255)))
+    comments = [
+        "radiogenomics habitat map: 0 outside the tumour, 1..K the population GMM habitats "
+        "(results/regions/habitat_model.json)",
+        f"sub1..sub{len(means)}: {ORDERING_RULE}; the name ends with that component's mean "
+        f"{feature}",
+    ]
+    return entries, comments
+
+
+def peri_color_table(margin_mm: float) -> tuple[list, list[str]]:
+    """Entries and comment lines of the peritumoral shell's colour table."""
+    entries = [BACKGROUND, (1, f"peritumoral_shell_{margin_mm:g}mm", (*PERI_COLOUR, 255))]
+    comments = [f"radiogenomics peritumoral shell: voxels outside the tumour within {margin_mm:g} mm"]
+    return entries, comments
+
+
+def region_color_tables(model_path, margin_mm: float) -> dict:
+    """``{"habitats": (entries, comments), "peri": (entries, comments)}`` for one study."""
+    model = HabitatModel.from_dict(json.loads(Path(model_path).read_text()))
+    return {"habitats": habitat_color_table(model), "peri": peri_color_table(margin_mm)}
+
+
+def _ramp(k: int, n: int) -> tuple[int, int, int]:
+    """Colour of label k of n along HABITAT_COLOUR_ANCHORS (piecewise linear, rounded)."""
+    anchors = np.asarray(HABITAT_COLOUR_ANCHORS, dtype=float)
+    position = (k - 1) / (n - 1) * (len(anchors) - 1) if n > 1 else len(anchors) - 1
+    low = min(int(np.floor(position)), len(anchors) - 2)
+    colour = anchors[low] + (position - low) * (anchors[low + 1] - anchors[low])
+    return tuple(int(c) for c in np.round(colour))
+
+
 def _as_image(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
     image = sitk.GetImageFromArray(np.asarray(array, dtype=np.uint8))
     image.CopyInformation(reference)

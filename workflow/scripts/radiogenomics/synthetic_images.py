@@ -17,7 +17,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from . import grid
-from .io import atomic_path
+from .io import atomic_path, write_label_map
 
 PHASES = ("arterial", "venous")
 HABITAT_NAMES = {1: "viable", 2: "necrotic", 3: "intermediate"}
@@ -476,19 +476,19 @@ def write_phantom(phantom_row, patient_dir, truth_patient_dir, analysis_spacing=
     mask_path = patient_dir / "mask.nii.gz"
     mask = volumes["mask"]
     if defect == "off_grid_mask":
-        _write_image(_off_grid_mask(row, mask), mask_path)
+        write_label_map(_off_grid_mask(row, mask), mask_path)
     else:
         array = mask["array"] if defect != "empty_mask" else np.zeros_like(mask["array"])
-        _write_image(_to_image(array, mask), mask_path)
+        write_label_map(_to_image(array, mask), mask_path)
     manifest["mask"] = str(mask_path)
     manifest["mask_phase"] = str(row["mask_phase"])
     reference = volumes["phases"][str(row["reference_phase"])]
     reference_grid = _to_image(reference["array"], reference)
-    _write_image(
+    write_label_map(
         truth_habitats(row, reference_grid, analysis_spacing),
         truth_patient_dir / "habitats.nii.gz",
     )
-    _write_image(
+    write_label_map(
         truth_kidney(row, reference_grid, analysis_spacing), truth_patient_dir / "kidney.nii.gz"
     )
     return manifest

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from ..io import write_label_map
 from .masks import on_grid
 from .model import check_model_folder
 
@@ -108,7 +109,7 @@ def write_raw_dataset(cases: list[dict], dataset_dir: str | Path, channels: list
             sitk.WriteImage(image, str(dataset_dir / "imagesTr" / f"{case['case_id']}_{index:04d}.nii.gz"))
         tumour, kidney = (on_grid(sitk.ReadImage(str(case[key])), images[0]) for key in ("tumor", "kidney"))
         target = label_map(tumour, kidney, labels)
-        sitk.WriteImage(target, str(dataset_dir / "labelsTr" / f"{case['case_id']}.nii.gz"))
+        write_label_map(target, dataset_dir / "labelsTr" / f"{case['case_id']}.nii.gz")
     generate_dataset_json(
         str(dataset_dir),
         channel_names={i: "CT" for i in range(len(channels))} if len(channels) == 1
@@ -339,7 +340,7 @@ def predict_cases(
     for patient, paths in sorted(cases.items()):
         start = time.perf_counter()
         prediction = predict_label_map(predictor, paths)
-        sitk.WriteImage(prediction, str(out_dir / f"{patient}.nii.gz"), useCompression=True)
+        write_label_map(prediction, out_dir / f"{patient}.nii.gz")
         timing["case_seconds"][patient] = round(time.perf_counter() - start, 2)
         log.info("%s: %.1f s", patient, timing["case_seconds"][patient])
     (out_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
