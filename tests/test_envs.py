@@ -27,6 +27,11 @@ LIBRARY = "radiogenomics"
 # Snakemake puts its own installation on the path of every script it runs (the injected
 # `snakemake` object); an env does not install it.
 PROVIDED_BY_SNAKEMAKE = {"snakemake"}
+# the genomics stage, one rule per analysis (workflow/rules/genomics.smk)
+GENOMICS_RULES = {
+    "genomics_expression", "genomics_deg", "genomics_wgcna", "genomics_enrichment", "genomics_deconvolution",
+    "genomics_estimate", "genomics_tmb", "genomics_prognostic", "genomics_summary",
+}
 # conda-forge names that differ from the distribution's name on PyPI
 CONDA_TO_PYPI = {"pytorch": "torch", "matplotlib-base": "matplotlib"}
 RULE_HEADER = re.compile(r"^\s*(?:rule|checkpoint) (\w+):", re.M)
@@ -156,7 +161,7 @@ def test_the_rule_files_are_read_as_snakemake_reads_them():
     names = set(listed.stdout.split())
     # conditional rules (nnU-Net, synthetic or public cohorts) are defined once each in the files
     assert names <= set(rule_scripts_and_envs()), names - set(rule_scripts_and_envs())
-    assert {"nnunet_train", "nnunet_predict", "radiomics", "genomics"} <= names
+    assert {"nnunet_train", "nnunet_predict", "radiomics", *GENOMICS_RULES} <= names
 
 
 def lacking(env: str, modules: dict[str, str]) -> dict[str, str]:
@@ -200,7 +205,7 @@ def test_every_tiny_study_job_imported_only_what_its_env_provides(tiny_study):
             problems.setdefault(f"{rule} (workflow/envs/{envs[rule]})", {}).update(missing)
     assert not problems, problems
     # every script rule of the tiny study ran and was traced (lazy imports of its stage included)
-    assert {"radiomics", "survival_model", "genomics", "pathomics_model", "deep_features"} <= traced
+    assert {"radiomics", "survival_model", *GENOMICS_RULES, "pathomics_model", "deep_features"} <= traced
 
 
 def test_module_level_imports_are_followed_through_the_library_and_optional_ones_skipped(tmp_path):

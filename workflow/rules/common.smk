@@ -406,15 +406,23 @@ else:
     }
 
 
+def genomics_maf():
+    """The MAF of the TMB analysis, or None (no mutation data: rule genomics_tmb is not asked
+    for). Synthetic and public cohorts write one (cohort.smk), a manifest study has no genomics.
+    """
+    return "results/raw/mutations.maf" if SYNTHETIC or PUBLIC else None
+
+
 def genomics_inputs(wildcards):
     """Expression, mutations and reference files: made by the generator or named in config."""
+    maf = {"maf": genomics_maf()} if genomics_maf() else {}
     if SYNTHETIC:
         return {
             "counts": "results/raw/expression/counts.tsv",
             "samples": "results/raw/expression/samples.tsv",
             "estimate_gmt": "results/raw/genesets/estimate.gmt",
             "signature": "results/raw/signatures/immune_signature.tsv",
-            "maf": "results/raw/mutations.maf",
+            **maf,
         }
     genomics = config["genomics"]
     missing = [k for k in ("gene_sets", "estimate_gmt", "signature") if not genomics[k]]
@@ -428,8 +436,49 @@ def genomics_inputs(wildcards):
         "samples": "results/raw/expression/samples.tsv",
         "estimate_gmt": project_file(genomics["estimate_gmt"]),
         "signature": project_file(genomics["signature"]),
-        "maf": "results/raw/mutations.maf",
+        **maf,
     }
+
+
+def genomics_input(*names):
+    """An input function: the named entries of genomics_inputs (use with unpack)."""
+    return lambda wildcards: {
+        name: path for name, path in genomics_inputs(wildcards).items() if name in names
+    }
+
+
+# the config keys of the high/low score groups (every genomics rule that reads the groups)
+GENOMICS_GROUPS = ("group_high", "group_low")
+
+
+def genomics_options(*keys, seed=False):
+    """A genomics rule's own keys of the config block genomics (so a change reruns only that analysis)."""
+    options = {
+        key: config["genomics"][key] for key in keys if key in config["genomics"]
+    }
+    if seed:
+        options["seed"] = SEED
+    return options
+
+
+def genomics_figure(name, caption=None):
+    """results/figures/genomics_{name}.png in the Snakemake report, caption workflow/report/genomics_{caption}.rst."""
+    return report(
+        f"results/figures/genomics_{name}.png",
+        caption=f"../report/genomics_{caption or name}.rst",
+        category="Radiogenomics",
+    )
+
+
+def genomics_targets():
+    """The genomics stage's rules, one table each (their figures come with them): every
+    analysis, TMB only with a MAF, the planted-truth comparison on synthetic runs."""
+    if genomics_skip_reason(config) is not None:
+        return []
+    names = ["summary.json", "enrichment.tsv", "deconvolution.tsv", "estimate.tsv"]
+    names += ["prognostic_degs.tsv"] + (["tmb.tsv"] if genomics_maf() else [])
+    names += ["truth_recovery.tsv"] if SYNTHETIC else []
+    return [f"results/genomics/{name}" for name in names]
 
 
 def registration_inputs(wildcards):
@@ -541,10 +590,7 @@ def all_targets():
         "results/models/multiphase/metrics.tsv",
         "results/report/index.html",
     ]
-    if genomics_skip_reason(config) is None:
-        targets.append("results/genomics/deg.tsv")
-        if SYNTHETIC:
-            targets.append("results/genomics/truth_recovery.tsv")
+    targets += genomics_targets()
     targets += pathomics_targets()
     return targets
 

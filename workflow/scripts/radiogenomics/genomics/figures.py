@@ -190,3 +190,12 @@ def km_top_genes(expression: pd.DataFrame, survival: pd.DataFrame, genes: list[s
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def message(title: str, text: str):
+    """A figure that says why there is nothing to plot (a rule declares its figures either way)."""
+    fig, ax = plt.subplots(figsize=(6, 2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
+    ax.set_title(title)
+    return fig
