@@ -336,11 +336,13 @@ def test_modelling_parameters_rerun_only_their_model_jobs(tmp_path):
         "models": 1,
     }
     # a setting of a later step reruns that step and what reads it, not the radscore
+    # (radscore_truth: its params hold the whole task's settings)
     grid = "models: {tasks: {os: {xgboost: {folds: 4}}}}"
     assert planned_jobs(snakemake(tmp_path, "-n", "models", override=grid)) == {
         "survival_xgboost": 1,
         "survival_predictions": 1,
         "evaluate_survival": 1,
+        "radscore_truth": 1,
         "models": 1,
     }
     bootstrap = planned_jobs(
