@@ -48,11 +48,6 @@ def write_json(obj, path: str | os.PathLike) -> None:
     write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n", path)
 
 
-def read_json(path: str | os.PathLike):
-    with open(path) as handle:
-        return json.load(handle)
-
-
 def _json_default(value):
     if isinstance(value, np.generic):
         return value.item()

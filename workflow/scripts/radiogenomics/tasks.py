@@ -18,6 +18,7 @@ probability of the event by the horizon; binary: probability of the positive cla
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import classifiers, clinical_scores, scores, survival
-from .io import read_json, read_tsv, write_json, write_parquet, write_tsv
+from .io import read_tsv, write_json, write_parquet, write_tsv
 from .selection import merge_config, survival_target
 
 log = logging.getLogger(__name__)
@@ -526,6 +527,12 @@ def _write_tables(result: dict, outputs: dict) -> None:
             write_json(value, outputs[name])
 
 
+def _read_json(path):
+    # here, not in radiogenomics.io: every rule's sidecar records io.py's hash
+    with open(path) as handle:
+        return json.load(handle)
+
+
 def _write_parts(result: dict, outputs: dict) -> None:
     """Tables handed to a later step as parquet (full precision; a TSV keeps 10 digits)."""
     for name, value in result.items():
@@ -577,7 +584,7 @@ def survival_cox_stage(inputs: dict, outputs: dict, settings: dict, task: str):
 def survival_xgboost_stage(inputs: dict, outputs: dict, settings: dict, task: str, seed: int = 0):
     """Rule ``survival_xgboost``: XGBoost combined model + SHAP on step 2's design."""
     design = pd.read_parquet(inputs["design"])
-    selection = read_json(inputs["selection"])
+    selection = _read_json(inputs["selection"])
     result = fit_survival_xgboost(design, selection, settings, seed)
     result["shap_importance"] = classifiers.shap_importance(result["shap_values"])
     _write_tables(result, outputs)
@@ -611,7 +618,7 @@ def survival_predictions_stage(inputs: dict, outputs: dict):
         pd.read_parquet(inputs[name]) for name in ("radscore", "cox", "xgboost", "comparators")
     ]
     predictions, radscore = survival_predictions(
-        parts, read_json(inputs["radscore_part"]), read_json(inputs["selection"])
+        parts, _read_json(inputs["radscore_part"]), _read_json(inputs["selection"])
     )
     write_tsv(predictions, outputs["predictions"])
     write_json(radscore, outputs["radscore"])
