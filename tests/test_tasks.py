@@ -12,8 +12,13 @@ import pytest
 from fake_study import FAKE_ICC_TABLE, fake_study, write_fake_results
 from lifelines import CoxPHFitter
 
-from radiogenomics import clinical_scores, tasks
-from radiogenomics.task_config import task_settings
+from radiogenomics import classifiers, clinical_scores, tasks
+from radiogenomics.io import write_json, write_parquet, write_tsv
+from radiogenomics.task_config import (
+    SURVIVAL_STEP_SETTINGS,
+    survival_step_settings,
+    task_settings,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -99,6 +104,84 @@ def test_survival_predictions_follow_the_contract(study):
     )
 
 
+def test_survival_steps_through_their_files_write_what_the_whole_fit_gives(study, tmp_path):
+    # the workflow runs a survival task as five rules handing results on through files; each
+    # step gets only its part of the settings (survival_step_settings, as the rules' params)
+    clinical, features = study
+    settings = task_settings(SURVIVAL)
+    inputs = {"clinical": tmp_path / "clinical.tsv", "features": [tmp_path / "radiomics.parquet"]}
+    write_tsv(clinical, inputs["clinical"])
+    write_parquet(features.reset_index(), inputs["features"][0])
+    step = {name: survival_step_settings(settings, name) for name in SURVIVAL_STEP_SETTINGS}
+    out = {
+        name: tmp_path / "steps" / f"{name}.{ext}"
+        for name, ext in [
+            ("selected_features", "tsv"), ("funnel", "tsv"), ("formula", "tsv"),
+            ("lasso_cv", "tsv"), ("scores", "tsv"), ("scores_exact", "parquet"),
+            ("radscore_part", "json"), ("radscore_predictions", "parquet"),
+            ("cox_univariate", "tsv"), ("cox_multivariate", "tsv"), ("schoenfeld", "tsv"),
+            ("stepwise", "tsv"), ("nomogram", "json"), ("forest", "png"),
+            ("nomogram_figure", "png"), ("design", "parquet"), ("selection", "json"),
+            ("cox_predictions", "parquet"), ("xgboost_curve", "tsv"), ("shap_importance", "tsv"),
+            ("shap_summary", "png"), ("shap_importance_figure", "png"),
+            ("xgboost_predictions", "parquet"), ("comparators", "tsv"),
+            ("comparators_predictions", "parquet"), ("predictions", "tsv"), ("radscore", "json"),
+        ]
+    }  # fmt: skip
+    (tmp_path / "steps").mkdir()
+    parts = {f"{name}_predictions": "predictions_part" for name in SURVIVAL_STEP_SETTINGS}
+
+    def outputs(*names):
+        return {parts.get(name, name): out[name] for name in names}
+
+    tasks.survival_radscore_stage(
+        inputs,
+        outputs("selected_features", "funnel", "formula", "lasso_cv", "scores", "scores_exact",
+                "radscore_part", "radscore_predictions"),
+        step["radscore"], "os", seed=1,
+    )  # fmt: skip
+    tasks.survival_cox_stage(
+        {"clinical": inputs["clinical"], "scores_exact": out["scores_exact"]},
+        outputs("cox_univariate", "cox_multivariate", "schoenfeld", "stepwise", "nomogram",
+                "forest", "nomogram_figure", "design", "selection", "cox_predictions"),
+        step["cox"], "os",
+    )  # fmt: skip
+    tasks.survival_xgboost_stage(
+        {"design": out["design"], "selection": out["selection"]},
+        outputs("xgboost_curve", "shap_importance", "shap_summary", "shap_importance_figure",
+                "xgboost_predictions"),
+        step["xgboost"], "os", seed=1,
+    )  # fmt: skip
+    tasks.survival_comparators_stage(
+        {"clinical": inputs["clinical"], "scores_exact": out["scores_exact"]},
+        outputs("comparators", "comparators_predictions"),
+        step["comparators"], "os",
+    )  # fmt: skip
+    tasks.survival_predictions_stage(
+        {
+            **{name: out[f"{name}_predictions"] for name in SURVIVAL_STEP_SETTINGS},
+            "radscore_part": out["radscore_part"],
+            "selection": out["selection"],
+        },
+        outputs("predictions", "radscore"),
+    )
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    read_clinical, read_features, _ = tasks._read_inputs(inputs, settings)
+    result = tasks.fit_survival_task(read_clinical, read_features, settings, seed=1)
+    result["shap_importance"] = classifiers.shap_importance(result["shap_values"])
+    tables = [name for name, path in out.items() if path.suffix == ".tsv"]
+    tasks._write_tables(result, {name: whole / f"{name}.tsv" for name in tables})
+    for name in tables:
+        assert out[name].read_bytes() == (whole / f"{name}.tsv").read_bytes(), name
+    for name in ("radscore", "nomogram"):
+        write_json(result[name], whole / f"{name}.json")
+        assert out[name].read_bytes() == (whole / f"{name}.json").read_bytes(), name
+    assert set(pd.read_csv(out["predictions"], sep="\t")["model"]) == {
+        "radscore", "clinical_cox", "cox_nomogram", "xgboost", "ssign", "uiss"
+    }  # fmt: skip
+
+
 def test_binary_task_is_fitted_on_training_rows_only(study):
     clinical, features = study
     settings = task_settings(BINARY)
@@ -177,8 +260,15 @@ def test_task_settings_overlay_defaults():
 
 
 # --------------------------------------------------------------------------- workflow wiring
+SURVIVAL_STEPS = {
+    "survival_radscore",
+    "survival_cox",
+    "survival_xgboost",
+    "survival_comparators",
+    "survival_predictions",
+}
 MODEL_RULES = {
-    "survival_model",
+    *SURVIVAL_STEPS,
     "binary_model",
     "evaluate_survival",
     "evaluate_binary",
@@ -234,13 +324,23 @@ def test_modelling_parameters_rerun_only_their_model_jobs(tmp_path):
             path = tmp_path / fields[0]
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()
-    snakemake(tmp_path, "models", "--touch", "--forcerun", "survival_model", "binary_model")
+    snakemake(tmp_path, "models", "--touch", "--forcerun", *sorted(SURVIVAL_STEPS), "binary_model")
     assert planned_jobs(snakemake(tmp_path, "-n", "models")) == {}
 
     folds = "models: {tasks: {os: {selection: {lasso: {folds: 4}}}}}"
     rerun = planned_jobs(snakemake(tmp_path, "-n", "models", override=folds))
     assert rerun == {
-        "survival_model": 1,
+        **dict.fromkeys(SURVIVAL_STEPS, 1),
+        "evaluate_survival": 1,
+        "radscore_truth": 1,
+        "models": 1,
+    }
+    # a setting of a later step reruns that step and what reads it, not the radscore
+    # (radscore_truth: its params hold the whole task's settings)
+    grid = "models: {tasks: {os: {xgboost: {folds: 4}}}}"
+    assert planned_jobs(snakemake(tmp_path, "-n", "models", override=grid)) == {
+        "survival_xgboost": 1,
+        "survival_predictions": 1,
         "evaluate_survival": 1,
         "radscore_truth": 1,
         "models": 1,

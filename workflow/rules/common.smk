@@ -9,7 +9,11 @@ import pandas as pd
 
 # REPO_ROOT (workflow/Snakefile) is the repository whichever Snakefile snakemake was given
 sys.path.insert(0, str(REPO_ROOT / "workflow" / "scripts"))
-from radiogenomics.task_config import evaluation_settings, task_settings  # noqa: E402
+from radiogenomics.task_config import (  # noqa: E402
+    evaluation_settings,
+    survival_step_settings,
+    task_settings,
+)
 from radiogenomics.segmentation.model import (  # noqa: E402
     ModelFolderError,
     check_model_folder,
@@ -536,6 +540,11 @@ def task_inputs(wildcards):
     if config["models"]["robustness_table"]:
         inputs["robustness"] = config["models"]["robustness_table"]
     return inputs
+
+
+def survival_settings(step):
+    """params of a survival step: only the task settings it reads (a change reruns it)."""
+    return lambda wildcards: survival_step_settings(TASKS[wildcards.task], step)
 
 
 def model_figure(task_kind, caption):

@@ -22,6 +22,16 @@ SURVIVAL_DEFAULTS: dict = {
     "xgboost": {"folds": 10, "grid": None},
 }
 
+# The task settings each step of a survival task reads (rules survival_radscore, survival_cox,
+# survival_xgboost, survival_comparators): a setting reruns only the steps that read it (and
+# the steps after them).
+SURVIVAL_STEP_SETTINGS: dict = {
+    "radscore": ("time", "event", "horizon_months", "regions", "selection"),
+    "cox": ("time", "event", "horizon_months", "clinical", "univariate_p", "events_per_variable"),
+    "xgboost": ("time", "event", "horizon_months", "xgboost"),
+    "comparators": ("time", "event", "horizon_months", "comparators"),
+}
+
 BINARY_DEFAULTS: dict = {
     "kind": "binary",
     "label": "t_group",
@@ -52,6 +62,11 @@ def evaluation_settings(config: dict | None) -> dict:
     settings = dict(EVALUATION_DEFAULTS)
     settings.update(config or {})
     return settings
+
+
+def survival_step_settings(settings: dict, step: str) -> dict:
+    """The part of a survival task's settings that one step reads (SURVIVAL_STEP_SETTINGS)."""
+    return {key: copy.deepcopy(settings[key]) for key in SURVIVAL_STEP_SETTINGS[step]}
 
 
 def task_settings(task: dict) -> dict:

@@ -18,6 +18,7 @@ probability of the event by the horizon; binary: probability of the positive cla
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import classifiers, clinical_scores, scores, survival
-from .io import read_tsv, write_json, write_tsv
+from .io import read_tsv, write_json, write_parquet, write_tsv
 from .selection import merge_config, survival_target
 
 log = logging.getLogger(__name__)
@@ -131,18 +132,28 @@ def _prediction_rows(table, model, prediction, risk, region_set="") -> pd.DataFr
     )
 
 
-def fit_survival_task(
+def _survival_rows(clinical: pd.DataFrame, scores_table: pd.DataFrame, settings: dict):
+    """The task table of a step after the radscore: the clinical rows of the radscore's patients
+    (``scores``: patient_id, cohort, score), in its order, with the training mask."""
+    patients = pd.DataFrame(index=scores_table["patient_id"].astype(str))
+    table = task_table(clinical, patients, [settings["time"], settings["event"]])
+    if table["patient_id"].tolist() != scores_table["patient_id"].astype(str).tolist():
+        raise ValueError("the radscore's patients are not the task's: rerun the radscore step")
+    return table, (table["cohort"] == "train").to_numpy()
+
+
+def fit_survival_radscore(
     clinical: pd.DataFrame,
     features: pd.DataFrame,
     settings: dict,
     robustness: pd.DataFrame | None = None,
     seed: int = 0,
 ) -> dict:
-    """Fit every model of a survival task on the training rows; predict every row.
+    """Step 1 of a survival task: selection chain -> LASSO-Cox radscore with its locked cutoff,
+    and the radscore's own Cox model (P(event by the horizon)), fitted on the training rows.
 
-    Returns tables: selected_features, funnel, formula, lasso_cv, scores, predictions,
-    cox_univariate, cox_multivariate, schoenfeld, stepwise, xgboost_curve, shap_values,
-    comparators; plus radscore (dict), nomogram (spec) and shap_data (features of the SHAP plot).
+    Returns tables selected_features, funnel, formula, lasso_cv, scores (at full precision: the
+    later steps read the score), predictions (the ``radscore`` rows); and radscore (dict).
     """
     time_col, event_col = settings["time"], settings["event"]
     horizon = float(settings["horizon_months"])
@@ -150,7 +161,6 @@ def fit_survival_task(
     train = (table["cohort"] == "train").to_numpy()
     X = features.loc[table["patient_id"]].reset_index(drop=True)
     y_train = survival_target(table.loc[train, time_col], table.loc[train, event_col])
-
     radscore = scores.fit_radscore(
         X,
         table["cohort"],
@@ -161,6 +171,47 @@ def fit_survival_task(
         robustness,
         seed,
     )
+    data = pd.DataFrame(
+        {
+            "radscore": radscore["scores"]["score"].to_numpy(),
+            time_col: table[time_col].astype(float),
+            event_col: table[event_col].astype(int),
+        }
+    )
+    train_data = data.loc[train].reset_index(drop=True)
+    radscore_cox = survival.fit_cox(train_data, time_col, event_col, ["radscore"])
+    predictions = _prediction_rows(
+        table, "radscore", _event_probability(radscore_cox, data, horizon), data["radscore"]
+    )
+    return {
+        "selected_features": radscore["selected_features"],
+        "funnel": radscore["funnel"],
+        "formula": radscore["formula"],
+        "lasso_cv": radscore["lasso_cv"],
+        "scores": radscore["scores"],
+        "predictions": predictions,
+        "radscore": {
+            "formula": radscore["formula_text"],
+            "cutoff": radscore["cutoff"],
+            "horizon_months": horizon,
+            "cutoff_rule": "max Youden J on the time-dependent ROC of the training cohort",
+        },
+    }
+
+
+def fit_survival_cox(clinical: pd.DataFrame, radscores: pd.DataFrame, settings: dict) -> dict:
+    """Step 2: univariate and multivariate Cox on clinical covariates + the radscore
+    (``radscores``: step 1's scores), Schoenfeld test, backward stepwise AIC, the stepwise model
+    as a nomogram; the clinical-only and nomogram Cox models' predictions. Fitted on train.
+
+    Returns tables cox_univariate, cox_multivariate, schoenfeld, stepwise, predictions
+    (``clinical_cox``, ``cox_nomogram``) and design (patient_id, cohort, the covariates after
+    the checks below, radscore, time, event: what the XGBoost step reads); nomogram (spec) and
+    selection (``multivariate_candidates``, ``stepwise_kept``).
+    """
+    time_col, event_col = settings["time"], settings["event"]
+    horizon = float(settings["horizon_months"])
+    table, train = _survival_rows(clinical, radscores, settings)
     data = clinical_covariates(table, settings["clinical"])
     # a covariate constant on train has no estimable hazard ratio
     constant = [c for c in data if data.loc[train, c].nunique(dropna=True) < 2]
@@ -168,7 +219,7 @@ def fit_survival_task(
         log.warning("covariates constant on train, left out: %s", constant)
     data = data.drop(columns=constant)
     data = data.fillna(data.loc[train].median())
-    data["radscore"] = radscore["scores"]["score"].to_numpy()
+    data["radscore"] = radscores["score"].to_numpy()
     data[time_col] = table[time_col].astype(float)
     data[event_col] = table[event_col].astype(int)
     # nor does one that separates the training events (the Cox fit diverges on it)
@@ -201,41 +252,47 @@ def fit_survival_task(
     kept, stepwise = survival.backward_stepwise_aic(train_data, time_col, event_col, candidates)
     kept = kept or ["radscore"]
 
-    predictions = []
-    radscore_cox = survival.fit_cox(train_data, time_col, event_col, ["radscore"])
-    predictions.append(
-        _prediction_rows(
-            table, "radscore", _event_probability(radscore_cox, data, horizon), data["radscore"]
-        )
-    )
     clinical_only = [c for c in candidates if c != "radscore"] or [
         ranked.loc[ranked["variable"] != "radscore", "variable"].iloc[0]
     ]
     clinical_fit = survival.fit_cox(train_data, time_col, event_col, clinical_only)
-    predictions.append(
+    nomogram_fit = survival.fit_cox(train_data, time_col, event_col, kept)
+    predictions = [
         _prediction_rows(
             table,
-            "clinical_cox",
-            _event_probability(clinical_fit, data, horizon),
-            clinical_fit.predict_log_partial_hazard(data),
+            model,
+            _event_probability(fit, data, horizon),
+            fit.predict_log_partial_hazard(data),
         )
-    )
-    result = {
+        for model, fit in (("clinical_cox", clinical_fit), ("cox_nomogram", nomogram_fit))
+    ]
+    design = data.copy()
+    design.insert(0, "cohort", table["cohort"].to_numpy())
+    design.insert(0, "patient_id", table["patient_id"].to_numpy())
+    return {
         "cox_univariate": univariate,
         "cox_multivariate": multivariate,
         "schoenfeld": schoenfeld,
         "stepwise": stepwise.assign(kept=", ".join(kept)),
+        "nomogram": survival.nomogram_spec(nomogram_fit, train_data, horizon),
+        "predictions": pd.concat(predictions, ignore_index=True),
+        "design": design,
+        "selection": {"multivariate_candidates": candidates, "stepwise_kept": kept},
     }
-    nomogram_fit = survival.fit_cox(train_data, time_col, event_col, kept)
-    predictions.append(
-        _prediction_rows(
-            table,
-            "cox_nomogram",
-            _event_probability(nomogram_fit, data, horizon),
-            nomogram_fit.predict_log_partial_hazard(data),
-        )
-    )
-    result["nomogram"] = survival.nomogram_spec(nomogram_fit, train_data, horizon)
+
+
+def fit_survival_xgboost(design: pd.DataFrame, selection: dict, settings: dict, seed: int = 0):
+    """Step 3: the XGBoost combined model on the multivariate candidates (step 2's ``design``
+    and ``selection``), tuned and fitted on train, with SHAP values of the training rows.
+
+    Returns tables xgboost_curve, shap_values, shap_data (the SHAP plot's feature values),
+    predictions (``xgboost``).
+    """
+    time_col, event_col = settings["time"], settings["event"]
+    horizon = float(settings["horizon_months"])
+    candidates = list(selection["multivariate_candidates"])
+    train = (design["cohort"] == "train").to_numpy()
+    train_data = design.loc[train].reset_index(drop=True)
     options = settings["xgboost"]
     labels = classifiers.horizon_label(train_data[time_col], train_data[event_col], horizon)
     minority = int(min(np.nansum(labels == 1), np.nansum(labels == 0)))
@@ -254,42 +311,86 @@ def fit_survival_task(
         folds,
         options.get("grid"),
     )
-    probability = search.predict_proba(data[candidates])[:, 1]
-    predictions.append(_prediction_rows(table, "xgboost", probability, probability))
+    probability = search.predict_proba(design[candidates])[:, 1]
     values, _ = classifiers.shap_values(search, train_data[candidates])
-    result.update(xgboost_curve=curve, shap_values=values, shap_data=train_data[candidates])
+    return {
+        "xgboost_curve": curve,
+        "shap_values": values,
+        "shap_data": train_data[candidates],
+        "predictions": _prediction_rows(design, "xgboost", probability, probability),
+    }
 
+
+def fit_survival_comparators(
+    clinical: pd.DataFrame, radscores: pd.DataFrame, settings: dict
+) -> dict:
+    """Step 4: SSIGN / UISS of the radscore's patients (step 1's scores), each as a Cox model on
+    the training rows. Returns tables comparators and predictions (one model per score)."""
+    time_col, event_col = settings["time"], settings["event"]
+    horizon = float(settings["horizon_months"])
+    table, train = _survival_rows(clinical, radscores, settings)
     comparators = pd.DataFrame({"patient_id": table["patient_id"]})
+    predictions = []
     if settings["comparators"]:
         comparators = comparator_scores(table, settings["comparators"])
         for name in settings["comparators"]:
             score = pd.to_numeric(comparators[name], errors="coerce").to_numpy()
             scored = ~np.isnan(score)
             frame = pd.DataFrame(
-                {name: score, time_col: data[time_col], event_col: data[event_col]}
+                {
+                    name: score,
+                    time_col: table[time_col].astype(float),
+                    event_col: table[event_col].astype(int),
+                }
             )
             fit = survival.fit_cox(frame.loc[train & scored], time_col, event_col, [name])
             probability = np.full(len(frame), np.nan)
             probability[scored] = _event_probability(fit, frame.loc[scored], horizon)
             predictions.append(_prediction_rows(table, name, probability, score))
+    return {
+        "comparators": comparators,
+        "predictions": (
+            pd.concat(predictions, ignore_index=True)
+            if predictions
+            else pd.DataFrame(columns=PREDICTION_COLUMNS)
+        ),
+    }
 
-    result.update(
-        selected_features=radscore["selected_features"],
-        funnel=radscore["funnel"],
-        formula=radscore["formula"],
-        lasso_cv=radscore["lasso_cv"],
-        scores=radscore["scores"],
-        radscore={
-            "formula": radscore["formula_text"],
-            "cutoff": radscore["cutoff"],
-            "horizon_months": horizon,
-            "cutoff_rule": "max Youden J on the time-dependent ROC of the training cohort",
-            "multivariate_candidates": candidates,
-            "stepwise_kept": kept,
-        },
-        predictions=pd.concat(predictions, ignore_index=True)[PREDICTION_COLUMNS],
-        comparators=comparators,
+
+def survival_predictions(parts, radscore: dict, selection: dict):
+    """Step 5: predictions.tsv (the steps' prediction rows in order: radscore, Cox models,
+    XGBoost, comparators) and radscore.json (step 1's radscore with step 2's model choice)."""
+    parts = [part for part in parts if len(part)]
+    predictions = pd.concat(parts, ignore_index=True)[PREDICTION_COLUMNS]
+    return predictions, {**radscore, **selection}
+
+
+def fit_survival_task(
+    clinical: pd.DataFrame,
+    features: pd.DataFrame,
+    settings: dict,
+    robustness: pd.DataFrame | None = None,
+    seed: int = 0,
+) -> dict:
+    """Every step of a survival task in memory (the workflow runs them as separate rules):
+    fitted on the training rows, predicting every row.
+
+    Returns tables: selected_features, funnel, formula, lasso_cv, scores, predictions,
+    cox_univariate, cox_multivariate, schoenfeld, stepwise, xgboost_curve, shap_values,
+    comparators; plus radscore (dict), nomogram (spec) and shap_data (features of the SHAP plot).
+    """
+    radscore = fit_survival_radscore(clinical, features, settings, robustness, seed)
+    cox = fit_survival_cox(clinical, radscore["scores"], settings)
+    xgboost = fit_survival_xgboost(cox["design"], cox["selection"], settings, seed)
+    comparators = fit_survival_comparators(clinical, radscore["scores"], settings)
+    predictions, radscore_json = survival_predictions(
+        [step["predictions"] for step in (radscore, cox, xgboost, comparators)],
+        radscore["radscore"],
+        cox["selection"],
     )
+    result = {**radscore, **cox, **xgboost, **comparators}
+    del result["design"], result["selection"]
+    result.update(predictions=predictions, radscore=radscore_json)
     return result
 
 
@@ -426,20 +527,68 @@ def _write_tables(result: dict, outputs: dict) -> None:
             write_json(value, outputs[name])
 
 
-def survival_model_stage(inputs: dict, outputs: dict, settings: dict, task: str, seed: int = 0):
-    """Rule ``survival_model``: fit the task, write its tables, forest / nomogram / SHAP figures."""
+def _read_json(path):
+    # here, not in radiogenomics.io: every rule's sidecar records io.py's hash
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def _write_parts(result: dict, outputs: dict) -> None:
+    """Tables handed to a later step as parquet (full precision; a TSV keeps 10 digits)."""
+    for name, value in result.items():
+        if name in outputs and isinstance(value, pd.DataFrame):
+            write_parquet(value.reset_index(drop=True), outputs[name])
+
+
+def survival_radscore_stage(inputs: dict, outputs: dict, settings: dict, task: str, seed: int = 0):
+    """Rule ``survival_radscore``: selection chain and LASSO-Cox radscore; the contract tables,
+    and for the later steps the exact scores (``scores_exact``), the radscore (``radscore_part``)
+    and its prediction rows (``predictions_part``)."""
+    clinical, features, robustness = _read_inputs(inputs, settings)
+    result = fit_survival_radscore(clinical, features, settings, robustness, seed)
+    _write_tables(result, outputs)
+    _write_parts(
+        {"scores_exact": result["scores"], "predictions_part": result["predictions"]}, outputs
+    )
+    write_json(result["radscore"], outputs["radscore_part"])
+    log.info(
+        "%s radscore: %s; cutoff %.4g",
+        task,
+        result["radscore"]["formula"],
+        result["radscore"]["cutoff"],
+    )
+
+
+def survival_cox_stage(inputs: dict, outputs: dict, settings: dict, task: str):
+    """Rule ``survival_cox``: Cox models, Schoenfeld, stepwise AIC, nomogram on step 1's
+    radscore; tables, forest and nomogram figures, and the design and model choice for the
+    XGBoost step and predictions.tsv."""
     from . import plots
 
-    clinical, features, robustness = _read_inputs(inputs, settings)
-    result = fit_survival_task(clinical, features, settings, robustness, seed)
-    result["shap_importance"] = classifiers.shap_importance(result["shap_values"])
-    _write_tables(result, outputs)
+    clinical = read_tsv(inputs["clinical"], dtype={"patient_id": str})
+    radscores = pd.read_parquet(inputs["scores_exact"])
+    result = fit_survival_cox(clinical, radscores, settings)
+    _write_tables({k: v for k, v in result.items() if k not in ("design", "predictions")}, outputs)
+    _write_parts({"design": result["design"], "predictions_part": result["predictions"]}, outputs)
     plots.forest_plot(
         result["cox_multivariate"],
         _stem(outputs["forest"]),
         title=f"{task}: multivariate Cox (training cohort)",
     )
     plots.nomogram_plot(result["nomogram"], _stem(outputs["nomogram_figure"]))
+    log.info(
+        "%s multivariate candidates %s; stepwise AIC kept %s", task, *result["selection"].values()
+    )
+
+
+def survival_xgboost_stage(inputs: dict, outputs: dict, settings: dict, task: str, seed: int = 0):
+    """Rule ``survival_xgboost``: XGBoost combined model + SHAP on step 2's design."""
+    design = pd.read_parquet(inputs["design"])
+    selection = _read_json(inputs["selection"])
+    result = fit_survival_xgboost(design, selection, settings, seed)
+    result["shap_importance"] = classifiers.shap_importance(result["shap_values"])
+    _write_tables(result, outputs)
+    _write_parts({"predictions_part": result["predictions"]}, outputs)
     classifiers.plot_shap_summary(
         result["shap_values"],
         result["shap_data"],
@@ -450,12 +599,29 @@ def survival_model_stage(inputs: dict, outputs: dict, settings: dict, task: str,
     classifiers.plot_shap_importance(
         result["shap_values"], _stem(outputs["shap_importance_figure"])
     )
-    log.info(
-        "%s radscore: %s; cutoff %.4g",
-        task,
-        result["radscore"]["formula"],
-        result["radscore"]["cutoff"],
+    log.info("%s XGBoost on %s", task, selection["multivariate_candidates"])
+
+
+def survival_comparators_stage(inputs: dict, outputs: dict, settings: dict, task: str):
+    """Rule ``survival_comparators``: SSIGN / UISS scores and their Cox models."""
+    clinical = read_tsv(inputs["clinical"], dtype={"patient_id": str})
+    radscores = pd.read_parquet(inputs["scores_exact"])
+    result = fit_survival_comparators(clinical, radscores, settings)
+    _write_tables({"comparators": result["comparators"]}, outputs)
+    _write_parts({"predictions_part": result["predictions"]}, outputs)
+    log.info("%s comparators: %s", task, settings["comparators"])
+
+
+def survival_predictions_stage(inputs: dict, outputs: dict):
+    """Rule ``survival_predictions``: predictions.tsv and radscore.json from the steps' parts."""
+    parts = [
+        pd.read_parquet(inputs[name]) for name in ("radscore", "cox", "xgboost", "comparators")
+    ]
+    predictions, radscore = survival_predictions(
+        parts, _read_json(inputs["radscore_part"]), _read_json(inputs["selection"])
     )
+    write_tsv(predictions, outputs["predictions"])
+    write_json(radscore, outputs["radscore"])
 
 
 def binary_model_stage(inputs: dict, outputs: dict, settings: dict, task: str, seed: int = 0):
