@@ -684,7 +684,7 @@ REPORT_CAPTIONS = REPO_ROOT / "workflow" / "report"
 
 
 def report_outputs():
-    """Every output any rule wraps in report(...), in rule order: its pattern, Snakemake's
+    """Every output wrapped in report(...), in the order of definition: its pattern, Snakemake's
     regex of it (wildcard constraints included), caption file (relative to workflow/report),
     category, subcategory and labels. The study report shows the files matching these, with
     the same captions and categories as `snakemake --report`. Read from workflow.rules at DAG
@@ -692,8 +692,8 @@ def report_outputs():
     from snakemake.io import regex_from_filepattern
 
     declared = []
-    for rule in workflow.rules:
-        for output in rule.output:
+    for declaring in workflow.rules:
+        for output in declaring.output:
             flag = output.flags.get("report")
             if not flag:
                 continue
@@ -703,7 +703,7 @@ def report_outputs():
                 caption = os.path.relpath(path, REPORT_CAPTIONS)
             declared.append(
                 {
-                    "rule": rule.name,
+                    "rule": declaring.name,
                     "pattern": str(output),
                     "regex": regex_from_filepattern(str(output)),
                     "caption": caption,
