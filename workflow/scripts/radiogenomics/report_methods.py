@@ -70,6 +70,12 @@ _CLASSIFIERS = {
     "mlp": "MLP",
 }
 _COMPARATORS = {"ssign": "SSIGN", "uiss": "UISS"}
+_MIL_ENDPOINTS = {
+    "dfs_event_before_horizon": "recurrence or death before the horizon",
+    "death_before_horizon": "death before the horizon",
+    "high_t_stage": "high T stage (T3-T4)",
+    "aggressive": "aggressive disease (grade 3-4, necrosis or T3+)",
+}
 
 # The config keys the methods text reads, with the defaults it assumes when a key is absent
 # (the schema's defaults; tests/test_report.py checks every key is in the schema).
@@ -381,7 +387,7 @@ def model_methods(c: Mapping) -> list[str]:
     if c["models.multiphase.phases"]:
         paragraphs.append(
             f"A multiphase CNN (one ResNet-18 per {_join(c['models.multiphase.phases'])} phase, "
-            f"cross-attention fusion) classified {c['models.multiphase.endpoint']} tumours; "
+            f"cross-attention fusion) predicted {_MIL_ENDPOINTS.get(c['models.multiphase.endpoint'], c['models.multiphase.endpoint'])}; "
             "Grad-CAM maps show where it looked."
         )
     return paragraphs
@@ -464,7 +470,7 @@ def pathomics_methods(c: Mapping) -> str:
         + (f"; {c['pathomics.features.backbone']} tile features fed " if c["pathomics.features.backbone"] else "; tile features fed ")
         + (_join(variants) if variants else "attention MIL")
         + " models fitted on training patients"
-        + (f" to predict {endpoint}" if endpoint else "")
+        + (f" to predict {_MIL_ENDPOINTS.get(endpoint, endpoint)}" if endpoint else "")
         + (f" ({_num(c['pathomics.mil.horizon_months'])} months)" if c["pathomics.mil.horizon_months"] and endpoint else "")
         + "."
     )
