@@ -167,8 +167,13 @@ def make_fake_results(root: Path) -> None:
     write_tsv(exclusions, root / "results/cohort/exclusions.tsv")
     (root / "results/truth").mkdir(parents=True, exist_ok=True)
     (root / "results/regions").mkdir(parents=True, exist_ok=True)
+    (root / "results/features").mkdir(parents=True, exist_ok=True)
     (root / "results/regions/habitat_model.json").write_text(
         json.dumps({"k": 2, "bic": {"2": 1000.5, "3": 1010.2, "4": 1022.0}})
+    )
+    write_tsv(
+        pd.DataFrame({"k": [2, 3, 4], "bic": [1000.5, 1010.2, 1022.0], "chosen": [True, False, False]}),
+        root / "results/regions/habitat_bic.tsv",
     )
 
     metrics = pd.DataFrame(
@@ -217,7 +222,30 @@ def make_fake_results(root: Path) -> None:
     (root / "resources/radiomics_params.yaml").write_text("setting:\n  binWidth: 25\n")
     captions = root / "workflow/report"
     captions.mkdir(parents=True, exist_ok=True)
-    (captions / "km_os.rst").write_text("Kaplan-Meier curves of **overall survival** by group.\n")
+    (captions / "km.rst").write_text(
+        "Kaplan-Meier curves of **{{ snakemake.wildcards.task }}** by group "
+        "(seed {{ snakemake.config['study']['seed'] }}).\n"
+    )
+    (captions / "habitat_bic.rst").write_text("BIC per number of habitats ``K``.\n")
+    (captions / "patient_flow.rst").write_text("Patients from assessment to analysis.\n")
+    (captions / "table1.rst").write_text("Baseline characteristics.\n")
+
+
+# report_outputs() of common.smk for the fake results: what rules wrap in report(...)
+FAKE_DECLARED = [
+    {"rule": "fit_habitats", "pattern": "results/figures/habitat_bic.png",
+     "regex": r"results/figures/habitat_bic\.png$", "caption": "habitat_bic.rst",
+     "category": "Regions", "subcategory": None, "labels": {}},
+    {"rule": "evaluate", "pattern": "results/figures/km_{task}.png",
+     "regex": r"results/figures/km_(?P<task>.+)\.png$", "caption": "km.rst",
+     "category": "Models and evaluation", "subcategory": "{task}", "labels": {}},
+    {"rule": "study_report", "pattern": "results/report/assets/patient_flow.png",
+     "regex": r"results/report/assets/patient_flow\.png$", "caption": "patient_flow.rst",
+     "category": "Report", "subcategory": None, "labels": {}},
+    {"rule": "study_report", "pattern": "results/report/assets/table1.tsv",
+     "regex": r"results/report/assets/table1\.tsv$", "caption": "table1.rst",
+     "category": "Report", "subcategory": None, "labels": {}},
+]  # fmt: skip
 
 
 def write_fake_regions(root: Path, patient: str) -> None:

@@ -5,8 +5,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from fakepipe import REPORT_CONFIG, make_fake_results
-from radiogenomics import report
+from fakepipe import FAKE_DECLARED, REPORT_CONFIG, make_fake_results
+from radiogenomics import report, report_labels, report_methods, report_outputs
+
+FAKE_CONFIG = {**REPORT_CONFIG, "models": {"tasks": {"s2": {"kind": "binary"}}}}
 
 
 @pytest.fixture
@@ -145,6 +147,8 @@ def test_methods_text_follows_config(tmp_path):
                      "wgcna": {"network_type": "unsigned", "deep_split": 3, "min_kme": None}},
     }
     text = report.methods_text(changed, tmp_path)
+    assert "Differential expression" not in text  # a manifest study has no RNA-seq
+    text += report.methods_text({**changed, "cohort": {"source": "synthetic"}}, tmp_path)
     assert "tumour versus normal samples of the same patients (design ~ patient + site + sample_type)" in text
     assert "limma-voom" in text and "deepSplit 3" in text and "kME" not in text
     assert "a 2 mm peritumoral shell" in text and "3 mm" not in text
@@ -180,59 +184,194 @@ def test_largest_slice_and_overlay(tmp_path):
     assert record["params"] == {"window": [50.0, 350.0]}
 
 
-def test_caption_lookup(tmp_path):
-    (tmp_path / "habitat_overlay.rst").write_text("Habitats on the `largest` slice.\n")
-    assert report.caption_for("habitat_overlay_P001", tmp_path) == "Habitats on the largest slice."
-    assert report.caption_for("unknown", tmp_path) == ""
+def test_methods_state_segmentation_icc_selection_models_and_stages_that_ran(tmp_path):
+    config = {
+        **REPORT_CONFIG,
+        "segmentation": {"method": "nnunet", "configuration": "3d_fullres", "folds": [0, 1]},
+        "models": {
+            "robustness_table": "results/features/robustness.tsv",
+            "tasks": {
+                "os": {"kind": "survival", "selection": {"robustness": {"icc_threshold": 0.85},
+                                                         "lasso": {"folds": 3, "rule": "1se"}}},
+                "tstage": {"kind": "binary", "classifiers": ["logistic", "svm"],
+                           "selection": {"robustness": {"icc_threshold": 0.75},
+                                         "univariate": {"method": "mrmr", "k": 25}}},
+            },
+        },
+        "evaluation": {"bootstrap": 50, "td_auc_horizons_months": [12, 36]},
+        "pathomics": {"enabled": True, "tiles": {"magnification": 20, "tile_px": 224}},
+    }
+    text = report.methods_text(config, tmp_path)
+    assert "nnU-Net v2 (a model trained here" in text and "3d_fullres configuration" in text
+    assert "ICC > 0.85 -> LASSO (3-fold cross-validation, lambda 1se)" in text
+    assert "ICC > 0.75 -> mRMR top 25" in text
+    assert "logistic regression and SVM classifiers" in text
+    assert "time: Overall survival (months), event: Death" in text
+    assert "50 bootstrap resamples" in text and "12 and 36 months" in text
+    assert "224-pixel tiles at 20x" in text
+    # only the stages that ran
+    short = report.methods_text(config, tmp_path, ran=["Segmentation"])
+    assert "nnU-Net" in short and "ICC >" not in short and "tiles" not in short
+    # without a robustness table there is no ICC step
+    config["models"]["robustness_table"] = None
+    assert "ICC >" not in report.methods_text(config, tmp_path)
+
+
+def test_methods_read_only_keys_the_schema_allows():
+    import yaml
+    from conftest import REPO
+
+    schema = yaml.safe_load((REPO / "config/schemas/config.schema.yaml").read_text())
+    for key in report_methods.METHODS_KEYS:
+        node = schema
+        for part in key.split("."):
+            assert part in node.get("properties", {}), key
+            node = node["properties"][part]
+
+
+def test_software_versions_come_from_the_sidecars(tmp_path):
+    make_fake_results(tmp_path)
+    versions = report_methods.software_versions(tmp_path, ["results/figures/km_os.png"])
+    assert "Python" in versions and "numpy" in versions
+
+
+def test_declared_outputs_are_matched_with_their_wildcards(tmp_path):
+    declared = report_outputs.declared_outputs(FAKE_DECLARED)
+    hit = report_outputs.match("results/figures/km_os.png", declared)
+    assert hit.declared.rule == "evaluate" and hit.wildcards == {"task": "os"}
+    assert hit.category() == "Models and evaluation" and hit.subcategory() == "os"
+    assert report_outputs.match("results/figures/other.png", declared) is None
+    make_fake_results(tmp_path)
+    found = report_outputs.find_report_files(tmp_path, declared, skip_rules=["study_report"])
+    # fig.png is no report() output: not shown, as in snakemake --report
+    assert [f.path.as_posix() for f in found] == [
+        "results/figures/habitat_bic.png",
+        "results/figures/km_os.png",
+    ]
+
+
+def test_captions_render_like_snakemake(tmp_path):
+    """Jinja with snakemake.config / snakemake.wildcards, then docutils' HTML."""
+    (tmp_path / "km.rst").write_text(
+        "Curves of **{{ snakemake.wildcards.task }}** over "
+        "{{ snakemake.config['evaluation']['bootstrap'] }} resamples, ``code``.\n"
+    )
+    html = report_outputs.render_caption(
+        "km.rst", tmp_path, {"evaluation": {"bootstrap": 7}}, {"task": "os"}
+    )
+    assert html == (
+        '<p>Curves of <strong>os</strong> over 7 resamples, '
+        '<tt class="docutils literal">code</tt>.</p>'
+    )
+    assert report_outputs.render_caption("missing.rst", tmp_path, {}) == ""
+    assert report_outputs.render_caption(None, tmp_path, {}) == ""
+
+
+def test_every_caption_file_renders_with_the_default_config():
+    """Each caption of workflow/report renders (templated ones with the embedded config)."""
+    import yaml
+    from conftest import REPO
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    for path in sorted((REPO / "workflow/report").glob("*.rst")):
+        rendered = report_outputs.render_caption(path.name, path.parent, config, {"task": "os"})
+        assert rendered.startswith("<") and len(rendered) > 40, path.name
+
+
+def test_readable_labels():
+    assert report_labels.label("size_cm") == "Tumour size (cm)"
+    assert report_labels.label("td_auc_36") == "Time-dependent AUC at 36 months"
+    assert report_labels.label("mix:logistic") == "best habitat + shell: logistic regression"
+    assert report_labels.label("sub2:naive_bayes") == "habitat 2: naive Bayes"
+    assert report_labels.label("whole__venous_original_shape_MeshVolume").endswith("MeshVolume")
+    table = pd.DataFrame({"model": ["clinical_cox"], "metric": ["harrell_c"], "ci_low": [0.5]})
+    readable = report_labels.readable_table(table)
+    assert list(readable.columns) == ["Model", "Metric", "95% CI, lower"]
+    assert readable.iloc[0].tolist() == ["Clinical Cox model", "Harrell's C-index", 0.5]
+
+
+def test_table1_for_report_uses_clinical_names_and_skewed_tests(clinical):
+    clinical = clinical.assign(os_event=np.tile([0, 1], 30))
+    table = report.baseline_table(clinical)
+    size = table[table["variable"] == "size_cm"].iloc[0]
+    assert size["level"] == "median [IQR]" and size["test"] == "Kruskal-Wallis"
+    values = clinical["size_cm"].dropna()
+    q1, q2, q3 = np.percentile(values, [25, 50, 75])
+    assert size["overall (n=60)"] == f"{q2:.1f} [{q1:.1f}, {q3:.1f}]"
+    groups = [clinical.loc[clinical.cohort == g, "size_cm"].dropna() for g in ("train", "test", "external")]
+    assert size["p"] == f"{stats.kruskal(*groups).pvalue:.3f}"
+    readable = report.table1_for_report(table)
+    assert "Tumour size (cm)" in set(readable["Characteristic"])
+    assert "size_cm" not in set(readable["Characteristic"])
+    death = readable.index[readable["Characteristic"] == "Death"][0]
+    assert readable.iloc[death : death + 2, 1].tolist() == ["no", "yes"]
+    assert list(readable.columns[:3]) == ["Characteristic", "", "Overall (n=60)"]
+
+
+def test_categorical_test_uses_fisher_for_small_two_by_two():
+    small = pd.DataFrame([[1, 6], [5, 1]])
+    p, test = report.categorical_test(small)
+    assert test == "Fisher exact"
+    # Fisher's exact p by hand: two-sided sum over tables as likely or less (hypergeometric)
+    from math import comb
+
+    row1, col1, n = 7, 6, 13
+    probability = {a: comb(col1, a) * comb(n - col1, row1 - a) / comb(n, row1) for a in range(0, 7)}
+    observed = probability[1]
+    assert p == pytest.approx(sum(q for q in probability.values() if q <= observed * (1 + 1e-7)))
+    big = pd.DataFrame([[20, 15], [12, 25]])
+    assert report.categorical_test(big)[1] == "chi-square"
 
 
 def test_build_report_is_self_contained(tmp_path):
     make_fake_results(tmp_path)
+    captions = tmp_path / "workflow/report"
     out, shown = report.build_report(
-        tmp_path, REPORT_CONFIG, captions_dir=tmp_path / "workflow/report"
+        tmp_path, FAKE_CONFIG, captions_dir=captions, declared=FAKE_DECLARED
     )
     assert out == tmp_path / "results/report/index.html"
     page = out.read_text()
     assert 'id="synthetic-banner"' in page
     assert "http://" not in page.replace('xmlns="http://', "") and "https://" not in page
-    assert "<script" not in page and "<link" not in page
-    # flow, one habitat overlay, 3 figures under results/figures
-    assert page.count('src="data:image/png;base64,') == 5
-    for name in ("fig", "habitat_bic", "km_os", "habitat_overlay_P000"):
+    assert "<script src" not in page and "<link" not in page  # one inline script, nothing fetched
+    # flow, one habitat overlay, the 2 declared figures (fig.png is no report() output)
+    assert page.count('src="data:image/png;base64,') == 4
+    for name in ("habitat_bic", "km_os", "habitat_overlay_P000", "patient_flow"):
         assert f'id="fig-{name}"' in page
+    assert 'id="fig-fig"' not in page
     assert 'href="../figures/km_os.prov.json"' in page
-    assert "Kaplan-Meier curves of overall survival by group." in page
+    # the caption file, rendered with the wildcards and the config as Snakemake does
+    assert "<p>Kaplan-Meier curves of <strong>os</strong> by group (seed 42).</p>" in page
+    assert "Patients from assessment to analysis." in page and "Baseline characteristics." in page
     assert "Table 1. Baseline characteristics by cohort" in page
+    assert "Tumour size (cm)" in page and "size_cm" not in page
     assert "fixed bin width of 25 HU" in page
     assert "14 patients assessed, 2 excluded, 12 included (train: 6, test: 3, external: 3)" in page
-    assert (
-        "Habitat model: BIC per K" in page
-        and "1000.5" in page
-        and "results/models/s2/metrics.tsv" in page
-    )
+    assert "Habitat model: BIC per K" in page and "1000.5" in page and "Number of habitats (K)" in page
+    # tables: readable headers, titled by what they show, not by their path
+    assert "95% CI, lower" in page and "<h4>Performance</h4>" in page
+    assert "<h4>results/" not in page and "Task s2: t stage group (high)" in page
     assert "a 3 mm peritumoral shell" in page
+    assert '<section id="regions"><h2>Regions</h2>' in page
+    assert '<section id="models-and-evaluation"><h2>Models and evaluation</h2>' in page
+    assert "<b>Software.</b>" in page
     # The report's own tables and flow figure have sidecars; a rebuild gives the same page.
     assert (tmp_path / "results/report/assets/table1.prov.json").is_file()
     assert (tmp_path / "results/report/assets/patient_flow.prov.json").is_file()
-    assert (
-        report.build_report(tmp_path, REPORT_CONFIG, captions_dir=tmp_path / "workflow/report")[
-            0
-        ].read_text()
-        == page
-    )
+    again = report.build_report(tmp_path, FAKE_CONFIG, captions_dir=captions, declared=FAKE_DECLARED)
+    assert again[0].read_text() == page
     assert [p.as_posix() for p in shown] == [
         "results/report/assets/patient_flow.png",
         "results/report/assets/table1.tsv",
-        "results/regions/habitat_model.json",
         "results/figures/habitat_bic.png",
+        "results/regions/habitat_bic.tsv",
         "results/report/assets/habitat_overlay_P000.png",
         "results/figures/km_os.png",
         "results/models/s2/metrics.tsv",
-        "results/figures/fig.png",
     ]
     # Not synthetic: no banner.
     real = {
-        **REPORT_CONFIG,
+        **FAKE_CONFIG,
         "cohort": {"source": "manifest"},
         "study": {"seed": 42, "synthetic_banner": False},
     }
@@ -246,6 +385,18 @@ def test_build_report_is_self_contained(tmp_path):
     assert "Not run" not in report.build_report(tmp_path, REPORT_CONFIG)[0].read_text()
 
 
+def test_long_tables_are_sortable_and_short_ones_plain(tmp_path):
+    make_fake_results(tmp_path)
+    long = report.TableItem("Long", pd.DataFrame({"feature": [f"f{i}" for i in range(30)], "icc": np.linspace(0, 1, 30)}))
+    short = report.TableItem("Short", pd.DataFrame({"icc": [0.5]}))
+    sections = [report.Section("t", "Tables", [long, short])]
+    page = report.build_report(tmp_path, REPORT_CONFIG, sections=sections)[0].read_text()
+    assert page.count('class="dataframe data sortable"') == 1
+    assert page.count('class="dataframe data"') == 1
+    assert 'data-table="table-1"' in page and 'id="table-1"' in page
+    assert "<script>" in page and "localeCompare" in page
+
+
 def test_custom_sections(tmp_path):
     make_fake_results(tmp_path)
     extra = report.Section(
@@ -256,6 +407,6 @@ def test_custom_sections(tmp_path):
             report.FigureItem(__import__("pathlib").Path("results/figures/km_os.png"), "custom"),
         ],
     )
-    sections = report.default_sections(tmp_path, REPORT_CONFIG) + [extra]
+    sections = report.default_sections(tmp_path, REPORT_CONFIG, declared=FAKE_DECLARED) + [extra]
     page = report.build_report(tmp_path, REPORT_CONFIG, sections=sections)[0].read_text()
     assert '<section id="extra"><h2>Extra stage</h2><p>hello</p>' in page

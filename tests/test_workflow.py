@@ -144,13 +144,78 @@ def test_robustness_table_covers_radiomics_and_deep_features(tiny_study):
     assert (tiny_study / "results/figures/robustness_icc.png").exists()
 
 
-def test_snakemake_report_has_every_stage_category(tiny_study, tmp_path):
-    page = tmp_path / "snakemake_report.html"
+@pytest.fixture(scope="module")
+def snakemake_report(tiny_study, tmp_path_factory):
+    """`snakemake --report` of the tiny study, as one HTML page."""
+    page = tmp_path_factory.mktemp("snakemake_report") / "report.html"
     done = run_snakemake(tiny_study, "--report", str(page))
     assert done.returncode == 0, done.stderr[-4000:]
-    text = page.read_text()
+    return page.read_text()
+
+
+def test_snakemake_report_has_every_stage_category(snakemake_report):
     for category in ("Imaging", "Regions", "Features", "Models and evaluation", "Radiogenomics", "Pathomics"):
-        assert category in text, category
+        assert category in snakemake_report, category
+
+
+# The project's column ids and coded values that the study report must show in words.
+RAW_IDS = ("size_cm", "os_months", "os_event", "dfs_months", "dfs_event", "t_group", "t_stage",
+           "patient_id", "clinical_cox", "cox_nomogram", "radscore_groups", "harrell_c", "uno_c",
+           "td_auc_", "hr_high_vs_low", "logrank_p", "ci_low", "ci_high", "hd95_mm", "tre_mm",
+           "volume_diff_ml", "n_features", "naive_bayes", "random_forest", "log2FoldChange",
+           "padj", "set_size", "tumor_purity", "stromal_score")  # fmt: skip
+
+
+def _visible_text(page: str) -> str:
+    """What a reader sees: no tags, scripts, styles, image data or collapsed provenance."""
+    import html as html_module
+    import re
+
+    for pattern in (r"<script.*?</script>", r"<style.*?</style>", r"<details.*?</details>",
+                    r'src="data:[^"]*"'):  # fmt: skip
+        page = re.sub(pattern, " ", page, flags=re.S)
+    return html_module.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def _snakemake_report_captions(page: str) -> dict:
+    """{file name: caption HTML} from the data that `snakemake --report` embeds."""
+    import re
+
+    captions = {}
+    for match in re.finditer(r'"filename":\s*"([^"]+)".{0,4000}?"caption":\s*"((?:[^"\\]|\\.)*)"', page, re.S):
+        captions.setdefault(match.group(1), json.loads(f'"{match.group(2)}"'))
+    return captions
+
+
+def test_every_figure_is_in_both_reports_with_a_caption(tiny_study, snakemake_report):
+    """Every figure the tiny study writes (results/figures/*.png and the patient flow) is in
+    the study report and in `snakemake --report`, each time with a non-empty caption."""
+    import re
+
+    page = (tiny_study / "results/report/index.html").read_text()
+    figures = sorted((tiny_study / "results/figures").glob("*.png"))
+    figures.append(tiny_study / "results/report/assets/patient_flow.png")
+    assert len(figures) > 60
+    theirs = _snakemake_report_captions(snakemake_report)
+    missing = []
+    for figure in figures:
+        found = re.search(rf'<figure id="fig-{re.escape(figure.stem)}">(.*?)</figure>', page, re.S)
+        caption = found and re.search(r"<figcaption>.*?</p>(.*?)<details", found.group(1), re.S)
+        if not caption or not _visible_text(caption.group(1)).strip():
+            missing.append(("study report", figure.name))
+        if not re.sub(r"<[^>]+>", "", theirs.get(figure.name, "")).strip():
+            missing.append(("snakemake --report", figure.name))
+    assert missing == []
+
+
+def test_study_report_shows_no_raw_column_ids(tiny_study):
+    text = _visible_text((tiny_study / "results/report/index.html").read_text())
+    shown = {raw: text.count(raw) for raw in RAW_IDS if raw in text}
+    assert shown == {}, shown
+    # the Methods state the segmentation, the ICC threshold and every stage that ran
+    for fact in ("Tumours were delineated with", "ICC > 0.8", "ICC > 0.75", "Evaluation.",
+                 "Radiogenomics.", "Pathomics.", "Software."):  # fmt: skip
+        assert fact in text, fact
 
 
 def test_pathomics_tiles_features_and_frozen_mil(tiny_study):

@@ -1,5 +1,6 @@
 # Config validation and input functions. Everything here runs at every DAG build (and in every
 # cluster job), so it only reads small tables: the config, a manifest, the cohort checkpoint.
+import os
 import re
 import sys
 from snakemake.exceptions import WorkflowError
@@ -675,3 +676,40 @@ def pathomics_targets():
     if SYNTHETIC:
         targets.append("results/models/pathomics/truth_recovery.tsv")
     return targets
+
+
+# --- report (report.smk) ------------------------------------------------------------------
+
+REPORT_CAPTIONS = REPO_ROOT / "workflow" / "report"
+
+
+def report_outputs():
+    """Every output wrapped in report(...), in the order of definition: its pattern, Snakemake's
+    regex of it (wildcard constraints included), caption file (relative to workflow/report),
+    category, subcategory and labels. The study report shows the files matching these, with
+    the same captions and categories as `snakemake --report`. Read from workflow.rules at DAG
+    time: nothing is globbed."""
+    from snakemake.io import regex_from_filepattern
+
+    declared = []
+    for declaring in workflow.rules:
+        for output in declaring.output:
+            flag = output.flags.get("report")
+            if not flag:
+                continue
+            caption = flag.caption
+            if caption is not None:
+                path = caption.get_path_or_uri(secret_free=True)
+                caption = os.path.relpath(path, REPORT_CAPTIONS)
+            declared.append(
+                {
+                    "rule": declaring.name,
+                    "pattern": str(output),
+                    "regex": regex_from_filepattern(str(output)),
+                    "caption": caption,
+                    "category": flag.category,
+                    "subcategory": flag.subcategory,
+                    "labels": dict(flag.labels or {}),
+                }
+            )
+    return declared

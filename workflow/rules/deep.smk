@@ -66,7 +66,15 @@ rule multiphase_model:
     output:
         predictions="results/models/multiphase/predictions.tsv",
         metrics="results/models/multiphase/metrics.tsv",
-        figure=multiext("results/figures/multiphase_gradcam", ".png", ".svg"),
+        figure=[
+            report(
+                "results/figures/multiphase_gradcam.png",
+                caption="../report/multiphase_gradcam.rst",
+                category="Models and evaluation",
+                subcategory="multiphase",
+            ),
+            "results/figures/multiphase_gradcam.svg",
+        ],
     log:
         "logs/models/multiphase.log",
     conda:

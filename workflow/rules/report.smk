@@ -1,7 +1,7 @@
 # Study report (results/report/index.html) and, on request, the run as an RO-Crate.
-# The report waits for every other target of the study (all_targets in common.smk) and finds
-# every figure and table that exists (radiogenomics.report.STAGE_SPECS).
-import os
+# The report waits for every other target of the study (all_targets in common.smk). Its figures
+# are the outputs the rules wrap in report(...), with their caption files and categories, the
+# same list `snakemake --report` shows (report_outputs in common.smk, read at DAG time).
 
 
 rule study_report:
@@ -39,7 +39,8 @@ rule study_report:
         mem_mb=4000,
         runtime=20,
     params:
-        captions_dir=os.path.join(workflow.current_basedir, "..", "report"),
+        captions_dir=str(REPORT_CAPTIONS),
+        declared=lambda wildcards: report_outputs(),
     script:
         "../scripts/study_report.py"
 

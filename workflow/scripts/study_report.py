@@ -11,6 +11,7 @@ page, shown = build_report(
     snakemake.config,
     out_path=snakemake.output.html,
     captions_dir=snakemake.params.captions_dir,
+    declared=snakemake.params.declared,
 )
 logging.info("wrote %s showing %d files", page, len(shown))
 declared = list(snakemake.input)

@@ -1,10 +1,13 @@
 """The study report: one self-contained HTML page a researcher can send to a co-author.
 
-Images are embedded as base64 data URIs, the CSS is inline and there is no script, so the page
-opens offline and fetches nothing. The page is built from a plain list of ``Section`` objects;
-``default_sections`` assembles the standard study (banner, methods, patient flow, Table 1, then
-one section per stage in ``STAGE_SPECS`` with whatever outputs exist). To add a stage, append a
-``StageSpec`` (glob patterns for its figures and tables) or pass extra ``Section`` objects.
+Images are embedded as base64 data URIs, the CSS and the small script that sorts and filters
+long tables are inline, and the page fetches nothing. The page is built from a plain list of
+``Section`` objects; ``default_sections`` assembles the standard study: methods (from the
+resolved config, ``radiogenomics.report_methods``), patient flow, Table 1, then one section per
+report category. The figures are the outputs the rules wrap in ``report(...)``, the same list
+and caption files as ``snakemake --report`` (``radiogenomics.report_outputs``); the tables are
+``REPORT_TABLES``, shown with readable column names (``radiogenomics.report_labels``). Pass
+extra ``Section`` objects to add to the page.
 
 Every figure and table links to its provenance sidecar and shows its key facts inline.
 """
@@ -14,7 +17,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -27,26 +29,37 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from radiogenomics.config import genomics_skip_reason  # noqa: E402
 from radiogenomics.figures import save_figure  # noqa: E402
 from radiogenomics.io import read_tsv, write_text, write_tsv  # noqa: E402
-from radiogenomics.provenance import (  # noqa: E402
-    package_versions,
-    read_sidecar,
-    sidecar_path,
-    write_sidecar,
+from radiogenomics.provenance import read_sidecar, sidecar_path, write_sidecar  # noqa: E402
+from radiogenomics.report_labels import label, readable_table  # noqa: E402
+from radiogenomics.report_methods import (  # noqa: E402,F401  (methods_text: the public API)
+    _get,
+    methods_html,
+    methods_text,
+    radiomics_bin_width,
 )
+from radiogenomics.report_outputs import (  # noqa: E402
+    Declared,
+    ReportFile,
+    find_report_files,
+    render_caption,
+)
+from radiogenomics.task_config import task_settings  # noqa: E402
 
 REPORT_DIR = "results/report"
 REPORT_RULE = "study_report"  # the Snakemake rule that builds the page (names its sidecars)
-FIGURES_DIR = "results/figures"
-MAX_TABLE_ROWS = 40
+MAX_TABLE_ROWS = 1000  # rows embedded per table (the file holds them all)
+INTERACTIVE_ROWS = 15  # longer tables are sortable, filterable and scroll
 COHORT_ORDER = ("train", "test", "external")
 CONTINUOUS_VARIABLES = ("age", "size_cm", "os_months", "dfs_months")
+# skewed: median [IQR] and rank tests whatever ``parametric`` says
+NONNORMAL_VARIABLES = ("size_cm", "os_months", "dfs_months")
+EVENT_VARIABLES = ("os_event", "dfs_event")  # 0/1 cells shown as no/yes
 CATEGORICAL_VARIABLES = (
     "sex",
     "site",
@@ -63,8 +76,9 @@ CATEGORICAL_VARIABLES = (
 @dataclass
 class FigureItem:
     path: Path  # relative to the workdir
-    caption: str = ""
+    caption: str = ""  # plain text, after the caption file's
     title: str | None = None
+    caption_html: str = ""  # the caption file rendered (report_outputs.render_caption)
 
 
 @dataclass
@@ -73,6 +87,8 @@ class TableItem:
     table: pd.DataFrame
     caption: str = ""
     source: Path | None = None  # the file the table shows (its sidecar is linked)
+    caption_html: str = ""
+    interactive: bool | None = None  # sortable and filterable; None: when it is long
 
 
 @dataclass
@@ -85,107 +101,6 @@ class Section:
     id: str
     title: str
     items: list = field(default_factory=list)
-
-
-@dataclass
-class StageSpec:
-    """Where a stage's outputs live: glob patterns relative to the workdir."""
-
-    id: str
-    title: str
-    figures: Sequence[str] = ()
-    tables: Sequence[str] = ()
-    intro: str = ""
-
-
-STAGE_SPECS: list[StageSpec] = [
-    StageSpec(
-        "imaging",
-        "Phase registration",
-        figures=("results/figures/registration_qc*.png",),
-        tables=("results/imaging/registration.tsv",),
-        intro="Every phase registered to the reference phase; checkerboards of a seeded sample.",
-    ),
-    StageSpec(
-        "segment",
-        "Segmentation",
-        figures=("results/figures/segmentation_qc.png",),
-        tables=("results/segment/qc.tsv",),
-        intro="Masks used by every later stage (reference, nnU-Net or correction); flagged patients first.",
-    ),
-    StageSpec(
-        "regions",
-        "Habitats and peritumoral shell",
-        figures=(
-            "results/regions/habitat_bic.png",
-            "results/figures/habitat_bic*.png",
-            "results/figures/habitat_overlay*.png",
-            "results/figures/*shell*.png",
-            "results/figures/*overlay*.png",
-        ),
-        tables=("results/regions/habitat_bic.tsv",),
-        intro="Number of habitats chosen by BIC on training voxels; example overlays.",
-    ),
-    StageSpec(
-        "features",
-        "Features and robustness",
-        figures=("results/figures/*icc*.png", "results/figures/*robustness*.png"),
-        tables=("results/features/robustness.tsv",),
-    ),
-    StageSpec(
-        "selection",
-        "Feature selection",
-        figures=("results/figures/*funnel*.png",),
-        tables=("results/models/*/funnel.tsv", "results/models/*/selected_features.tsv"),
-    ),
-    StageSpec(
-        "pathomics",
-        "Pathomics (whole-slide images)",
-        figures=("results/figures/pathomics_*.png",),
-        tables=(
-            "results/models/pathomics/truth_recovery.tsv",
-            "results/models/pathomics/metrics.tsv",
-            "results/models/pathomics/concordance.tsv",
-            "results/models/pathomics/subgroups.tsv",
-            "results/models/pathomics/correlation.tsv",
-            "results/models/pathomics/tile_counts.tsv",
-        ),
-        intro="Attention-MIL recurrence score from H&E slides (S3), fitted on training patients.",
-    ),
-    StageSpec(
-        "models",
-        "Models and evaluation",
-        figures=(
-            "results/figures/*roc*.png",
-            "results/figures/*km*.png",
-            "results/figures/*calibration*.png",
-            "results/figures/*dca*.png",
-            "results/figures/*forest*.png",
-            "results/figures/*shap*.png",
-        ),
-        tables=("results/models/*/truth_comparison.tsv", "results/models/*/metrics.tsv"),
-    ),
-    StageSpec(
-        "genomics",
-        "Radiogenomics",
-        figures=(
-            "results/figures/*volcano*.png",
-            "results/figures/*pca*.png",
-            "results/figures/*enrich*.png",
-            "results/figures/*gsea*.png",
-            "results/figures/*wgcna*.png",
-            "results/figures/*deconv*.png",
-            "results/figures/*estimate*.png",
-            "results/figures/*tmb*.png",
-        ),
-        tables=(
-            "results/genomics/truth_recovery.tsv",
-            "results/genomics/deg.tsv",
-            "results/genomics/enrichment.tsv",
-            "results/genomics/estimate.tsv",
-        ),
-    ),
-]
 
 
 # --------------------------------------------------------------------------- Table 1
@@ -210,11 +125,16 @@ def continuous_test(groups: list[np.ndarray], parametric: bool = True) -> tuple[
 
 
 def categorical_test(counts: pd.DataFrame) -> tuple[float, str]:
-    """Chi-square test of independence (scipy's default Yates correction on 2 x 2 tables)."""
+    """Chi-square test of independence (scipy's default Yates correction on 2 x 2 tables);
+    Fisher's exact test on a 2 x 2 table with an expected count below 5."""
     counts = counts.loc[counts.sum(axis=1) > 0, counts.sum(axis=0) > 0]
     if counts.shape[0] < 2 or counts.shape[1] < 2:
         return float("nan"), ""
-    return float(stats.chi2_contingency(counts.to_numpy()).pvalue), "chi-square"
+    observed = counts.to_numpy()
+    result = stats.chi2_contingency(observed)
+    if observed.shape == (2, 2) and (result.expected_freq < 5).any():
+        return float(stats.fisher_exact(observed).pvalue), "Fisher exact"
+    return float(result.pvalue), "chi-square"
 
 
 def baseline_table(
@@ -223,9 +143,13 @@ def baseline_table(
     continuous: Sequence[str] = CONTINUOUS_VARIABLES,
     categorical: Sequence[str] = CATEGORICAL_VARIABLES,
     parametric: bool = True,
+    nonnormal: Sequence[str] = NONNORMAL_VARIABLES,
 ) -> pd.DataFrame:
-    """Table 1: mean (SD) or n (%) per group and overall, with a p-value across groups.
+    """Table 1: mean (SD), median [IQR] or n (%) per group and overall, with a p-value across
+    groups (columns are ids: ``table1_for_report`` gives the readable table).
 
+    Continuous variables: mean (SD) with Welch's t-test / ANOVA, or, for ``nonnormal`` ones
+    (every one when not ``parametric``), median [IQR] with Mann-Whitney U / Kruskal-Wallis.
     Missing values are left out of each variable's summary and test, and counted in a
     "missing" row so nothing disappears silently.
     """
@@ -240,9 +164,11 @@ def baseline_table(
     for var in [v for v in continuous if v in clinical]:
         values = pd.to_numeric(clinical[var], errors="coerce")
         by_group = [values[clinical[group] == g].dropna().to_numpy() for g in levels]
-        p, test = continuous_test(by_group, parametric)
-        cells = [_mean_sd(values.dropna())] + [_mean_sd(pd.Series(g)) for g in by_group]
-        rows.append([var, "mean (SD)", *cells, _format_p(p), test])
+        normal = parametric and var not in nonnormal
+        p, test = continuous_test(by_group, normal)
+        summary = _mean_sd if normal else _median_iqr
+        cells = [summary(values.dropna())] + [summary(pd.Series(g)) for g in by_group]
+        rows.append([var, "mean (SD)" if normal else "median [IQR]", *cells, _format_p(p), test])
         rows.extend(_missing_row(var, values.isna(), clinical[group], levels))
     for var in [v for v in categorical if v in clinical]:
         values = clinical[var]
@@ -273,6 +199,41 @@ def _mean_sd(values: pd.Series) -> str:
         return ""
     sd = values.std(ddof=1) if len(values) > 1 else float("nan")
     return f"{values.mean():.1f} ({sd:.1f})"
+
+
+def _median_iqr(values: pd.Series) -> str:
+    if len(values) == 0:
+        return ""
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return f"{median:.1f} [{q1:.1f}, {q3:.1f}]"
+
+
+TABLE1_NOTE = (
+    "Continuous: mean (SD) with Welch's t-test (two cohorts) or one-way ANOVA, or, for skewed "
+    "variables (tumour size, follow-up), median [IQR] with the Mann-Whitney U or Kruskal-Wallis "
+    "test; categorical: n (%) with the chi-square test, or Fisher's exact test for a 2 x 2 "
+    "table with an expected count below 5. Survival times include censored follow-up."
+)
+
+
+def table1_for_report(table: pd.DataFrame) -> pd.DataFrame:
+    """``baseline_table`` with clinical names: variables, event levels and column headers."""
+    table = table.copy()
+    events = {var: False for var in EVENT_VARIABLES}
+    current = None
+    variables, levels = [], []
+    for var, level in zip(table["variable"], table["level"]):
+        current = var or current
+        variables.append(label(var) if var else "")
+        if current in events and level in ("0", "1", "0.0", "1.0"):
+            level = "yes" if level.startswith("1") else "no"
+        levels.append(level)
+    table["variable"], table["level"] = variables, levels
+    renamed = {"variable": "Characteristic", "level": "", "test": "Test"}
+    for column in table.columns:
+        if column not in renamed and column != "p":
+            renamed[column] = column[:1].upper() + column[1:]
+    return table.rename(columns=renamed)
 
 
 def _n_pct(n: int, total: int) -> str:
@@ -473,224 +434,13 @@ def overlay_items(root: Path, config: Mapping, n_examples: int = 2) -> list:
                 out.relative_to(root),
                 f"Patient {patient}: habitats on the largest tumour slice "
                 "(right, colours) and the peritumoral shell (orange outline).",
+                title=f"Habitats and shell, patient {patient}",
             )
         )
     return items
 
 
-# --------------------------------------------------------------------------- methods text
-def _get(config: Mapping, key: str, default=None):
-    value = config
-    for part in key.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return default
-        value = value[part]
-    return value
-
-
-def _num(value) -> str:
-    value = float(value)
-    return str(int(value)) if value.is_integer() else f"{value:g}"
-
-
-def _spacing(value) -> str:
-    values = value if isinstance(value, (list, tuple)) else [value] * 3
-    return " x ".join(_num(v) for v in values)
-
-
-_INTERPOLATORS = {
-    "bspline": "B-spline",
-    "linear": "linear",
-    "nearest": "nearest-neighbour",
-    "bicubic": "bicubic",
-    "lanczos": "Lanczos",
-}
-_SEGMENTERS = {
-    "reference": "the reference (expert) masks supplied with the data",
-    "nnunet": "nnU-Net v2",
-    "totalsegmentator": "TotalSegmentator",
-}
-
-# The config keys the methods text reads (config/config.yaml on main), with the defaults it
-# assumes when a key is absent; a sentence whose facts are unknown is left out, not guessed.
-METHODS_KEYS = {
-    "cohort.source": "synthetic",
-    "synthetic.n_internal": None,
-    "synthetic.n_external": None,
-    "study.seed": None,
-    "imaging.analysis_phase": "venous",
-    "imaging.spacing_mm": [1.0, 1.0, 1.0],
-    "imaging.interpolator": "bspline",
-    "imaging.window.width": None,
-    "imaging.window.level": None,
-    "segment.method": None,
-    "regions.habitats.k_range": [2, 3, 4],
-    "regions.peri.margin_mm": 3.0,
-    "features.radiomics.params": None,
-    "features.radiomics.regions": None,
-    "features.robustness.icc_threshold": None,
-    "features.deep.backbone": None,
-    "genomics.task": "os",
-    "genomics.deg.method": "deseq2",
-    "genomics.deg.shrink": True,
-    "genomics.deg.covariates": [],
-    "genomics.deg.paired": None,
-    "genomics.wgcna.network_type": "signed",
-    "genomics.wgcna.min_module_size": 30,
-    "genomics.wgcna.deep_split": 2,
-    "genomics.wgcna.pam_stage": True,
-    "genomics.wgcna.min_kme": 0.3,
-    "genomics.wgcna.merge_cut_height": 0.25,
-}
-_REGION_NAMES = {
-    "whole": "the whole tumour",
-    "habitats": "each habitat",
-    "peri": "the peritumoral shell",
-}
-
-
-def radiomics_bin_width(params_file, root: Path | None = None):
-    """binWidth from a PyRadiomics parameter file (setting.binWidth), None when unreadable."""
-    if not params_file:
-        return None
-    for candidate in (Path(params_file), Path(root or ".") / params_file):
-        if candidate.is_file():
-            settings = (yaml.safe_load(candidate.read_text()) or {}).get("setting", {})
-            return settings.get("binWidth")
-    return None
-
-
-def methods_text(config: Mapping, root: Path | None = None) -> str:
-    """A methods paragraph generated from the resolved config (see METHODS_KEYS)."""
-    c = {key: _get(config, key, default) for key, default in METHODS_KEYS.items()}
-    sentences = []
-    if c["cohort.source"] == "synthetic":
-        n_int, n_ext = c["synthetic.n_internal"], c["synthetic.n_external"]
-        n = (
-            f" of {n_int} internal and {n_ext} external patients"
-            if n_int is not None and n_ext is not None
-            else ""
-        )
-        sentences.append(
-            f"The cohort{n} was simulated by the workflow's synthetic generator "
-            "(latent aggressiveness driving image, clinical and expression data)."
-        )
-    else:
-        sentences.append(f"Patients were read from the {c['cohort.source']} cohort definition.")
-    window = ""
-    if c["imaging.window.width"] is not None and c["imaging.window.level"] is not None:
-        window = (
-            f"; a soft-tissue window of W{_num(c['imaging.window.width'])}"
-            f"/L{_num(c['imaging.window.level'])} HU was used for figures and deep features"
-        )
-    interpolator = _INTERPOLATORS.get(
-        str(c["imaging.interpolator"]).lower(), str(c["imaging.interpolator"])
-    )
-    sentences.append(
-        f"Images were resampled to {_spacing(c['imaging.spacing_mm'])} mm with {interpolator} "
-        f"interpolation (masks: nearest neighbour) and the {c['imaging.analysis_phase']} phase "
-        f"was analysed{window}."
-    )
-    if c["segment.method"]:
-        segmenter = _SEGMENTERS.get(str(c["segment.method"]).lower(), str(c["segment.method"]))
-        sentences.append(f"Tumours were delineated with {segmenter}.")
-    ks = sorted(int(k) for k in c["regions.habitats.k_range"])
-    sentences.append(
-        "Intratumoral habitats were defined by a Gaussian mixture model fitted on training-cohort "
-        f"voxels, with the number of habitats chosen by BIC among K = {ks[0]} to {ks[-1]}, and a "
-        f"{_num(c['regions.peri.margin_mm'])} mm peritumoral shell was grown outside the tumour."
-    )
-    radiomics = package_versions(["pyradiomics"])["pyradiomics"]
-    regions = c["features.radiomics.regions"]
-    where = (
-        " from " + _join([_REGION_NAMES.get(r, r) for r in regions]) if regions else " per region"
-    )
-    bin_width = radiomics_bin_width(c["features.radiomics.params"], root)
-    binning = f" with a fixed bin width of {_num(bin_width)} HU" if bin_width else ""
-    icc = (
-        f"; features with an ICC below {_num(c['features.robustness.icc_threshold'])} were "
-        "discarded"
-        if c["features.robustness.icc_threshold"] is not None
-        else ""
-    )
-    sentences.append(
-        f"Handcrafted features were extracted{where} with PyRadiomics"
-        f"{' ' + radiomics if radiomics else ''}{binning}{icc}."
-    )
-    if c["features.deep.backbone"]:
-        sentences.append(
-            f"Deep features were taken from a {c['features.deep.backbone']} network "
-            "applied to the largest tumour slice."
-        )
-    sentences.append(genomics_methods(c))
-    if c["study.seed"] is not None:
-        sentences.append(
-            "Every random step derives its seed from the study seed " f"({c['study.seed']})."
-        )
-    return " ".join(sentences)
-
-
-def genomics_methods(c: Mapping) -> str:
-    """The differential expression and WGCNA sentence: which implementation ran, with what."""
-    paired, covariates = c["genomics.deg.paired"], list(c["genomics.deg.covariates"] or [])
-    if paired:
-        contrast = (f"{paired['test']} versus {paired['reference']} samples of the same patients "
-                    f"(design ~ patient + {' + '.join(covariates + [paired['column']])})")
-    else:
-        contrast = f"high versus low {c['genomics.task']} radscore groups"
-        if covariates:
-            contrast += f" adjusted for {_join(covariates)}"
-    if c["genomics.deg.method"] == "limma_voom":
-        test = "limma-voom (voom, lmFit and eBayes as in limma, reimplemented and checked against R)"
-    else:
-        version = package_versions(["pydeseq2"])["pydeseq2"]
-        test = (f"DESeq2 Wald tests (PyDESeq2{' ' + version if version else ''} with DESeq2 1.38's own GLM, "
-                "dispersion and trend fits, checked against R)")
-        if c["genomics.deg.shrink"]:
-            test += ("; log2 fold changes were apeGLM-shrunken on the counts the test used "
-                     "(Cook's outliers replaced)")
-    kme = (f", genes with {'|kME|' if c['genomics.wgcna.network_type'] == 'unsigned' else 'kME'} "
-           f"below {_num(c['genomics.wgcna.min_kme'])} were unassigned"
-           if c["genomics.wgcna.min_kme"] is not None else "")
-    return (
-        f"Differential expression between {contrast} was tested with {test}. Co-expression "
-        f"modules came from a {c['genomics.wgcna.network_type']} WGCNA network cut with the "
-        f"dynamic hybrid tree cut (dynamicTreeCut, deepSplit {c['genomics.wgcna.deep_split']}, "
-        f"PAM stage {'on' if c['genomics.wgcna.pam_stage'] else 'off'}, minimum module size "
-        f"{c['genomics.wgcna.min_module_size']}){kme}, and modules whose eigengenes were closer "
-        f"than {_num(c['genomics.wgcna.merge_cut_height'])} were merged."
-    )
-
-
-def _join(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
-# --------------------------------------------------------------------------- captions, provenance
-def caption_for(name: str, captions_dir: Path | None) -> str:
-    """Caption from ``{captions_dir}/{name}.rst`` (shared with ``snakemake --report``).
-
-    A figure made per wildcard (``habitat_overlay_P001``) falls back to the caption of its
-    prefix (``habitat_overlay``).
-    """
-    if captions_dir is None:
-        return ""
-    parts = name.split("_")
-    while parts:
-        candidate = Path(captions_dir) / ("_".join(parts) + ".rst")
-        if candidate.is_file():
-            return _rst_to_text(candidate.read_text())
-        parts.pop()
-    return ""
-
-
-def _rst_to_text(text: str) -> str:
-    text = re.sub(r":\w+:`([^`]*)`", r"\1", text)
-    text = re.sub(r"`+([^`]*)`+_?", r"\1", text)
-    text = re.sub(r"\*\*?([^*]+)\*\*?", r"\1", text)
-    return " ".join(text.split())
-
-
+# --------------------------------------------------------------------------- provenance
 def provenance_html(output: Path, root: Path, report_dir: Path) -> str:
     """Link to the sidecar (relative to the report) plus its key facts, readable offline."""
     sidecar = sidecar_path(root / output)
@@ -732,107 +482,250 @@ def _read_table(path: Path) -> pd.DataFrame:
     return read_tsv(path)
 
 
-def _habitat_bic_table(path: Path) -> pd.DataFrame | None:
-    """BIC per K from habitat_model.json ({"bic": {K: value}} or {"bic": [...], "k_values": [...]})."""
-    model = json.loads(path.read_text())
-    bic = model.get("bic") or model.get("bic_per_k")
-    if isinstance(bic, Mapping):
-        table = pd.DataFrame({"K": [int(k) for k in bic], "BIC": list(bic.values())})
-    elif isinstance(bic, list) and isinstance(model.get("k_values"), list):
-        table = pd.DataFrame({"K": model["k_values"], "BIC": bic})
-    else:
-        return None
-    table["chosen"] = np.where(table["K"] == model.get("k", model.get("K")), "yes", "")
-    return table
+# Figure titles by kind (the report label of a per-cohort figure, else the file name without
+# its task prefix); the caption files say what each shows.
+FIGURE_TITLES = {
+    "registration_qc": "Registration quality control",
+    "segmentation_qc": "Segmentation quality control",
+    "habitat_bic": "Number of habitats by BIC",
+    "robustness_icc": "Feature robustness (ICC)",
+    "forest": "Multivariable Cox model",
+    "nomogram": "Nomogram",
+    "shap_summary": "SHAP summary of the XGBoost model",
+    "shap_importance": "SHAP feature importance",
+    "km": "Kaplan-Meier curves",
+    "td_auc": "Time-dependent AUC",
+    "calibration": "Calibration",
+    "dca": "Decision curves",
+    "roc": "ROC curves",
+    "confusion": "Confusion matrices",
+    "km_subgroups": "Kaplan-Meier curves by clinical subgroup",
+    "correlation": "Score versus clinical variables",
+    "multiphase_gradcam": "Grad-CAM of the multiphase model",
+    "pathomics_attention": "Attention heatmaps",
+    "genomics_volcano": "Volcano plot of differential expression",
+    "genomics_deg_pca": "PCA of the differentially expressed genes",
+    "genomics_deg_heatmap": "Heatmap of the top differentially expressed genes",
+    "genomics_wgcna_soft_threshold": "WGCNA soft threshold",
+    "genomics_wgcna_module_trait": "WGCNA module-trait correlations",
+    "genomics_enrichment_dotplot": "Gene-set enrichment",
+    "genomics_deconvolution_bars": "Immune cell fractions",
+    "genomics_deconvolution_boxplots": "Immune cell fractions by radscore group",
+    "genomics_estimate_boxplots": "ESTIMATE scores by radscore group",
+    "genomics_km_top_degs": "Survival by the top differentially expressed genes",
+    "patient_flow": "Patient flow",
+}
 
 
-def stage_sections(
+@dataclass(frozen=True)
+class TableSpec:
+    """A table the report shows: ``path`` relative to the workdir (``{task}``: each task)."""
+
+    category: str
+    path: str
+    title: str
+    caption: str = ""
+    subcategory: str | None = None
+
+
+REPORT_TABLES: list[TableSpec] = [
+    TableSpec("Imaging", "results/imaging/registration.tsv", "Phase registration",
+              "One row per patient and registered phase; metric: final Mattes mutual information; "
+              "TRE: target registration error over the tumour against the planted misalignment "
+              "(synthetic runs)."),
+    TableSpec("Segmentation", "results/segment/qc.tsv", "Segmentation quality control",
+              "The mask every later stage reads, with its agreement with the reference where "
+              "both exist; flagged masks need a look."),
+    TableSpec("Regions", "results/regions/habitat_bic.tsv", "Habitat model: BIC per K",
+              "BIC of the Gaussian mixture on training voxels for each number of habitats."),
+    TableSpec("Features", "results/features/robustness.tsv", "Feature robustness",
+              "Intraclass correlation of every feature between the original and re-delineated "
+              "masks."),
+    TableSpec("Models and evaluation", "results/models/{task}/funnel.tsv", "Feature selection",
+              "Features left after each step of the selection chain (training cohort).",
+              "{task}"),
+    TableSpec("Models and evaluation", "results/models/{task}/selected_features.tsv",
+              "Selected features", "The radscore's features and LASSO coefficients.", "{task}"),
+    TableSpec("Models and evaluation", "results/models/{task}/truth_comparison.tsv",
+              "Radscore against the planted truth",
+              "C-index of the radscore and of the planted risk, with their difference.",
+              "{task}"),
+    TableSpec("Models and evaluation", "results/models/{task}/metrics.tsv", "Performance",
+              "Every model's metrics per cohort with bootstrap 95% confidence intervals.",
+              "{task}"),
+    TableSpec("Models and evaluation", "results/models/multiphase/metrics.tsv", "Performance",
+              "The multiphase CNN per cohort.", "multiphase"),
+    TableSpec("Pathomics", "results/models/pathomics/truth_recovery.tsv",
+              "Recovery of the planted tissue pattern",
+              "How well attention finds the planted tiles and the score follows the planted "
+              "aggressiveness."),
+    TableSpec("Pathomics", "results/models/pathomics/concordance.tsv", "Concordance",
+              "C-index of each slide score per cohort."),
+    TableSpec("Pathomics", "results/models/pathomics/subgroups.tsv", "Clinical subgroups",
+              "Log-rank test and hazard ratio of the score groups within each subgroup."),
+    TableSpec("Pathomics", "results/models/pathomics/correlation.tsv",
+              "Score versus clinical variables", "Spearman correlation per cohort."),
+    TableSpec("Pathomics", "results/models/pathomics/tile_counts.tsv", "Tiles per slide",
+              "Tiles of the tissue grid, dropped as background or low entropy, and kept."),
+    TableSpec("Radiogenomics", "results/genomics/truth_recovery.tsv",
+              "Recovery of the planted biology",
+              "Agreement of each analysis with the planted genes, modules and cell fractions."),
+    TableSpec("Radiogenomics", "results/genomics/deg.tsv", "Differential expression",
+              "High versus low radscore group; sort or filter the columns."),
+    TableSpec("Radiogenomics", "results/genomics/enrichment.tsv", "Gene-set enrichment",
+              "Over-representation (ORA) and GSEA results per gene-set library."),
+    TableSpec("Radiogenomics", "results/genomics/estimate.tsv", "ESTIMATE scores",
+              "Stromal, immune and ESTIMATE scores and tumour purity per patient."),
+]
+
+
+def report_tables(root: Path, config: Mapping, specs=REPORT_TABLES) -> list[tuple]:
+    """(spec, path, subcategory) of every table in ``specs`` that exists."""
+    tasks = list(_get(config, "models.tasks", {}) or {})
+    found = []
+    for spec in specs:
+        for task in tasks if "{task}" in spec.path else [None]:
+            fill = {"task": task} if task else {}
+            path = Path(spec.path.format(**fill))
+            if (root / path).is_file():
+                sub = spec.subcategory.format(**fill) if spec.subcategory else None
+                found.append((spec, path, sub))
+    return found
+
+
+def figure_title(file: ReportFile) -> str:
+    labels, wildcards = dict(file.declared.labels), dict(file.wildcards)
+    if "figure" in labels:
+        title = FIGURE_TITLES.get(labels["figure"], labels["figure"])
+        return f"{title}, {labels['cohort']} cohort" if "cohort" in labels else title
+    stem = file.path.stem
+    if "task" in wildcards and stem.startswith(wildcards["task"] + "_"):
+        kind = stem[len(wildcards["task"]) + 1 :]
+        return FIGURE_TITLES.get(kind, FIGURE_TITLES.get(stem, kind.replace("_", " ")))
+    return FIGURE_TITLES.get(stem, stem.replace("_", " "))
+
+
+def _task_heading(task: str, config: Mapping) -> str:
+    """A subcategory heading: the task and its endpoint in words."""
+    settings = (_get(config, "models.tasks", {}) or {}).get(task)
+    if task == "pathomics":
+        return "Pathomics score"
+    if task == "multiphase":
+        return "Multiphase CNN"
+    if not settings:
+        return task
+    settings = task_settings(settings)
+    if settings["kind"] == "survival":
+        return f"Task {task}: {label(settings['time']).replace(' (months)', '').lower()}"
+    return f"Task {task}: {label(settings['label']).lower()} ({settings['positive']})"
+
+
+def _caption_for(declared: Declared | None, captions_dir, config, wildcards=None) -> str:
+    if declared is None:
+        return ""
+    return render_caption(declared.caption, captions_dir, config, wildcards, declared.rule)
+
+
+def category_sections(
     root: Path,
-    specs: Sequence[StageSpec],
+    config: Mapping,
+    declared: Sequence[Declared],
     captions_dir: Path | None,
     shown: set[Path],
-    config: Mapping | None = None,
 ) -> list[Section]:
+    """One section per report category (in the rules' order), subsections per subcategory:
+    the declared figures that exist, then the tables of REPORT_TABLES."""
+    files = find_report_files(root, declared, skip_rules=[REPORT_RULE])
+    figures = [f for f in files if f.path.suffix.lower() in (".png", ".svg", ".jpg", ".jpeg")]
+    order = [d.category or "Other" for d in declared if d.rule != REPORT_RULE]
+    order += [spec.category for spec in REPORT_TABLES]
+    groups: dict[str, dict] = {c: {} for c in dict.fromkeys(order)}
+    for file in figures:
+        if file.path in shown:
+            continue
+        shown.add(file.path)
+        caption = _caption_for(file.declared, captions_dir, config, file.wildcards)
+        item = FigureItem(file.path, title=figure_title(file), caption_html=caption)
+        groups.setdefault(file.category(), {}).setdefault(file.subcategory(), []).append(item)
+    for spec, path, sub in report_tables(root, config):
+        if path in shown:
+            continue
+        shown.add(path)
+        table = readable_table(_read_table(root / path))
+        item = TableItem(spec.title, table, spec.caption, source=path)
+        groups.setdefault(spec.category, {}).setdefault(sub, []).append(item)
+    if (root / "results/regions").is_dir():
+        overlays = overlay_items(root, config)
+        shown.update(i.path for i in overlays)
+        groups.setdefault("Regions", {}).setdefault(None, []).extend(overlays)
     sections = []
-    for spec in specs:
-        items = []
-        for pattern in spec.figures:
-            for path in sorted(root.glob(pattern)):
-                rel = path.relative_to(root)
-                if rel not in shown:
-                    shown.add(rel)
-                    items.append(FigureItem(rel, caption_for(path.stem, captions_dir)))
-        for pattern in spec.tables:
-            for path in sorted(root.glob(pattern)):
-                rel = path.relative_to(root)
-                if rel not in shown:
-                    shown.add(rel)
-                    items.append(
-                        TableItem(
-                            rel.as_posix(),
-                            _read_table(path),
-                            caption_for(path.stem, captions_dir),
-                            source=rel,
-                        )
-                    )
-        bic_table_shown = Path("results/regions/habitat_bic.tsv") in shown
-        if (
-            spec.id == "regions"
-            and not bic_table_shown
-            and (root / "results/regions/habitat_model.json").is_file()
-        ):
-            rel = Path("results/regions/habitat_model.json")
-            table = _habitat_bic_table(root / rel)
-            if table is not None:
-                items.insert(0, TableItem("Habitat model: BIC per K", table, source=rel))
-        if spec.id == "regions" and not any(
-            "overlay" in str(i.path) for i in items if isinstance(i, FigureItem)
-        ):
-            items.extend(overlay_items(root, config or {}))
-        skipped = genomics_skip_reason(config) if spec.id == "genomics" and config else None
-        if skipped:
+    skipped = genomics_skip_reason(config)
+    for category, subgroups in groups.items():
+        items = list(subgroups.pop(None, []))
+        for sub, sub_items in subgroups.items():
+            items.append(TextItem(f"<h3>{html.escape(_task_heading(sub, config))}</h3>"))
+            items.extend(sub_items)
+        if category == "Radiogenomics" and skipped:
             items = [TextItem(f"<p class='note'>Not run: {html.escape(skipped)}.</p>")]
         if items:
-            intro = [TextItem(f"<p>{html.escape(spec.intro)}</p>")] if spec.intro else []
-            sections.append(Section(spec.id, spec.title, intro + items))
+            sections.append(Section(_section_id(category), category, items))
     return sections
+
+
+# a stage ran when its results folder exists (the Methods describe only those)
+STAGE_FOLDERS = {
+    "Segmentation": "results/segment",
+    "Regions": "results/regions",
+    "Features": "results/features",
+    "Models and evaluation": "results/models",
+    "Radiogenomics": "results/genomics",
+    "Pathomics": "results/pathomics",
+}
+
+
+def _section_id(category: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", category.lower()).strip("-")
 
 
 def default_sections(
     root: str | Path,
     config: Mapping,
     captions_dir: str | Path | None = None,
-    specs: Sequence[StageSpec] | None = None,
+    declared: Sequence[Declared | Mapping] = (),
 ) -> list[Section]:
-    """Methods, patient flow, Table 1, the stage sections and every remaining figure."""
+    """Methods, patient flow, Table 1, then one section per report category.
+
+    ``declared``: the outputs the rules wrap in ``report(...)`` (``report_outputs()`` in
+    common.smk, as records or ``Declared``); their files are shown with their captions.
+    """
     root = Path(root)
     captions_dir = Path(captions_dir) if captions_dir else None
-    methods = html.escape(methods_text(config, root))
-    sections = [Section("methods", "Methods", [TextItem(f"<p>{methods}</p>")])]
+    declared = [d if isinstance(d, Declared) else Declared.from_record(d) for d in declared]
+    sections = []
     clinical_path = root / "results/cohort/clinical.tsv"
     if clinical_path.is_file():
-        sections.extend(_cohort_sections(root, read_tsv(clinical_path), config))
-    shown: set[Path] = set()
-    sections.extend(
-        stage_sections(root, STAGE_SPECS if specs is None else specs, captions_dir, shown, config)
-    )
-    rest = [
-        p.relative_to(root)
-        for p in sorted((root / FIGURES_DIR).glob("*.png"))
-        if p.relative_to(root) not in shown
-    ]
-    if rest:
-        sections.append(
-            Section(
-                "figures",
-                "Other figures",
-                [FigureItem(p, caption_for(p.stem, captions_dir)) for p in rest],
-            )
+        own = {Path(d.pattern).name: d for d in declared if d.rule == REPORT_RULE}
+        sections.extend(
+            _cohort_sections(root, read_tsv(clinical_path), config, own, captions_dir)
         )
-    return sections
+    shown: set[Path] = set()
+    sections.extend(category_sections(root, config, declared, captions_dir, shown))
+    files = [p for s in sections for p in embedded_files([s])]
+    ran = [s.title for s in sections] + [
+        stage for stage, folder in STAGE_FOLDERS.items() if (root / folder).is_dir()
+    ]
+    methods = Section("methods", "Methods", [TextItem(methods_html(config, root, files, ran))])
+    return [methods, *sections]
 
 
-def _cohort_sections(root: Path, clinical: pd.DataFrame, config: Mapping) -> list[Section]:
+def _cohort_sections(
+    root: Path,
+    clinical: pd.DataFrame,
+    config: Mapping,
+    own: Mapping[str, Declared] | None = None,
+    captions_dir: Path | None = None,
+) -> list[Section]:
+    own = own or {}
     exclusions_path = root / "results/cohort/exclusions.tsv"
     segment_path = root / "results/segment/exclusions.tsv"
     raw_path = root / "results/raw/clinical.tsv"
@@ -853,7 +746,7 @@ def _cohort_sections(root: Path, clinical: pd.DataFrame, config: Mapping) -> lis
     fig = draw_patient_flow(counts)
     flow_png = save_figure(fig, assets / "patient_flow.png")
     plt.close(fig)
-    table1 = baseline_table(clinical, parametric=_get(config, "report.table1_parametric", True))
+    table1 = table1_for_report(baseline_table(clinical))
     table1_path = assets / "table1.tsv"
     write_tsv(table1, table1_path)
     now = dt.datetime.now(dt.timezone.utc)
@@ -867,8 +760,14 @@ def _cohort_sections(root: Path, clinical: pd.DataFrame, config: Mapping) -> lis
         + ", ".join(f"{k}: {v}" for k, v in counts["by_cohort"].items())
         + ")."
     )
+    flow = FigureItem(
+        flow_png.relative_to(root),
+        flow_caption,
+        title=FIGURE_TITLES["patient_flow"],
+        caption_html=_caption_for(own.get("patient_flow.png"), captions_dir, config),
+    )
     return [
-        Section("flow", "Patient flow", [FigureItem(flow_png.relative_to(root), flow_caption)]),
+        Section("flow", "Patient flow", [flow]),
         Section(
             "table1",
             "Baseline characteristics",
@@ -876,9 +775,10 @@ def _cohort_sections(root: Path, clinical: pd.DataFrame, config: Mapping) -> lis
                 TableItem(
                     "Table 1. Baseline characteristics by cohort",
                     table1,
-                    "Continuous: mean (SD), Welch t-test (2 groups) or one-way ANOVA; categorical: "
-                    "n (%), chi-square test.",
+                    TABLE1_NOTE,
                     source=table1_path.relative_to(root),
+                    caption_html=_caption_for(own.get("table1.tsv"), captions_dir, config),
+                    interactive=False,
                 )
             ],
         ),
@@ -898,7 +798,10 @@ figure img{max-width:100%;height:auto;display:block;margin:0 auto}
 figcaption{font-size:.92em;margin-top:8px}
 table{border-collapse:collapse;font-size:.85em;margin:8px 0}
 th,td{border:1px solid #d8dee9;padding:3px 8px;text-align:left}th{background:#eef2f8}
-.tablewrap{overflow-x:auto;margin:24px 0}
+.tablewrap{overflow-x:auto;margin:24px 0}.scroll{max-height:420px;overflow:auto}
+.scroll thead th{position:sticky;top:0}.tools{font-size:.85em;color:#4c566a}
+h3{margin-top:28px;color:#33415c}h4{margin-bottom:4px}figcaption p{margin:4px 0}
+.note{color:#4c566a;font-style:italic}
 details.prov{font-size:.8em;color:#4c566a;margin-top:6px}
 .prov.missing{font-size:.8em;color:#b3261e}
 footer{margin-top:48px;font-size:.8em;color:#4c566a}
@@ -921,32 +824,85 @@ def _data_uri(path: Path) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _render_item(item, root: Path, report_dir: Path) -> str:
+def _render_item(item, root: Path, report_dir: Path, index: int = 0) -> str:
     if isinstance(item, TextItem):
         return item.html
     if isinstance(item, FigureItem):
         title = item.title or item.path.stem.replace("_", " ")
-        caption = html.escape(item.caption) if item.caption else ""
+        caption = item.caption_html + (
+            f"<p>{html.escape(item.caption)}</p>" if item.caption else ""
+        )
         return (
             f'<figure id="fig-{html.escape(item.path.stem)}"><img src="'
             f'{_data_uri(root / item.path)}" alt="{html.escape(title)}">'
-            f"<figcaption><b>{html.escape(title)}.</b> {caption}"
+            f'<figcaption><p class="title"><b>{html.escape(title)}.</b></p>{caption}'
             f"{provenance_html(item.path, root, report_dir)}</figcaption></figure>"
         )
     if isinstance(item, TableItem):
-        table = item.table
-        note = ""
-        if len(table) > MAX_TABLE_ROWS:
-            note = f"<p>First {MAX_TABLE_ROWS} of {len(table)} rows.</p>"
-            table = table.head(MAX_TABLE_ROWS)
-        body = table.to_html(index=False, na_rep="", float_format=_format_number, border=0)
-        prov = provenance_html(item.source, root, report_dir) if item.source else ""
-        caption = f"<p>{html.escape(item.caption)}</p>" if item.caption else ""
-        return (
-            f'<div class="tablewrap"><h3>{html.escape(item.title)}</h3>{caption}{body}'
-            f"{note}{prov}</div>"
-        )
+        return _render_table(item, root, report_dir, index)
     raise TypeError(f"unknown report item {type(item).__name__}")
+
+
+def _render_table(item: TableItem, root: Path, report_dir: Path, index: int) -> str:
+    table = item.table
+    interactive = len(table) > INTERACTIVE_ROWS if item.interactive is None else item.interactive
+    note = ""
+    if len(table) > MAX_TABLE_ROWS:
+        note = f"<p class='note'>First {MAX_TABLE_ROWS} of {len(table)} rows; the file has all.</p>"
+        table = table.head(MAX_TABLE_ROWS)
+    table_id = f"table-{index}"
+    body = table.to_html(
+        index=False,
+        na_rep="",
+        float_format=_format_number,
+        border=0,
+        classes="data sortable" if interactive else "data",
+        table_id=table_id,
+    )
+    if interactive:
+        body = (
+            f'<p class="tools">{len(table)} rows &middot; click a header to sort &middot; '
+            f'<input class="filter" type="search" placeholder="filter rows" '
+            f'data-table="{table_id}" aria-label="filter rows"></p>'
+            f'<div class="scroll">{body}</div>'
+        )
+    prov = provenance_html(item.source, root, report_dir) if item.source else ""
+    caption = item.caption_html + (f"<p>{html.escape(item.caption)}</p>" if item.caption else "")
+    return (
+        f'<div class="tablewrap"><h4>{html.escape(item.title)}</h4>{caption}{body}'
+        f"{note}{prov}</div>"
+    )
+
+
+# Sorts a table.sortable by the clicked header (numbers as numbers) and filters its rows by
+# the search box; no library, nothing fetched.
+SCRIPT = """
+document.querySelectorAll('table.sortable').forEach(function (t) {
+  Array.prototype.forEach.call(t.tHead.rows[0].cells, function (th, i) {
+    th.title = 'sort'; th.style.cursor = 'pointer';
+    th.addEventListener('click', function () {
+      var dir = th.dataset.dir === 'asc' ? -1 : 1, body = t.tBodies[0];
+      th.dataset.dir = dir > 0 ? 'asc' : 'desc';
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[i].textContent, y = b.cells[i].textContent;
+        var u = parseFloat(x), v = parseFloat(y);
+        return dir * (isNaN(u) || isNaN(v) ? x.localeCompare(y) : u - v);
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+});
+document.querySelectorAll('input.filter').forEach(function (box) {
+  var t = document.getElementById(box.dataset.table);
+  box.addEventListener('input', function () {
+    var q = box.value.toLowerCase();
+    Array.prototype.forEach.call(t.tBodies[0].rows, function (r) {
+      r.style.display = r.textContent.toLowerCase().indexOf(q) < 0 ? 'none' : '';
+    });
+  });
+});
+"""
 
 
 def _format_number(value: float) -> str:
@@ -963,9 +919,10 @@ def render_html(
     nav = "".join(
         f'<li><a href="#{html.escape(s.id)}">{html.escape(s.title)}</a></li>' for s in sections
     )
+    counter = iter(range(1, 1 << 30))
     body = "".join(
         f'<section id="{html.escape(s.id)}"><h2>{html.escape(s.title)}</h2>'
-        + "".join(_render_item(item, root, report_dir) for item in s.items)
+        + "".join(_render_item(item, root, report_dir, next(counter)) for item in s.items)
         + "</section>"
         for s in sections
     )
@@ -977,7 +934,7 @@ def render_html(
         f"<nav><ul>{nav}</ul></nav>{body}"
         "<footer>Generated by the radiogenomics workflow. Every figure and table links to its "
         "provenance sidecar; verify one with <code>bin/audit PATH</code>.</footer>"
-        "</body></html>\n"
+        f"<script>{SCRIPT}</script></body></html>\n"
     )
 
 
@@ -999,17 +956,19 @@ def build_report(
     out_path: str | Path | None = None,
     captions_dir: str | Path | None = None,
     title: str = "ccRCC CT radiomics and radiogenomics study report",
+    declared: Sequence[Declared | Mapping] = (),
 ) -> tuple[Path, list[Path]]:
     """Write ``results/report/index.html`` (or ``out_path``); return it and the files it shows.
 
-    ``sections`` defaults to ``default_sections(root, config, captions_dir)``; pass your own
+    ``sections`` defaults to ``default_sections(root, config, captions_dir, declared)``
+    (``declared``: the rules' ``report(...)`` outputs); pass your own
     list (e.g. the defaults plus extra ``Section`` objects) to change the page. The shown files
     (relative to ``root``) belong in the page's provenance sidecar as inputs.
     """
     root = Path(root)
     out = Path(out_path) if out_path else root / REPORT_DIR / "index.html"
     if sections is None:
-        sections = default_sections(root, config, captions_dir)
+        sections = default_sections(root, config, captions_dir, declared)
     page = render_html(
         sections,
         root,
