@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
-from radiogenomics import deep, robustness  # noqa: E402
+from radiogenomics.features import deep, robustness  # noqa: E402
 
 
 def _throughput(model, slices, batch_size, device) -> float:

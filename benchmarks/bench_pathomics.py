@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
-from radiogenomics import synthetic_slides  # noqa: E402
+from radiogenomics.cohort.synthetic import slides as synthetic_slides  # noqa: E402
 from radiogenomics.pathomics import features, mil, slides, tiling  # noqa: E402
 
 

@@ -12,7 +12,7 @@ import SimpleITK as sitk
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
-from radiogenomics import synthetic  # noqa: E402
+from radiogenomics.cohort.synthetic import generator as synthetic  # noqa: E402
 
 
 def main(n_per_site: int = 2) -> None:

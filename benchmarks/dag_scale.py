@@ -47,7 +47,7 @@ def dry_run_seconds(workdir: Path, configfile: Path) -> tuple[float, float]:
 def slurm_submissions(workdir: Path, configfile: Path) -> dict:
     plan = workdir / "slurm_plan.json"
     done = subprocess.run(
-        [sys.executable, "-m", "radiogenomics.slurm_plan", str(plan), "--snakefile", str(REPO / "Snakefile"),
+        [sys.executable, "-m", "radiogenomics.core.slurm_plan", str(plan), "--snakefile", str(REPO / "Snakefile"),
          "--directory", str(workdir), "--configfile", str(configfile), "--profile", str(REPO / "profiles/slurm"),
          "--rerun-triggers", "mtime"],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "workflow/scripts")},

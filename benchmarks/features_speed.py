@@ -15,7 +15,7 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
-from radiogenomics import features  # noqa: E402
+from radiogenomics.features import radiomics as features  # noqa: E402
 
 
 def phantom(size_xyz, seed=0):

@@ -114,7 +114,7 @@ def share(workdir: Path) -> None:
 def truth(workdir: Path) -> None:
     import pandas as pd
 
-    from radiogenomics.habitat_recovery import cohort_summary, habitat_agreement
+    from radiogenomics.regions.recovery import cohort_summary, habitat_agreement
 
     results = workdir / "results"
     clinical = pd.read_csv(results / "cohort/clinical.tsv", sep="\t")

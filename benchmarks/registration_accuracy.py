@@ -24,9 +24,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
-from radiogenomics import registration, synthetic  # noqa: E402
-from radiogenomics.config import validate_config  # noqa: E402
-from radiogenomics.imaging import load_case  # noqa: E402
+from radiogenomics.imaging import registration  # noqa: E402
+from radiogenomics.cohort.synthetic import generator as synthetic  # noqa: E402
+from radiogenomics.core.config import validate_config  # noqa: E402
+from radiogenomics.imaging.ct import load_case  # noqa: E402
 
 
 def main(n_patients: int = 20, configfile: str | None = None) -> pd.DataFrame:

@@ -18,8 +18,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
-from radiogenomics.features import extract_patient_files  # noqa: E402
-from radiogenomics.radiomics_robustness import rater_features  # noqa: E402
+from radiogenomics.features.radiomics import extract_patient_files  # noqa: E402
+from radiogenomics.features.raters import rater_features  # noqa: E402
 
 
 def main() -> None:

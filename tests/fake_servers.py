@@ -777,7 +777,7 @@ def fake_cohort(tmp_path):
 
 def fast_policy(attempts: int = 4):
     """Tiny backoff delays and a short read timeout so fault tests stay fast."""
-    from radiogenomics.public.http import RetryPolicy
+    from radiogenomics.cohort.public.http import RetryPolicy
 
     return RetryPolicy(
         attempts=attempts,

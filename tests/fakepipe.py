@@ -17,9 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
-from radiogenomics.figures import save_figure  # noqa: E402
-from radiogenomics.io import read_tsv, write_tsv  # noqa: E402
-from radiogenomics.provenance import write_sidecar  # noqa: E402
+from radiogenomics.core.figure_writer import save_figure  # noqa: E402
+from radiogenomics.core.io import read_tsv, write_tsv  # noqa: E402
+from radiogenomics.core.provenance import write_sidecar  # noqa: E402
 
 CONFIG = {"normalize": {"scale": 2.0}, "plot": {"title": "fake"}, "seed": 7}
 T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from radiogenomics import registration, synthetic
-from radiogenomics.imaging import load_case, preprocess_case, write_image
+from radiogenomics.imaging import registration
+from radiogenomics.cohort.synthetic import generator as synthetic
+from radiogenomics.imaging.ct import load_case, preprocess_case, write_image
 
 
 def write_cases(root: Path, n_internal: int, seed: int = 11, spacing=(1.0, 1.0, 1.0)) -> list[dict]:

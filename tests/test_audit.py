@@ -3,8 +3,8 @@ import shutil
 import yaml
 
 from fakepipe import CONFIG, run_pipeline
-from radiogenomics import audit as audit_module
-from radiogenomics.audit import audit, main
+from radiogenomics.core import audit as audit_module
+from radiogenomics.core.audit import audit, main
 
 FIGURE = "results/figures/fig.png"
 
@@ -101,11 +101,11 @@ def test_library_module_changed(tmp_path, monkeypatch):
     run_pipeline(tmp_path)
     library = tmp_path / "lib" / "radiogenomics"
     shutil.copytree(audit_module.LIBRARY_DIR, library, ignore=shutil.ignore_patterns("__pycache__"))
-    with open(library / "io.py", "a") as handle:
+    with open(library / "core" / "io.py", "a") as handle:
         handle.write("\n# edited\n")
     monkeypatch.setattr(audit_module, "LIBRARY_DIR", library)
     report = audit(FIGURE, root=tmp_path)
-    assert {(f.kind, f.path) for f in report.findings} == {("code", "radiogenomics/io.py")}
+    assert {(f.kind, f.path) for f in report.findings} == {("code", "radiogenomics/core/io.py")}
     assert {f.rule for f in report.findings} == {"normalize", "summarize", "plot"}
 
 

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from radiogenomics.classifiers import (
+from radiogenomics.models.classifiers import (
     CLASSIFIERS,
     fit_classifier,
     fit_xgboost_combined,
@@ -17,7 +17,7 @@ from radiogenomics.classifiers import (
     shap_importance,
     shap_values,
 )
-from radiogenomics.selection import SelectionChain
+from radiogenomics.models.selection import SelectionChain
 
 SMALL_GRIDS = {
     "logistic": {"C": [0.1, 1.0]},

@@ -5,8 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from radiogenomics import clinical_scores as cs
-from radiogenomics.cases import BadCase
+from radiogenomics.models import comparators as cs
+from radiogenomics.core.cases import BadCase
 
 
 @pytest.mark.parametrize(

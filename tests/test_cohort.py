@@ -3,8 +3,8 @@ import json
 import pandas as pd
 import pytest
 
-from radiogenomics.cases import BadCase
-from radiogenomics.cohort import assemble_cohort, split_cohort
+from radiogenomics.core.cases import BadCase
+from radiogenomics.cohort.assembly import assemble_cohort, split_cohort
 
 SPLIT = {"test_fraction": 0.3, "external_sites": ["C"], "stratify": "t_group"}
 
@@ -92,7 +92,7 @@ def test_missing_segmentation_is_a_bad_case_naming_the_file(tmp_path):
     import SimpleITK as sitk
     import numpy as np
 
-    from radiogenomics.cohort import inspect_case
+    from radiogenomics.cohort.assembly import inspect_case
 
     image = sitk.GetImageFromArray(np.zeros((8, 8, 8), dtype=np.int16))
     sitk.WriteImage(image, str(tmp_path / "venous.nii.gz"))
@@ -126,7 +126,7 @@ def test_duplicated_clinical_row_is_named_with_file_lines_and_fix(tmp_path):
 
 
 def test_manifest_path_that_does_not_exist_is_an_exclusion(tmp_path):
-    from radiogenomics.cohort import inspect_case
+    from radiogenomics.cohort.assembly import inspect_case
 
     paths = {"venous": str(tmp_path / "nowhere" / "venous.nii.gz"), "mask": str(tmp_path / "mask.nii.gz")}
     verdict = inspect_case("P1", paths, ["venous"], "venous", "exclude")

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from radiogenomics.cases import BadCase
-from radiogenomics.config import ConfigError, manifest_patients, synthetic_patient_ids, validate_config
+from radiogenomics.core.cases import BadCase
+from radiogenomics.core.config import ConfigError, manifest_patients, synthetic_patient_ids, validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "config/schemas/config.schema.yaml"
@@ -78,7 +78,7 @@ def test_tables_are_read_once_per_version_of_the_file(tmp_path, monkeypatch):
 
     import pandas as pd
 
-    from radiogenomics import config as config_module
+    from radiogenomics.core import config as config_module
 
     manifest = tmp_path / "manifest.tsv"
     manifest.write_text("patient_id\tvenous\tmask\nP1\ta.nii.gz\t\nP2\tb.nii.gz\tm.nii.gz\n")
@@ -99,7 +99,7 @@ def test_tables_are_read_once_per_version_of_the_file(tmp_path, monkeypatch):
 
 
 def test_genomics_skip_reason_names_what_is_missing():
-    from radiogenomics.config import genomics_skip_reason
+    from radiogenomics.core.config import genomics_skip_reason
 
     tasks = {"models": {"tasks": {"os": {}, "tstage": {}}}}
     synthetic = {"cohort": {"source": "synthetic"}, "genomics": {"task": "os"}, **tasks}
@@ -114,7 +114,7 @@ def test_genomics_skip_reason_names_what_is_missing():
 
 
 def test_seeded_subset_is_sorted_seeded_and_whole_when_small():
-    from radiogenomics.config import seeded_subset
+    from radiogenomics.core.config import seeded_subset
 
     patients = [f"P{i:03d}" for i in range(40, 0, -1)]
     sample = seeded_subset(patients, 5, seed=7)

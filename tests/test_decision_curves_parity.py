@@ -1,7 +1,7 @@
 """Decision curves against dcurves (MSKCC's Python port of Vickers' dca; pinned in
 requirements/lock.txt as a test dependency only), on the example data that ships with it: the
-binary net benefit of radiogenomics.metrics and the survival net benefit of
-radiogenomics.survival give its numbers wherever it gives one."""
+binary net benefit of radiogenomics.evaluation.binary and the survival net benefit of
+radiogenomics.evaluation.survival give its numbers wherever it gives one."""
 
 from pathlib import Path
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radiogenomics import metrics, survival
+from radiogenomics.evaluation import binary as metrics, survival
 
 DATA = Path(dcurves.__file__).parent / "data"
 THRESHOLDS = np.round(np.arange(0.01, 1.0, 0.01), 2)

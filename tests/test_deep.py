@@ -6,8 +6,8 @@ import SimpleITK as sitk
 import timm
 import torch
 
-from radiogenomics import deep
-from radiogenomics.cases import BadCase
+from radiogenomics.features import deep
+from radiogenomics.core.cases import BadCase
 
 torch.set_num_threads(1)
 
@@ -64,8 +64,8 @@ def test_crop_centred_on_largest_slice():
 def test_crop_centred_on_the_planted_tumour_of_a_synthetic_patient(tmp_path):
     """Through the real generator and imaging stage: the crop sits on the axial slice where the
     planted tumour (results/truth habitats) is largest, centred on the planted tumour there."""
-    from radiogenomics import synthetic
-    from radiogenomics.imaging import preprocess_case
+    from radiogenomics.cohort.synthetic import generator as synthetic
+    from radiogenomics.imaging.ct import preprocess_case
 
     row = synthetic.simulate_cohort({"seed": 5, "n_internal": 1, "n_external": 0})["phantoms"].iloc[0]
     files = synthetic.write_phantom(row, tmp_path / "raw", tmp_path / "truth")
@@ -223,7 +223,7 @@ def test_missing_phase_and_off_grid_mask_name_the_patient():
 
 def test_deep_feature_icc_from_perturbed_masks():
     """The robustness path: one network, features re-extracted per perturbed mask set."""
-    from radiogenomics import robustness
+    from radiogenomics.features import robustness
 
     images, masks = _cohort(5)
     sets = robustness.perturbed_mask_sets(masks, 2, seed=0, grow_mm=1.0, shift_mm=1.0)

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from radiogenomics import drawn_masks, registration, synthetic
-from radiogenomics.cases import BadCase
-from radiogenomics.imaging import geometry, load_case, preprocess_case, write_image
+from radiogenomics.imaging import drawn_masks, registration
+from radiogenomics.cohort.synthetic import generator as synthetic
+from radiogenomics.core.cases import BadCase
+from radiogenomics.imaging.ct import geometry, load_case, preprocess_case, write_image
 from radiogenomics.segmentation import masks
 
 RIGID = {"reference": "venous", "method": "rigid"}

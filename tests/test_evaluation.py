@@ -6,9 +6,9 @@ import pytest
 from lifelines.utils import concordance_index
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-from radiogenomics import evaluation
-from radiogenomics.metrics import METRIC_COLUMNS
-from radiogenomics.task_config import evaluation_settings
+from radiogenomics.evaluation import stages as evaluation
+from radiogenomics.evaluation.binary import METRIC_COLUMNS
+from radiogenomics.models.settings import evaluation_settings
 
 SETTINGS = evaluation_settings(
     {

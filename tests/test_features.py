@@ -9,8 +9,8 @@ import yaml
 from radiomics import featureextractor
 from scipy import ndimage
 
-from radiogenomics import features
-from radiogenomics.cases import BadCase
+from radiogenomics.features import radiomics as features
+from radiogenomics.core.cases import BadCase
 
 PARAMS = features.params_file()
 
@@ -170,7 +170,7 @@ def test_filter_margin_makes_cropped_filtering_exact_inside_the_regions(image_ty
 
 def test_combine_patient_tables_round_trips_values_exactly(tmp_path):
     """Per-patient JSON -> contract table: every float bit-exact, NaN kept, rows and columns sorted."""
-    from radiogenomics.io import write_json
+    from radiogenomics.core.io import write_json
 
     rng = np.random.default_rng(0)
     expected = []

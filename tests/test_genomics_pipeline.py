@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import pearsonr
 
-from radiogenomics.figures import save_png_svg
+from radiogenomics.core.figure_writer import save_png_svg
 from radiogenomics.genomics import enrichment, figures, pipeline
 
 
@@ -154,7 +154,7 @@ def test_paired_design_uses_every_sample_of_patients_with_both_kinds():
 
 
 def test_covariates_enter_the_unpaired_design_and_missing_columns_are_named(tmp_path):
-    from radiogenomics.cases import BadCase
+    from radiogenomics.core.cases import BadCase
     from radiogenomics.genomics import inputs
 
     counts, samples = paired_fixture()

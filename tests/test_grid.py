@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from radiogenomics import grid
-from radiogenomics.imaging import preprocess_case
+from radiogenomics.imaging import grid
+from radiogenomics.imaging.ct import preprocess_case
 
 # A rotation of about 20 degrees around an oblique axis: no axis of the grid is a scanner axis.
 _ANGLE, _AXIS = np.radians(20.0), np.array([1.0, 2.0, 2.0]) / 3.0

@@ -4,8 +4,8 @@ import pytest
 import SimpleITK as sitk
 from sklearn.metrics import adjusted_rand_score
 
-from radiogenomics.habitat_recovery import cohort_summary, habitat_agreement, habitat_ari
-from radiogenomics.io import write_label_map
+from radiogenomics.regions.recovery import cohort_summary, habitat_agreement, habitat_ari
+from radiogenomics.core.io import write_label_map
 
 # truth 1 1 1 2 2 2 against found 1 1 2 2 3 3: pairs together in both = C(2,2) + C(2,2) = 2,
 # in truth C(3,2) * 2 = 6, in found C(2,2) * 3 = 3, of C(6,2) = 15 pairs; expected 6 * 3 / 15 = 1.2,

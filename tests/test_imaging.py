@@ -5,8 +5,8 @@ import SimpleITK as sitk
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from radiogenomics.cases import BadCase
-from radiogenomics.imaging import load_case, preprocess_case, read_image
+from radiogenomics.core.cases import BadCase
+from radiogenomics.imaging.ct import load_case, preprocess_case, read_image
 
 SPACING = (0.8, 0.8, 2.5)
 
@@ -184,7 +184,7 @@ def test_truncated_nifti_is_refused_not_read_as_zeros(tmp_path, suffix):
 
 
 def test_complete_nifti_passes_the_length_check(tmp_path):
-    from radiogenomics.scan_checks import check_file_complete, nifti_expected_bytes
+    from radiogenomics.imaging.scan_checks import check_file_complete, nifti_expected_bytes
 
     path = tmp_path / "venous.nii.gz"
     sitk.WriteImage(abdomen(), str(path))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from radiogenomics import io
+from radiogenomics.core import io
 
 # --- label maps ------------------------------------------------------------------------------
 

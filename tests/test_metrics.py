@@ -13,7 +13,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from radiogenomics import metrics as mt
+from radiogenomics.evaluation import binary as mt
 
 
 def binary_data(n=150, seed=0, shift=1.0):

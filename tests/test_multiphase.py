@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from radiogenomics import multiphase
+from radiogenomics.models import multiphase
 
 torch.set_num_threads(1)
 
@@ -185,7 +185,7 @@ def _volume(values, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0), direction=(
 
 def _physical(image):
     """Physical (x, y, z) of every voxel, shaped (z, y, x, 3)."""
-    from radiogenomics.grid import physical_coordinates
+    from radiogenomics.imaging.grid import physical_coordinates
 
     return physical_coordinates(image)
 
@@ -264,7 +264,7 @@ def test_one_voi_crops_every_registered_phase_at_the_same_anatomy():
     enhancement); without registration they do not."""
     import SimpleITK as sitk
 
-    from radiogenomics.imaging import preprocess_case
+    from radiogenomics.imaging.ct import preprocess_case
 
     blobs = [((5.0, -8.0, 2.0), 10.0, 250.0), ((-18.0, 12.0, -6.0), 8.0, -200.0), ((20.0, 15.0, 8.0), 9.0, 180.0)]
 

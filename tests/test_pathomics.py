@@ -7,7 +7,7 @@ import tifffile
 import torch
 from sklearn.metrics import roc_auc_score
 
-from radiogenomics import synthetic_slides
+from radiogenomics.cohort.synthetic import slides as synthetic_slides
 from radiogenomics.pathomics import evaluation, features, mil, model, slides, tiling, truth
 
 

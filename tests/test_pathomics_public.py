@@ -9,9 +9,9 @@ import yaml
 from fake_servers import FakeGdcFile, fake_cohort, fast_policy  # noqa: F401
 from test_public_presets import SCHEMA, dry_run
 
-from radiogenomics.config import validate_config
-from radiogenomics.public import cohort
-from radiogenomics.public.gdc import GdcClient
+from radiogenomics.core.config import validate_config
+from radiogenomics.cohort.public import acquire as cohort
+from radiogenomics.cohort.public.gdc import GdcClient
 
 PRESET = Path(__file__).resolve().parents[1] / "config/studies/s3_tcga_kirc_recurrence.yaml"
 SLIDE_FIELDS = {

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radiogenomics import metrics as mt
-from radiogenomics import plots
-from radiogenomics import survival as sv
+from radiogenomics.evaluation import binary as mt
+from radiogenomics.evaluation import figures as plots
+from radiogenomics.evaluation import survival as sv
 
 
 def survival_data(n=80, seed=0):

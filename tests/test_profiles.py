@@ -1,7 +1,7 @@
 """The SLURM profile as the pinned snakemake-executor-plugin-slurm sees it.
 
 Every submission of a study's dry run (group jobs formed as on a cluster) goes through the
-plugin's own validation and sbatch-command building (radiogenomics.slurm_plan), so a resource
+plugin's own validation and sbatch-command building (radiogenomics.core.slurm_plan), so a resource
 the plugin refuses, a group spanning the population-level habitat fit, or a group asking for
 more than one node fails here, for every rule the workflow has now or gets later.
 """
@@ -31,7 +31,7 @@ def slurm_plan(workdir, *args):
     plan = Path(workdir) / "plan.json"
     done = subprocess.run(
         [
-            sys.executable, "-m", "radiogenomics.slurm_plan", str(plan),
+            sys.executable, "-m", "radiogenomics.core.slurm_plan", str(plan),
             "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
             "--profile", str(REPO / "profiles/slurm"), "--rerun-triggers", "mtime", *args,
         ],

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fakepipe import CONFIG, run_pipeline
-from radiogenomics import provenance as prov
+from radiogenomics.core import provenance as prov
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_sidecar_records_everything(tmp_path):
     script = tmp_path / "workflow/scripts/normalize.py"
     assert record["code"]["script"]["sha256"] == hashlib.sha256(script.read_bytes()).hexdigest()
     modules = record["code"]["library_modules"]
-    assert "radiogenomics/io.py" in modules and "radiogenomics/provenance.py" not in modules
+    assert "radiogenomics/core/io.py" in modules and "radiogenomics/core/provenance.py" not in modules
     assert set(record["code"]["workflow"]) >= {"git_commit", "dirty", "tree_sha256"}
 
     figure = json.loads((tmp_path / "results/figures/fig.prov.json").read_text())
@@ -189,7 +189,7 @@ rule plot:
 """
 
 DOUBLE = """
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.core.provenance import from_snakemake
 text = open(snakemake.input[0]).read()
 with open(snakemake.output[0], "w") as handle:
     handle.write(text * snakemake.params.factor)
@@ -198,7 +198,7 @@ from_snakemake(snakemake, seeds={"seed": snakemake.config["seed"]},
 """
 
 PLOT = """
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.core.provenance import from_snakemake
 for path in snakemake.output:
     with open(path, "w") as handle:
         handle.write(open(snakemake.input[0]).read().upper())
@@ -213,7 +213,7 @@ def test_real_snakemake_run_is_auditable(tmp_path):
     import sys
     from pathlib import Path
 
-    from radiogenomics.audit import audit
+    from radiogenomics.core.audit import audit
 
     (tmp_path / "Snakefile").write_text(SNAKEFILE)
     (tmp_path / "config.yaml").write_text("factor: 2\nseed: 5\n")
@@ -222,7 +222,7 @@ def test_real_snakemake_run_is_auditable(tmp_path):
     (tmp_path / "scripts/plot.py").write_text(PLOT)
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw/data.txt").write_text("ab\n")
-    library = Path(prov.__file__).resolve().parents[1]
+    library = Path(prov.__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(library)}
     snakemake = Path(sys.executable).with_name("snakemake")
     done = subprocess.run(

@@ -5,10 +5,10 @@ import pandas as pd
 import SimpleITK as sitk
 from fake_servers import fake_cohort, source_volume  # noqa: F401
 
-from radiogenomics.io import read_tsv
-from radiogenomics.public.cohort import fetch_public_cohort
-from radiogenomics.public.dicom import read_dicom_series
-from radiogenomics.public.manifest import MANIFEST_COLUMNS
+from radiogenomics.core.io import read_tsv
+from radiogenomics.cohort.public.acquire import fetch_public_cohort
+from radiogenomics.imaging.dicom import read_dicom_series
+from radiogenomics.cohort.public.manifest import MANIFEST_COLUMNS
 
 PATIENTS = ["TCGA-B0-5094", "TCGA-B0-5095", "TCGA-CJ-4642"]
 

@@ -3,7 +3,7 @@ import pydicom
 import pytest
 from fake_servers import source_volume, write_dicom_series
 
-from radiogenomics.public.dicom import (
+from radiogenomics.imaging.dicom import (
     NonUniformSlices,
     check_uniform_slice_positions,
     read_dicom_series,

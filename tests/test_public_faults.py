@@ -21,10 +21,10 @@ import pytest
 from fake_servers import FakeServer, fast_policy, make_probe_cohort
 from test_public_cohort import PATIENTS, cohort_config
 
-from radiogenomics.io import read_tsv
-from radiogenomics.public.cohort import fetch_public_cohort
-from radiogenomics.public.http import DownloadError, RetryPolicy, download, parse_retry_after
-from radiogenomics.public.tcia import TciaClient
+from radiogenomics.core.io import read_tsv
+from radiogenomics.cohort.public.acquire import fetch_public_cohort
+from radiogenomics.cohort.public.http import DownloadError, RetryPolicy, download, parse_retry_after
+from radiogenomics.cohort.public.tcia import TciaClient
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -270,7 +270,7 @@ KILLED_RUN = """
 import json, sys
 sys.path.insert(0, {scripts!r})
 from pathlib import Path
-from radiogenomics.public.cohort import fetch_public_cohort
+from radiogenomics.cohort.public.acquire import fetch_public_cohort
 config = json.loads(Path({config!r}).read_text())
 fetch_public_cohort(config, Path({folder!r}) / "results" / "raw", workdir={folder!r})
 """

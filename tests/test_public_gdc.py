@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from fake_servers import GENES, fake_cohort, fast_policy, star_counts_file  # noqa: F401
 
-from radiogenomics.public.gdc import (
+from radiogenomics.cohort.public.gdc import (
     CASE_FIELDS,
     DAYS_PER_MONTH,
     GdcClient,

@@ -7,8 +7,8 @@ import pytest
 import requests
 from fake_servers import FakeServer, FakeState, fake_cohort, fast_policy  # noqa: F401
 
-from radiogenomics.public.archive import UnsafeArchive, safe_extract_tar, safe_extract_zip
-from radiogenomics.public.http import (
+from radiogenomics.cohort.public.archive import UnsafeArchive, safe_extract_tar, safe_extract_zip
+from radiogenomics.cohort.public.http import (
     DownloadError,
     RetryPolicy,
     download,

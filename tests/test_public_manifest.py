@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from radiogenomics.io import read_tsv
-from radiogenomics.public.http import DownloadResult
-from radiogenomics.public.manifest import MANIFEST_COLUMNS, DownloadJournal
+from radiogenomics.core.io import read_tsv
+from radiogenomics.cohort.public.http import DownloadResult
+from radiogenomics.cohort.public.manifest import MANIFEST_COLUMNS, DownloadJournal
 
 
 def result(tmp_path, name, sha, date):

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from radiogenomics.config import validate_config
-from radiogenomics.public import gdc, tcia
-from radiogenomics.public.http import RetryPolicy
+from radiogenomics.core.config import validate_config
+from radiogenomics.cohort.public import gdc, tcia
+from radiogenomics.cohort.public.http import RetryPolicy
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "config" / "schemas" / "config.schema.yaml"

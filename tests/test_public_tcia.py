@@ -9,11 +9,11 @@ from fake_servers import (  # noqa: F401
     write_dicom_series,
 )
 
-from radiogenomics.cases import BadCase
-from radiogenomics.public.archive import UnsafeArchive
-from radiogenomics.public.dicom import read_dicom_series
-from radiogenomics.public.http import DownloadError
-from radiogenomics.public.tcia import (
+from radiogenomics.core.cases import BadCase
+from radiogenomics.cohort.public.archive import UnsafeArchive
+from radiogenomics.imaging.dicom import read_dicom_series
+from radiogenomics.cohort.public.http import DownloadError
+from radiogenomics.cohort.public.tcia import (
     SeriesRules,
     SeriesVerificationError,
     TciaClient,

@@ -8,13 +8,14 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from radiogenomics import regions, registration
-from radiogenomics.cases import BadCase
-from radiogenomics.config import seeded_subset
-from radiogenomics.features import extract_patient_files
-from radiogenomics.imaging import geometry
-from radiogenomics.radiomics_robustness import rater_features, robustness_table, second_reader_on_grid
-from radiogenomics.robustness import icc, icc_table
+from radiogenomics.regions import habitats as regions
+from radiogenomics.imaging import registration
+from radiogenomics.core.cases import BadCase
+from radiogenomics.core.config import seeded_subset
+from radiogenomics.features.radiomics import extract_patient_files
+from radiogenomics.imaging.ct import geometry
+from radiogenomics.features.raters import rater_features, robustness_table, second_reader_on_grid
+from radiogenomics.features.robustness import icc, icc_table
 
 PARAMS = regions.Path(__file__).resolve().parents[1] / "resources/radiomics_params_tiny.yaml"
 SETTINGS = {"texture": "none", "smooth_sigma_mm": 0.0}

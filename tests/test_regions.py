@@ -6,7 +6,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 from sklearn.metrics import adjusted_rand_score
 
-from radiogenomics import regions
+from radiogenomics.regions import habitats as regions
 
 # --- body mask -------------------------------------------------------------------------------
 
@@ -315,7 +315,7 @@ def test_patient_regions_partition_the_tumour_and_surround_it(toy_cohort, toy_mo
 
 
 def test_region_color_tables_name_habitats_by_their_attenuation(tmp_path, toy_model):
-    from radiogenomics.io import write_color_table
+    from radiogenomics.core.io import write_color_table
 
     model_path = tmp_path / "habitat_model.json"
     model_path.write_text(json.dumps(toy_model.to_dict()))

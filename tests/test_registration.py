@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from radiogenomics import registration, synthetic, synthetic_images
-from radiogenomics.cases import BadCase
-from radiogenomics.imaging import load_case, preprocess_case
+from radiogenomics.imaging import registration
+from radiogenomics.cohort.synthetic import generator as synthetic, phantoms as synthetic_images
+from radiogenomics.core.cases import BadCase
+from radiogenomics.imaging.ct import load_case, preprocess_case
 
 SMALL = {"seed": 7, "n_internal": 10, "n_external": 2, "n_genes": 300}
 RIGID = {"reference": "venous", "method": "rigid"}

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from fakepipe import FAKE_DECLARED, REPORT_CONFIG, make_fake_results
-from radiogenomics import report
+from radiogenomics.reporting import report
 
 websocket = pytest.importorskip("websocket", reason="websocket-client is not installed")
 

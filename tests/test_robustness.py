@@ -6,8 +6,8 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from radiogenomics import robustness
-from radiogenomics.cases import BadCase
+from radiogenomics.features import robustness
+from radiogenomics.core.cases import BadCase
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges.
 SHROUT_FLEISS = np.array(

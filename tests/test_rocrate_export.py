@@ -3,8 +3,8 @@ import json
 from rocrate.rocrate import ROCrate
 
 from fakepipe import run_pipeline
-from radiogenomics.provenance import sha256_file
-from radiogenomics.rocrate_export import export_crate
+from radiogenomics.core.provenance import sha256_file
+from radiogenomics.reporting.rocrate import export_crate
 
 
 def _graph(metadata_path):

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sksurv.metrics import cumulative_dynamic_auc
 
-from radiogenomics.scores import (
+from radiogenomics.models.radscore import (
     apply_radscore,
     fit_radscore,
     formula_string,
@@ -14,7 +14,7 @@ from radiogenomics.scores import (
     youden_cutoff_binary,
     youden_cutoff_survival,
 )
-from radiogenomics.selection import SelectionChain, survival_target
+from radiogenomics.models.selection import SelectionChain, survival_target
 
 
 def fitted_chain():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from radiogenomics.config import validate_config
+from radiogenomics.core.config import validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"

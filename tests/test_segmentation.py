@@ -8,9 +8,10 @@ import pytest
 import SimpleITK as sitk
 from scipy.spatial.distance import cdist
 
-from radiogenomics import registration, synthetic, synthetic_images
-from radiogenomics.cases import BadCase
-from radiogenomics.imaging import geometry
+from radiogenomics.imaging import registration
+from radiogenomics.cohort.synthetic import generator as synthetic, phantoms as synthetic_images
+from radiogenomics.core.cases import BadCase
+from radiogenomics.imaging.ct import geometry
 from radiogenomics.segmentation import masks, qc
 from radiogenomics.segmentation.model import ModelFolderError, check_model_folder
 

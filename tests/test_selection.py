@@ -5,8 +5,8 @@ from lifelines import CoxPHFitter
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from radiogenomics.lasso_cox import breslow_log_likelihood
-from radiogenomics.selection import (
+from radiogenomics.models.lasso_cox import breslow_log_likelihood
+from radiogenomics.models.selection import (
     SelectionChain,
     drop_redundant,
     lasso_cox_cv,

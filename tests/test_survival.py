@@ -9,7 +9,7 @@ from sksurv.compare import compare_survival
 from sksurv.util import Surv
 from statsmodels.duration.hazard_regression import PHReg
 
-from radiogenomics import survival as sv
+from radiogenomics.evaluation import survival as sv
 
 
 def make_cohort(n, seed, beta=1.0, censor_rate=0.05):

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radiogenomics import lasso_cox
-from radiogenomics import survival as sv
-from radiogenomics.selection import lasso_cox_cv, survival_target
+from radiogenomics.models import lasso_cox
+from radiogenomics.evaluation import survival as sv
+from radiogenomics.models.selection import lasso_cox_cv, survival_target
 
 REFERENCE = Path(__file__).parent / "reference" / "survival"
 COX_MODELS = {

@@ -10,7 +10,8 @@ import SimpleITK as sitk
 from lifelines import CoxPHFitter
 from scipy import ndimage, optimize, stats
 
-from radiogenomics import grid, synthetic, synthetic_images, synthetic_omics
+from radiogenomics.imaging import grid
+from radiogenomics.cohort.synthetic import generator as synthetic, phantoms as synthetic_images, omics as synthetic_omics
 
 SMALL = {"seed": 7, "n_internal": 10, "n_external": 2, "n_genes": 300}
 
@@ -161,7 +162,7 @@ def test_phases_are_misaligned_by_the_planted_transform(written):
     venous_row = table.loc[table["phase"] == "venous"].iloc[0]
     assert venous_row[[f"translation_{a}_mm" for a in "xyz"]].abs().sum() == 0
     arterial_row = table.loc[table["phase"] == "arterial"].iloc[0]
-    from radiogenomics.registration import planted_transform
+    from radiogenomics.imaging.registration import planted_transform
 
     np.testing.assert_allclose(planted_transform(arterial_row).GetParameters(), planted.GetParameters())
 

@@ -12,9 +12,9 @@ import pytest
 from fake_study import FAKE_ICC_TABLE, fake_study, write_fake_results
 from lifelines import CoxPHFitter
 
-from radiogenomics import classifiers, clinical_scores, tasks
-from radiogenomics.io import write_json, write_parquet, write_tsv
-from radiogenomics.task_config import (
+from radiogenomics.models import classifiers, comparators as clinical_scores, tasks
+from radiogenomics.core.io import write_json, write_parquet, write_tsv
+from radiogenomics.models.settings import (
     SURVIVAL_STEP_SETTINGS,
     survival_step_settings,
     task_settings,

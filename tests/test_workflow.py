@@ -9,7 +9,7 @@ import pytest
 import SimpleITK as sitk
 from conftest import run_snakemake
 
-from radiogenomics.habitat_recovery import habitat_agreement
+from radiogenomics.regions.recovery import habitat_agreement
 
 pytestmark = pytest.mark.workflow
 
@@ -100,7 +100,7 @@ def test_feature_extraction_reruns_byte_identical(tiny_study):
 
 
 def test_every_figure_has_a_provenance_sidecar(tiny_study):
-    from radiogenomics.audit import figures_without_provenance
+    from radiogenomics.core.audit import figures_without_provenance
 
     assert figures_without_provenance(tiny_study) == []
 
@@ -122,7 +122,7 @@ def test_contract_tables_of_models_and_genomics(tiny_study):
 
 
 def test_report_and_audit_of_a_figure(tiny_study):
-    from radiogenomics.audit import audit
+    from radiogenomics.core.audit import audit
 
     page = (tiny_study / "results/report/index.html").read_text()
     assert "synthetic" in page.lower()

@@ -14,7 +14,8 @@ import SimpleITK as sitk
 import yaml
 from conftest import REPO, run_snakemake
 
-from radiogenomics import grid, synthetic
+from radiogenomics.imaging import grid
+from radiogenomics.cohort.synthetic import generator as synthetic
 
 pytestmark = pytest.mark.workflow
 

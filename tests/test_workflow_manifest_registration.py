@@ -12,7 +12,7 @@ import SimpleITK as sitk
 import yaml
 from conftest import REPO, SNAKEMAKE
 
-from radiogenomics import synthetic
+from radiogenomics.cohort.synthetic import generator as synthetic
 
 pytestmark = pytest.mark.workflow
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 # REPO_ROOT (workflow/Snakefile) is the repository whichever Snakefile snakemake was given
 sys.path.insert(0, str(REPO_ROOT / "workflow" / "scripts"))
-from radiogenomics.task_config import (  # noqa: E402
+from radiogenomics.models.settings import (  # noqa: E402
     evaluation_settings,
     survival_step_settings,
     task_settings,
@@ -19,7 +19,7 @@ from radiogenomics.segmentation.model import (  # noqa: E402
     ModelFolderError,
     check_model_folder,
 )
-from radiogenomics.config import (  # noqa: E402
+from radiogenomics.core.config import (  # noqa: E402
     ConfigError,
     drawn_phase_sidecar,
     genomics_skip_reason,
@@ -59,7 +59,7 @@ for _key, _phase in (
 SEGMENTATION = config["segmentation"]
 NNUNET = SEGMENTATION["method"] == "nnunet"
 HU_SANITY = {k: v for k, v in config["imaging"]["hu_sanity"].items() if k != "enabled"}
-# What the inspection checks beyond readable files (radiogenomics.imaging.load_case)
+# What the inspection checks beyond readable files (radiogenomics.imaging.ct.load_case)
 CASE_CHECKS = {
     "mask_label": config["cohort"]["mask_label"],
     "min_tumor_volume_mm3": config["cohort"]["min_tumor_volume_mm3"],

@@ -2,9 +2,9 @@
 
 import logging
 
-from radiogenomics.cohort import assemble_cohort
-from radiogenomics.io import write_tsv
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.cohort.assembly import assemble_cohort
+from radiogenomics.core.io import write_tsv
+from radiogenomics.core.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 clinical, exclusions = assemble_cohort(

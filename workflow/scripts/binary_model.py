@@ -2,8 +2,8 @@
 
 import logging
 
-from radiogenomics.provenance import from_snakemake
-from radiogenomics.tasks import binary_model_stage
+from radiogenomics.core.provenance import from_snakemake
+from radiogenomics.models.tasks import binary_model_stage
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 binary_model_stage(

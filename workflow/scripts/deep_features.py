@@ -2,9 +2,9 @@
 
 import logging
 
-from radiogenomics.deep import deep_features_table, endpoint_labels
-from radiogenomics.io import read_tsv, write_json, write_parquet
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.features.deep import deep_features_table, endpoint_labels
+from radiogenomics.core.io import read_tsv, write_json, write_parquet
+from radiogenomics.core.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 options = dict(snakemake.params.options)

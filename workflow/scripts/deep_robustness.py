@@ -4,10 +4,10 @@ import logging
 
 import SimpleITK as sitk
 
-from radiogenomics.deep import deep_features_tables
-from radiogenomics.io import write_tsv
-from radiogenomics.robustness import icc_table, perturbed_mask_sets
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.features.deep import deep_features_tables
+from radiogenomics.core.io import write_tsv
+from radiogenomics.features.robustness import icc_table, perturbed_mask_sets
+from radiogenomics.core.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 options = dict(snakemake.params.options)

@@ -3,7 +3,7 @@
 import logging
 
 from radiogenomics.pathomics.stages import evaluate_stage
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.core.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 evaluate_stage(

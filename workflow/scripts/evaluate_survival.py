@@ -2,8 +2,8 @@
 
 import logging
 
-from radiogenomics.evaluation import evaluate_survival_stage
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.evaluation.stages import evaluate_survival_stage
+from radiogenomics.core.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 evaluate_survival_stage(

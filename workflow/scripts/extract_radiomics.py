@@ -2,8 +2,8 @@
 
 import logging
 
-from radiogenomics.features import extract_patient_files
-from radiogenomics.io import write_json
+from radiogenomics.features.radiomics import extract_patient_files
+from radiogenomics.core.io import write_json
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 features, diagnostics = extract_patient_files(

@@ -3,8 +3,8 @@
 import logging
 from pathlib import Path
 
-from radiogenomics.public.cohort import fetch_public_cohort
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.cohort.public.acquire import fetch_public_cohort
+from radiogenomics.core.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 raw_dir = Path(snakemake.output.manifest).parent

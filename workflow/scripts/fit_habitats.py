@@ -2,9 +2,9 @@
 
 import logging
 
-from radiogenomics.io import write_json, write_tsv
-from radiogenomics.regions import bic_figure, bic_table, fit_habitat_model
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.core.io import write_json, write_tsv
+from radiogenomics.regions.habitats import bic_figure, bic_table, fit_habitat_model
+from radiogenomics.core.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 model = fit_habitat_model(

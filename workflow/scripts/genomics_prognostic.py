@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 from radiogenomics.genomics.pipeline import run_prognostic
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.core.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 table = run_prognostic(

@@ -3,7 +3,7 @@
 import logging
 
 from radiogenomics.genomics.pipeline import write_summary
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.core.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 summary = write_summary(snakemake.input.normalisation, snakemake.input.deg, snakemake.input.network, snakemake.output[0])

@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 
 from radiogenomics.genomics.recovery import evaluate
-from radiogenomics.io import write_tsv
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.core.io import write_tsv
+from radiogenomics.core.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 metrics = evaluate(Path(snakemake.input.deg).parent, Path(snakemake.input.truth).parent)

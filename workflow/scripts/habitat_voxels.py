@@ -4,8 +4,8 @@ import logging
 
 import numpy as np
 
-from radiogenomics.io import atomic_path
-from radiogenomics.regions import sample_patient_voxels
+from radiogenomics.core.io import atomic_path
+from radiogenomics.regions.habitats import sample_patient_voxels
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 sample = sample_patient_voxels(

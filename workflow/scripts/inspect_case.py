@@ -2,8 +2,8 @@
 
 import logging
 
-from radiogenomics.cohort import inspect_case, synthetic_case_paths
-from radiogenomics.io import write_json
+from radiogenomics.cohort.assembly import inspect_case, synthetic_case_paths
+from radiogenomics.core.io import write_json
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 patient = snakemake.wildcards.patient

@@ -2,11 +2,11 @@
 
 import logging
 
-from radiogenomics.deep import endpoint_labels
-from radiogenomics.figures import save_figure
-from radiogenomics.io import read_tsv, write_tsv
-from radiogenomics.multiphase import case_slices, gradcam_figure, multiphase_study
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.features.deep import endpoint_labels
+from radiogenomics.core.figure_writer import save_figure
+from radiogenomics.core.io import read_tsv, write_tsv
+from radiogenomics.models.multiphase import case_slices, gradcam_figure, multiphase_study
+from radiogenomics.core.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 options = dict(snakemake.params.options)

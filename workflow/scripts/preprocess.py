@@ -3,10 +3,10 @@
 import json
 import logging
 
-from radiogenomics.cohort import synthetic_case_paths
-from radiogenomics.imaging import load_case, preprocess_case, write_image
-from radiogenomics.io import write_label_map
-from radiogenomics.registration import transforms_of
+from radiogenomics.cohort.assembly import synthetic_case_paths
+from radiogenomics.imaging.ct import load_case, preprocess_case, write_image
+from radiogenomics.core.io import write_label_map
+from radiogenomics.imaging.registration import transforms_of
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 patient = snakemake.wildcards.patient

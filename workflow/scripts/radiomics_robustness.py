@@ -4,8 +4,8 @@ import json
 import logging
 from pathlib import Path
 
-from radiogenomics.io import write_json
-from radiogenomics.radiomics_robustness import rater_features
+from radiogenomics.core.io import write_json
+from radiogenomics.features.raters import rater_features
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 robustness = snakemake.params.robustness

@@ -2,9 +2,9 @@
 
 import logging
 
-from radiogenomics.features import combine_patient_tables
-from radiogenomics.io import write_parquet, write_tsv
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.features.radiomics import combine_patient_tables
+from radiogenomics.core.io import write_parquet, write_tsv
+from radiogenomics.core.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 features, diagnostics = combine_patient_tables(snakemake.input.features, snakemake.input.diagnostics)

@@ -2,8 +2,8 @@
 
 import logging
 
-from radiogenomics.evaluation import truth_stage
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.evaluation.stages import truth_stage
+from radiogenomics.core.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 truth_stage(

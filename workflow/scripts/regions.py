@@ -3,8 +3,8 @@ label maps with a 3D Slicer colour table beside each."""
 
 import logging
 
-from radiogenomics.io import write_color_table, write_label_map
-from radiogenomics.regions import patient_region_images, region_color_tables
+from radiogenomics.core.io import write_color_table, write_label_map
+from radiogenomics.regions.habitats import patient_region_images, region_color_tables
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 habitats, peri = patient_region_images(

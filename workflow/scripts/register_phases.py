@@ -3,10 +3,10 @@
 import json
 import logging
 
-from radiogenomics.cohort import synthetic_case_paths
-from radiogenomics.imaging import load_case
-from radiogenomics.io import write_json
-from radiogenomics.registration import registration_verdict
+from radiogenomics.cohort.assembly import synthetic_case_paths
+from radiogenomics.imaging.ct import load_case
+from radiogenomics.core.io import write_json
+from radiogenomics.imaging.registration import registration_verdict
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 patient = snakemake.wildcards.patient

@@ -3,8 +3,8 @@
 import logging
 from pathlib import Path
 
-from radiogenomics.provenance import from_snakemake
-from radiogenomics.registration import qc_figure
+from radiogenomics.core.provenance import from_snakemake
+from radiogenomics.imaging.registration import qc_figure
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 # results/imaging/{patient}/{phase}.nii.gz and results/segment/{patient}/tumor.nii.gz

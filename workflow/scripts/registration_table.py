@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from radiogenomics.io import write_tsv
-from radiogenomics.provenance import from_snakemake
-from radiogenomics.registration import registration_table
+from radiogenomics.core.io import write_tsv
+from radiogenomics.core.provenance import from_snakemake
+from radiogenomics.imaging.registration import registration_table
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 records = [json.loads(Path(path).read_text()) for path in snakemake.input.records]

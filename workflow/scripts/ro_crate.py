@@ -2,7 +2,7 @@
 
 import logging
 
-from radiogenomics.rocrate_export import export_crate
+from radiogenomics.reporting.rocrate import export_crate
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 metadata = export_crate(".", snakemake.params.snakefile, config_path=snakemake.params.configfile)

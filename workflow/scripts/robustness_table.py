@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from radiogenomics.io import read_tsv, write_tsv
-from radiogenomics.plots import icc_distribution_plot
-from radiogenomics.provenance import from_snakemake
-from radiogenomics.radiomics_robustness import robustness_table
+from radiogenomics.core.io import read_tsv, write_tsv
+from radiogenomics.evaluation.figures import icc_distribution_plot
+from radiogenomics.core.provenance import from_snakemake
+from radiogenomics.features.raters import robustness_table
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 reference = pd.DataFrame([json.loads(Path(p).read_text()) for p in snakemake.input.reference])

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import SimpleITK as sitk
 
-from radiogenomics.cases import BadCase
-from radiogenomics.io import write_json, write_label_map
+from radiogenomics.core.cases import BadCase
+from radiogenomics.core.io import write_json, write_label_map
 from radiogenomics.segmentation.masks import final_masks
 from radiogenomics.segmentation.qc import qc_record
 

@@ -5,9 +5,9 @@ import logging
 
 import pandas as pd
 
-from radiogenomics.cohort import EXCLUSION_COLUMNS
-from radiogenomics.io import write_tsv
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.cohort.assembly import EXCLUSION_COLUMNS
+from radiogenomics.core.io import write_tsv
+from radiogenomics.core.provenance import from_snakemake
 from radiogenomics.segmentation.qc import qc_sheet, qc_table
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)

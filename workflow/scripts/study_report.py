@@ -2,8 +2,8 @@
 
 import logging
 
-from radiogenomics.provenance import from_snakemake
-from radiogenomics.report import build_report
+from radiogenomics.core.provenance import from_snakemake
+from radiogenomics.reporting.report import build_report
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 page, shown = build_report(

@@ -2,8 +2,8 @@
 
 import logging
 
-from radiogenomics.provenance import from_snakemake
-from radiogenomics.tasks import survival_comparators_stage
+from radiogenomics.core.provenance import from_snakemake
+from radiogenomics.models.tasks import survival_comparators_stage
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 survival_comparators_stage(

@@ -3,8 +3,8 @@
 import logging
 from pathlib import Path
 
-from radiogenomics.synthetic import write_cohort_tables
-from radiogenomics.provenance import from_snakemake
+from radiogenomics.cohort.synthetic.generator import write_cohort_tables
+from radiogenomics.core.provenance import from_snakemake
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 params = {**snakemake.params.synthetic, "seed": snakemake.params.seed}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from radiogenomics.io import write_json
-from radiogenomics.synthetic import write_phantom
+from radiogenomics.core.io import write_json
+from radiogenomics.cohort.synthetic.generator import write_phantom
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 patient = snakemake.wildcards.patient

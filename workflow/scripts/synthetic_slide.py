@@ -4,9 +4,9 @@ import logging
 
 import pandas as pd
 
-from radiogenomics.io import atomic_path, write_json
-from radiogenomics.provenance import from_snakemake
-from radiogenomics.synthetic_slides import write_slide
+from radiogenomics.core.io import atomic_path, write_json
+from radiogenomics.core.provenance import from_snakemake
+from radiogenomics.cohort.synthetic.slides import write_slide
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 patient = snakemake.wildcards.patient

@@ -14,7 +14,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
-from radiogenomics import synthetic, synthetic_omics  # noqa: E402
+from radiogenomics.cohort.synthetic import generator as synthetic, omics as synthetic_omics  # noqa: E402
 
 params = synthetic.resolve_params({"n_internal": 160, "n_external": 0, "n_genes": 600})
 cohort = synthetic.simulate_cohort(params)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.svm import NuSVR
 
-from radiogenomics.cases import BadCase
+from radiogenomics.core.cases import BadCase
 
 NUS = (0.25, 0.5, 0.75)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
-from radiogenomics.io import atomic_path
+from radiogenomics.core.io import atomic_path
 
 ENRICHMENT_COLUMNS = ["library", "method", "direction", "term", "overlap", "set_size", "es", "nes",
                       "pvalue", "padj", "genes"]

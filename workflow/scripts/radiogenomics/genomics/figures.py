@@ -1,5 +1,5 @@
 """Radiogenomics figures (matplotlib Agg). Each function returns a Figure; the pipeline writes
-it with :func:`radiogenomics.figures.save_png_svg` (PNG + SVG, identical bytes on rerun)."""
+it with :func:`radiogenomics.core.figure_writer.save_png_svg` (PNG + SVG, identical bytes on rerun)."""
 
 from __future__ import annotations
 

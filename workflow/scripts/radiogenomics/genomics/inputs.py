@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radiogenomics.cases import BadCase
-from radiogenomics.io import read_tsv
+from radiogenomics.core.cases import BadCase
+from radiogenomics.core.io import read_tsv
 
 
 def load_sample_counts(counts_path: str | Path, samples_path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -35,8 +35,8 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from radiogenomics.genomics import compare, deconvolution, deg, enrichment, estimate, figures, inputs, tmb, wgcna
-from radiogenomics.figures import save_png_svg
-from radiogenomics.io import read_tsv, write_json, write_parquet, write_tsv
+from radiogenomics.core.figure_writer import save_png_svg
+from radiogenomics.core.io import read_tsv, write_json, write_parquet, write_tsv
 
 log = logging.getLogger(__name__)
 

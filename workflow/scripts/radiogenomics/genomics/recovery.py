@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import pearsonr
 
-from radiogenomics.io import read_tsv
+from radiogenomics.core.io import read_tsv
 
 
 def deg_recovery(deg_table: pd.DataFrame, planted: pd.DataFrame) -> dict:

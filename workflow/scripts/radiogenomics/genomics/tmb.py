@@ -13,7 +13,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 from statsmodels.stats.multitest import multipletests
 
-from radiogenomics.cases import BadCase
+from radiogenomics.core.cases import BadCase
 
 NON_SYNONYMOUS = (
     "Missense_Mutation", "Nonsense_Mutation", "Frame_Shift_Del", "Frame_Shift_Ins",

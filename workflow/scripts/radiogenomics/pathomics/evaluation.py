@@ -1,12 +1,12 @@
 """Evaluation of the frozen pathomics score (S3) beyond the binary-task metrics.
 
 The binary metrics, DeLong tests, ROC / confusion / calibration / decision curves and KM by
-the median training score come from :func:`radiogenomics.evaluation.evaluate_binary_stage`;
+the median training score come from :func:`radiogenomics.evaluation.stages.evaluate_binary_stage`;
 here: FPR and FNR rows, KM and hazard ratios of the score groups in clinical subgroups
 (T1-2 / T3-4, grade I-II / III-IV, necrosis), Harrell's C of the score against T stage, grade,
 necrosis, UISS and SSIGN, and the correlation of the score with grade, T and diameter. The
 Karakiewicz nomogram, the sixth comparator S3 names, is not computed
-(:func:`radiogenomics.clinical_scores.karakiewicz_gap` logs why).
+(:func:`radiogenomics.models.comparators.karakiewicz_gap` logs why).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import pandas as pd  # noqa: E402
 from lifelines.exceptions import ConvergenceError  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from radiogenomics import clinical_scores, plots, survival  # noqa: E402
-from radiogenomics.figures import save_png_svg  # noqa: E402
+from radiogenomics.models import comparators as clinical_scores  # noqa: E402
+from radiogenomics.evaluation import figures as plots, survival  # noqa: E402
+from radiogenomics.core.figure_writer import save_png_svg  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """CNN features of the kept tiles of one slide, in one HDF5 file per slide.
 
-The backbone is the deep-feature stage's (:func:`radiogenomics.deep.build_backbone`: a local
+The backbone is the deep-feature stage's (:func:`radiogenomics.features.deep.build_backbone`: a local
 checkpoint, the local ImageNet cache, or a seeded random init; never a download). Tiles are
 read from the slide on the fly in batches, ImageNet-normalised and optionally resized to
 ``input_size``. For training patients, ``augmented_views`` extra feature sets are computed from
@@ -23,8 +23,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from radiogenomics import deep
-from radiogenomics.io import atomic_path
+from radiogenomics.features import deep
+from radiogenomics.core.io import atomic_path
 
 from . import slides
 

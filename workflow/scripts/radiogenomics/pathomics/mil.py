@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from radiogenomics import deep
+from radiogenomics.features import deep
 
 TRAIN_KEYS = (
     "attention_hidden",

@@ -2,7 +2,7 @@
 training patients, applied frozen to every patient with a slide.
 
 Outputs follow a binary task's contract (``results/models/pathomics/``: predictions, scores,
-labels, cutoffs) so that :func:`radiogenomics.evaluation.evaluate_binary_stage` evaluates them,
+labels, cutoffs) so that :func:`radiogenomics.evaluation.stages.evaluate_binary_stage` evaluates them,
 and the score is also a feature table (``results/features/pathomics.parquet``, columns
 ``pathomics__{variant}``) that other tasks can name in ``features``.
 """
@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from radiogenomics import scores as radscores
-from radiogenomics.deep import endpoint_labels
-from radiogenomics.tasks import PREDICTION_COLUMNS
+from radiogenomics.models import radscore as radscores
+from radiogenomics.features.deep import endpoint_labels
+from radiogenomics.models.tasks import PREDICTION_COLUMNS
 
 from . import mil
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from radiogenomics.cases import BadCase
+from radiogenomics.core.cases import BadCase
 
 MICRONS_AT_10X = 10.0
 

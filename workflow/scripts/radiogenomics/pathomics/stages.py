@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from radiogenomics.io import atomic_path, read_tsv, write_json, write_parquet, write_tsv
+from radiogenomics.core.io import atomic_path, read_tsv, write_json, write_parquet, write_tsv
 
 from . import tiling
 
@@ -79,7 +79,7 @@ def attention_heatmaps(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from radiogenomics.figures import save_png_svg
+    from radiogenomics.core.figure_writer import save_png_svg
 
     pool = scores[scores["cohort"] == "test"]
     pool = pool if len(pool) else scores
@@ -172,7 +172,7 @@ def evaluate_stage(
     inputs: Mapping, outputs: Mapping, eval_settings: Mapping, task_settings: Mapping, seed: int
 ) -> None:
     """Rule ``evaluate_pathomics``: the binary-task evaluation, then S3's extra analyses."""
-    from radiogenomics.evaluation import evaluate_binary_stage
+    from radiogenomics.evaluation.stages import evaluate_binary_stage
 
     from . import evaluation
 
@@ -213,8 +213,8 @@ def evaluate_stage(
 
 
 def _comparators(clinical: pd.DataFrame) -> pd.DataFrame:
-    from radiogenomics.clinical_scores import karakiewicz_gap
-    from radiogenomics.tasks import comparator_scores
+    from radiogenomics.models.comparators import karakiewicz_gap
+    from radiogenomics.models.tasks import comparator_scores
 
     log.warning("%s", karakiewicz_gap(clinical))
     try:

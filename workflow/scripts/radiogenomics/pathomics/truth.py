@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from radiogenomics.synthetic_slides import AGGRESSIVE_LABEL, read_pattern_map
+from radiogenomics.cohort.synthetic.slides import AGGRESSIVE_LABEL, read_pattern_map
 
 
 def tile_truth(tiles: pd.DataFrame, pattern: np.ndarray, map_um: float) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 The final masks lie on the analysis grid (``results/imaging/{patient}/ct.nii.gz``). A
 correction may be drawn on any phase, raw or registered: its grid tells which, and it is
-carried through that phase's registration (:mod:`radiogenomics.drawn_masks`).
+carried through that phase's registration (:mod:`radiogenomics.imaging.drawn_masks`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from ..cases import BadCase
-from ..drawn_masks import carried_to_analysis_grid, declared_phase
-from ..imaging import read_case_image
+from ..core.cases import BadCase
+from ..imaging.drawn_masks import carried_to_analysis_grid, declared_phase
+from ..imaging.ct import read_case_image
 
 CORRECTION_FIX = "put a corrected mask {patient}.nii.gz in the segmentation.corrections folder"
 

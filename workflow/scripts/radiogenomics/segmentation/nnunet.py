@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..io import write_label_map
+from ..core.io import write_label_map
 from .masks import on_grid
 from .model import check_model_folder
 

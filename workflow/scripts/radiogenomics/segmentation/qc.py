@@ -112,7 +112,7 @@ def qc_sheet(table: pd.DataFrame, cases: dict[str, dict], path_png, path_svg, wi
     """
     import matplotlib.pyplot as plt
 
-    from ..figures import save_figure
+    from ..core.figure_writer import save_figure
 
     n = len(table)
     rows = max(1, math.ceil(n / columns))
