@@ -27,8 +27,18 @@ _METADATA = {
 }
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = PNG_DPI) -> Path:
-    """Save atomically without timestamps; the format follows the extension (png/svg/pdf)."""
+def save_figure(
+    fig,
+    path: str | os.PathLike,
+    dpi: int = PNG_DPI,
+    metadata: dict | None = None,
+    bbox_inches: str | None = "tight",
+) -> Path:
+    """Save atomically without timestamps; the format follows the extension (png/svg/pdf).
+
+    ``metadata`` replaces the pinned metadata of the format (``None``: no software tag, no
+    date); ``bbox_inches`` is matplotlib's (``None``: the figure's own size).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     with plt.rc_context({"svg.hashsalt": "radiogenomics", "svg.fonttype": "none"}):
@@ -37,8 +47,8 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = PNG_DPI) -> Path:
                 tmp,
                 dpi=dpi,
                 format=suffix.lstrip("."),
-                metadata=_METADATA.get(suffix),
-                bbox_inches="tight",
+                metadata=_METADATA.get(suffix) if metadata is None else metadata,
+                bbox_inches=bbox_inches,
             )
     return path
 

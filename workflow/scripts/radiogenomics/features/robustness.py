@@ -121,12 +121,6 @@ def _signed_distance_mm(mask: sitk.Image) -> np.ndarray:
     return np.where(inside, half_voxel - to_background, to_foreground - half_voxel)
 
 
-def grow_mask(mask: sitk.Image, distance_mm: float) -> sitk.Image:
-    """Dilate (positive) or erode (negative) by a physical distance, whatever the spacing."""
-    grown = (_signed_distance_mm(mask) <= distance_mm).astype(np.uint8)
-    out = sitk.GetImageFromArray(grown)
-    out.CopyInformation(mask)
-    return out
 
 
 def perturb_mask(
@@ -224,10 +218,3 @@ def dice(a: sitk.Image | np.ndarray, b: sitk.Image | np.ndarray) -> float:
     a, b = a > 0, b > 0
     total = a.sum() + b.sum()
     return float(2 * (a & b).sum() / total) if total else 1.0
-
-
-def robust_features(table: pd.DataFrame, threshold: float) -> list[str]:
-    """Features whose ICC exceeds ``threshold`` (S1: 0.8, S2: 0.75); NaN ICC never passes."""
-    keep = table["icc"].to_numpy(dtype=float) > threshold
-    return table.loc[keep, "feature"].tolist()
-

@@ -471,26 +471,22 @@ class FrozenMixture:
 
 def bic_figure(model_dict: dict, path_png, path_svg) -> None:
     """BIC against the number of habitats K, chosen K marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from radiogenomics.core.io import atomic_path
+    from radiogenomics.core.figure_writer import save_figure
 
     ks = sorted(int(k) for k in model_dict["bic"])
     bics = [model_dict["bic"][str(k)] for k in ks]
     chosen = int(model_dict["k"])
-    # text stays text in the SVG (editable), fixed hash salt keeps reruns byte-identical
-    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "radiogenomics"}):
-        fig, ax = plt.subplots(figsize=(4, 3))
-        _draw_bic(ax, ks, bics, chosen, model_dict["bic"][str(chosen)])
-        fig.tight_layout()
-        for path in (path_png, path_svg):
-            with atomic_path(path) as tmp:
-                is_svg = str(path).endswith(".svg")
-                fig.savefig(tmp, dpi=150, metadata={"Date": None} if is_svg else None)
-        plt.close(fig)
+    fig, ax = plt.subplots(figsize=(4, 3))
+    _draw_bic(ax, ks, bics, chosen, model_dict["bic"][str(chosen)])
+    fig.tight_layout()
+    # the writer's options that keep this figure's bytes as they were: matplotlib's software tag
+    # (PNG) and creator (SVG) stay, no tight bounding box
+    for path in (path_png, path_svg):
+        is_svg = str(path).endswith(".svg")
+        save_figure(fig, path, dpi=150, metadata={"Date": None} if is_svg else {}, bbox_inches=None)
+    plt.close(fig)
 
 
 def _draw_bic(ax, ks, bics, chosen, chosen_bic) -> None:
