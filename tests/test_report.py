@@ -290,6 +290,12 @@ def test_readable_labels():
     assert readable.iloc[0].tolist() == ["Clinical Cox model", "Harrell's C-index", 0.5]
 
 
+def test_endpoint_names_drop_the_unit():
+    assert report_labels.endpoint_name("os_months") == "Overall survival"
+    assert report_labels.endpoint_name("dfs_months") == "Disease-free survival"
+    assert report_labels.endpoint_name("unknown_time") == "unknown_time"
+
+
 def test_table1_for_report_uses_clinical_names_and_skewed_tests(clinical):
     clinical = clinical.assign(os_event=np.tile([0, 1], 30))
     table = report.baseline_table(clinical)

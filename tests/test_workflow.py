@@ -218,6 +218,23 @@ def test_study_report_shows_no_raw_column_ids(tiny_study):
         assert fact in text, fact
 
 
+def test_figures_show_no_raw_column_ids(tiny_study):
+    """Axis labels, legends and tick labels in words: the figure writer keeps SVG text as text,
+    so every string a figure shows can be read back."""
+    import xml.etree.ElementTree as ET
+
+    figures = sorted((tiny_study / "results/figures").glob("*.svg"))
+    assert len(figures) > 60
+    shown = {}
+    for figure in figures:
+        texts = ["".join(t.itertext()) for t in ET.parse(figure).iter("{http://www.w3.org/2000/svg}text")]
+        assert texts, figure.name
+        raw = sorted({raw for text in texts for raw in RAW_IDS if raw in text})
+        if raw:
+            shown[figure.name] = raw
+    assert shown == {}
+
+
 def test_pathomics_tiles_features_and_frozen_mil(tiny_study):
     import h5py
 

@@ -22,6 +22,7 @@ from sklearn.metrics import roc_curve  # noqa: E402
 
 from . import survival  # noqa: E402
 from ..core.figure_writer import save_png_svg  # noqa: E402
+from ..reporting.labels import endpoint_name, label  # noqa: E402
 
 STYLE = {
     "svg.hashsalt": "radiogenomics",
@@ -100,7 +101,7 @@ def kaplan_meier_plot(
             transform=ax.transAxes,
         )
     ax.set_ylim(0, 1.02)
-    ax.set_ylabel(f"{endpoint} probability")
+    ax.set_ylabel(f"{endpoint_name(endpoint)} probability")
     ax.legend(loc="upper right", frameon=False)
     if title:
         ax.set_title(title)
@@ -147,7 +148,7 @@ def forest_plot(table: pd.DataFrame, stem, title: str = "Hazard ratios") -> list
     ax.xaxis.set_minor_formatter(plain)
     ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_ylim(-0.7, n - 0.3)
-    ax.set_yticks(y, table["variable"].astype(str))
+    ax.set_yticks(y, [label(v) for v in table["variable"]])
     ax.set_xlabel("Hazard ratio (95% CI, log scale)")
     labels = [
         f"{r.hr:.2f} ({r.ci_low:.2f}-{r.ci_high:.2f}), p {'< 0.001' if r.p < 0.001 else f'= {r.p:.3f}'}"
@@ -174,7 +175,7 @@ def roc_plot(curves: Mapping[str, tuple], stem, title: str = "ROC") -> list[Path
         ax.plot(
             fpr,
             tpr,
-            label=f"{name}: AUC {auc['value']:.3f} ({auc['ci_low']:.3f}-{auc['ci_high']:.3f})",
+            label=f"{label(name)}: AUC {auc['value']:.3f} ({auc['ci_low']:.3f}-{auc['ci_high']:.3f})",
         )
     ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1)
     ax.set_xlabel("1 - specificity (false positive rate)")
@@ -201,7 +202,7 @@ def td_auc_plot(
             x,
             rows["auc"],
             width,
-            label=model,
+            label=label(model),
             yerr=[rows["auc"] - rows["ci_low"], rows["ci_high"] - rows["auc"]],
             capsize=3,
         )
@@ -210,7 +211,8 @@ def td_auc_plot(
     ax.set_xlabel(f"Horizon ({time_unit})")
     ax.set_ylabel("Cumulative/dynamic AUC (95% CI)")
     ax.set_ylim(0, 1)
-    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    # outside the axes: bars reach 1.0 at every horizon
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title)
     return save_png_svg(fig, stem)
 
@@ -231,14 +233,14 @@ def calibration_plot(
                 table["observed"],
                 capsize=3,
                 marker="o",
-                label=name,
+                label=label(name),
                 yerr=[
                     table["observed"] - table["observed_low"],
                     table["observed_high"] - table["observed"],
                 ],
             )
         else:
-            ax.plot(table["predicted"], table["observed"], marker="o", label=name)
+            ax.plot(table["predicted"], table["observed"], marker="o", label=label(name))
     ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="ideal")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -258,7 +260,7 @@ def decision_curve_plot(
     fig, ax = plt.subplots(figsize=(6.0, 4.5))
     first = next(iter(tables.values()))
     for name, table in tables.items():
-        ax.plot(table["threshold"], table["model"], label=name)
+        ax.plot(table["threshold"], table["model"], label=label(name))
     ax.plot(first["threshold"], first["treat_all"], color="gray", label="treat all")
     ax.plot(
         first["threshold"], first["treat_none"], color="black", linestyle="--", label="treat none"

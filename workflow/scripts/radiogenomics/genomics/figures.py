@@ -14,6 +14,7 @@ from lifelines import KaplanMeierFitter  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
 from radiogenomics.genomics.compare import median_split_survival  # noqa: E402
+from radiogenomics.reporting.labels import endpoint_name, label  # noqa: E402
 
 GROUP_COLOURS = {"high": "#c0392b", "low": "#2c7fb8"}
 
@@ -87,7 +88,7 @@ def enrichment_dotplot(enrichment: pd.DataFrame, n_terms: int = 10, method: str 
     fig, ax = plt.subplots(figsize=(7, 1 + 0.25 * max(len(subset), 1)))
     if not subset.empty:
         counts = subset["genes"].fillna("").map(lambda g: len([x for x in g.split(";") if x]))
-        labels = subset["library"] + ": " + subset["term"].astype(str).str.slice(0, 60)
+        labels = subset["library"].map(label) + ": " + subset["term"].astype(str).str.slice(0, 60)
         y = np.arange(len(subset))[::-1]
         score = -np.log10(subset["padj"].astype(float).clip(lower=1e-300))
         points = ax.scatter(score, y, s=20 + 8 * counts, c=score, cmap="viridis")
@@ -158,7 +159,7 @@ def group_boxplots(values: pd.DataFrame, groups: pd.Series, comparison: pd.DataF
     for i, column in enumerate(columns):
         if column in padj.index:
             ax.text(i, top, f"q={padj[column]:.2g}", ha="center", va="bottom", fontsize=6)
-    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right", fontsize=7)
+    ax.set_xticks(range(len(columns)), [label(c) for c in columns], rotation=45, ha="right", fontsize=7)
     ax.set_title(title)
     ax.legend([plt.Rectangle((0, 0), 1, 1, fc=_group_colour(g)) for g in ("high", "low")], ["high", "low"], fontsize=7)
     return fig
@@ -177,14 +178,14 @@ def km_top_genes(expression: pd.DataFrame, survival: pd.DataFrame, genes: list[s
     for ax, gene in zip(axes.ravel(), genes):
         level = expression.loc[gene, patients].to_numpy(float)
         high = level > np.median(level)
-        for mask, label, colour in ((high, "high", GROUP_COLOURS["high"]), (~high, "low", GROUP_COLOURS["low"])):
+        for mask, group, colour in ((high, "high", GROUP_COLOURS["high"]), (~high, "low", GROUP_COLOURS["low"])):
             if mask.any():
                 KaplanMeierFitter().fit(survival.loc[patients, time].to_numpy(float)[mask],
                                         survival.loc[patients, event].to_numpy(int)[mask],
-                                        label=f"{label} (n={mask.sum()})").plot_survival_function(
+                                        label=f"{group} (n={mask.sum()})").plot_survival_function(
                     ax=ax, ci_show=False, color=colour)
         p = tests.loc[gene, "pvalue"] if gene in getattr(tests, "index", []) else np.nan
-        ax.set(title=f"{gene} (log-rank p={p:.2g})", xlabel=time, ylabel="survival")
+        ax.set(title=f"{gene} (log-rank p={p:.2g})", xlabel=label(time), ylabel=f"{endpoint_name(time)} probability")
         ax.legend(fontsize=6)
     for ax in axes.ravel()[len(genes):]:
         ax.axis("off")

@@ -25,6 +25,7 @@ from scipy import stats  # noqa: E402
 from radiogenomics.models import comparators as clinical_scores  # noqa: E402
 from radiogenomics.evaluation import figures as plots, survival  # noqa: E402
 from radiogenomics.core.figure_writer import save_png_svg  # noqa: E402
+from radiogenomics.reporting.labels import endpoint_name  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def subgroup_km_figure(table: pd.DataFrame, cohort: str, stem, endpoint: str) ->
     for ax in axes[-1]:
         ax.set_xlabel("months")
     for ax in axes[:, 0]:
-        ax.set_ylabel(endpoint)
+        ax.set_ylabel(f"{endpoint_name(endpoint)} probability")
     fig.suptitle(f"Pathomics score groups (median training score), {cohort} cohort")
     save_png_svg(fig, stem)
 

@@ -155,6 +155,11 @@ LABELS: dict[str, str] = {
     "immune_score": "Immune score",
     "estimate_score": "ESTIMATE score",
     "tumor_purity": "Tumour purity",
+    "go_bp": "GO biological process",
+    "go_cc": "GO cellular component",
+    "go_mf": "GO molecular function",
+    "kegg": "KEGG",
+    "hallmark": "MSigDB hallmark",
 }
 
 _PATTERNS: list[tuple[re.Pattern, str]] = [
@@ -180,6 +185,11 @@ def label(name) -> str:
         head, _, tail = text.partition(":")
         return f"{label(head)}: {label(tail)}"
     return text
+
+
+def endpoint_name(time_column) -> str:
+    """The endpoint of a time column in words, without its unit: ``os_months`` -> "Overall survival"."""
+    return re.sub(r" \([^)]*\)$", "", label(time_column))
 
 
 def readable_table(table: pd.DataFrame) -> pd.DataFrame:
