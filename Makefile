@@ -2,7 +2,7 @@
 CORES ?= 2
 SNAKEMAKE = .venv/bin/snakemake
 
-.PHONY: venv study features test lint format benchmark reference
+.PHONY: venv study features test lint format benchmark reference screenshots
 
 venv:
 	bin/setup-venv
@@ -32,3 +32,9 @@ reference:
 	@set -e; for script in tests/reference/*/make.R; do \
 		echo "Rscript $$script"; (cd "$$(dirname "$$script")" && Rscript --vanilla make.R); \
 	done
+
+# The README's report screenshots, retaken by the browser test (runs the tiny study unless
+# TINY_STUDY_DIR names a finished run).
+screenshots: venv
+	.venv/bin/python -m pytest -q -p no:cacheprovider tests/test_report_browser.py -k tiny_study
+	mkdir -p docs/images && cp tests/artifacts/tiny_study_report_*.png docs/images/

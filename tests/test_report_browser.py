@@ -3,7 +3,7 @@
 Drives the browser over the DevTools protocol: collects console errors, uncaught exceptions,
 failed loads and any request that leaves the page (a self-contained report makes none), checks
 every image decoded (naturalWidth > 0) and the synthetic banner is visible, and keeps a
-screenshot of the first screen in tests/artifacts/.
+screenshot of the first screen and of three sections in tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ pytestmark = [
     ),
 ]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# the screenshots kept (`make screenshots` copies them to docs/images/): name -> section id
+SCREENS = {"first_screen": None, "methods": "methods", "models": "models-and-evaluation",
+           "radiogenomics": "radiogenomics"}  # fmt: skip
 STARTUP_LIMIT_S = 60
 EVENT_LIMIT_S = 60
 
@@ -211,6 +214,14 @@ def test_tiny_study_report_renders_in_chromium(browser, tiny_study):
     assert len(state["images"]) > 10
     assert all(image["complete"] and image["width"] > 0 for image in state["images"]), state
     assert "SYNTHETIC COHORT" in state["banner"]["text"]
-    shot = browser.call("Page.captureScreenshot", format="png")["data"]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "tiny_study_report_first_screen.png").write_bytes(base64.b64decode(shot))
+    for name, section in SCREENS.items():
+        if section:
+            top = browser.call(
+                "Runtime.evaluate", returnByValue=True,
+                expression=f"(() => {{ const s = document.getElementById('{section}'); if (!s) return null;"
+                " s.scrollIntoView(); return window.scrollY; })()",
+            )["result"].get("value")
+            assert top, f"section {section} is missing or does not scroll"
+        shot = browser.call("Page.captureScreenshot", format="png")["data"]
+        (ARTIFACTS / f"tiny_study_report_{name}.png").write_bytes(base64.b64decode(shot))

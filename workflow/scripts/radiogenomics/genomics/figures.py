@@ -32,8 +32,12 @@ def volcano(deg_table: pd.DataFrame, padj_max: float = 0.05, abs_log2fc_min: flo
     ax.axhline(-np.log10(padj_max), ls="--", lw=0.8, c="k")
     for x in (-abs_log2fc_min, abs_log2fc_min):
         ax.axvline(x, ls="--", lw=0.8, c="k")
-    for _, row in table[table["direction"] != "ns"].head(n_labels).iterrows():
-        ax.annotate(row["gene"], (row["log2FoldChange"], -np.log10(max(row["padj"], 1e-300))), fontsize=6)
+    # labels of genes with near-equal p would overlap: each is stacked 7 points above the last
+    labelled = table[table["direction"] != "ns"].head(n_labels)
+    for k, (_, row) in enumerate(labelled.sort_values("log2FoldChange").iterrows()):
+        ax.annotate(row["gene"], (row["log2FoldChange"], -np.log10(max(row["padj"], 1e-300))), fontsize=6,
+                    xytext=(3, 2 + 7 * (k % 4)), textcoords="offset points",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.4"})
     n_up, n_down = (table["direction"] == "up").sum(), (table["direction"] == "down").sum()
     ax.set(xlabel="log2 fold change (high vs low)", ylabel="-log10 adjusted p",
            title=f"DEGs: {n_up} up, {n_down} down")
