@@ -229,6 +229,10 @@ def make_fake_results(root: Path) -> None:
     (captions / "habitat_bic.rst").write_text("BIC per number of habitats ``K``.\n")
     (captions / "patient_flow.rst").write_text("Patients from assessment to analysis.\n")
     (captions / "table1.rst").write_text("Baseline characteristics.\n")
+    (captions / "table_habitat_bic.rst").write_text("One row per number of habitats ``K``.\n")
+    (captions / "table_metrics.rst").write_text(
+        "Metrics of task **{{ snakemake.wildcards.task }}** per cohort.\n"
+    )
 
 
 # report_outputs() of common.smk for the fake results: what rules wrap in report(...)
@@ -236,9 +240,15 @@ FAKE_DECLARED = [
     {"rule": "fit_habitats", "pattern": "results/figures/habitat_bic.png",
      "regex": r"results/figures/habitat_bic\.png$", "caption": "habitat_bic.rst",
      "category": "Regions", "subcategory": None, "labels": {}},
+    {"rule": "fit_habitats", "pattern": "results/regions/habitat_bic.tsv",
+     "regex": r"results/regions/habitat_bic\.tsv$", "caption": "table_habitat_bic.rst",
+     "category": "Regions", "subcategory": None, "labels": {"table": "Habitat model: BIC per K"}},
     {"rule": "evaluate", "pattern": "results/figures/km_{task}.png",
      "regex": r"results/figures/km_(?P<task>.+)\.png$", "caption": "km.rst",
      "category": "Models and evaluation", "subcategory": "{task}", "labels": {}},
+    {"rule": "evaluate", "pattern": "results/models/{task}/metrics.tsv",
+     "regex": r"results/models/(?P<task>[^/]+)/metrics\.tsv$", "caption": "table_metrics.rst",
+     "category": "Models and evaluation", "subcategory": "{task}", "labels": {"table": "Performance"}},
     {"rule": "study_report", "pattern": "results/report/assets/patient_flow.png",
      "regex": r"results/report/assets/patient_flow\.png$", "caption": "patient_flow.rst",
      "category": "Report", "subcategory": None, "labels": {}},

@@ -246,7 +246,9 @@ def test_declared_outputs_are_matched_with_their_wildcards(tmp_path):
     # fig.png is no report() output: not shown, as in snakemake --report
     assert [f.path.as_posix() for f in found] == [
         "results/figures/habitat_bic.png",
+        "results/regions/habitat_bic.tsv",
         "results/figures/km_os.png",
+        "results/models/s2/metrics.tsv",
     ]
 
 
@@ -354,9 +356,17 @@ def test_build_report_is_self_contained(tmp_path):
     assert "fixed bin width of 25 HU" in page
     assert "14 patients assessed, 2 excluded, 12 included (train: 6, test: 3, external: 3)" in page
     assert "Habitat model: BIC per K" in page and "1000.5" in page and "Number of habitats (K)" in page
-    # tables: readable headers, titled by what they show, not by their path
+    # tables: the declared ones, readable headers, titled by their report label, not by their
+    # path, with their caption file (rendered with the wildcards) and an id per file
     assert "95% CI, lower" in page and "<h4>Performance</h4>" in page
     assert "<h4>results/" not in page and "Task s2: t stage group (high)" in page
+    assert (
+        '<div class="tablewrap" id="tab-models-s2-metrics"><h4>Performance</h4>'
+        "<p>Metrics of task <strong>s2</strong> per cohort.</p>" in page
+    )
+    assert '<div class="tablewrap" id="tab-regions-habitat-bic"><h4>Habitat model' in page
+    assert "One row per number of habitats <tt" in page
+    assert '<div class="tablewrap" id="tab-report-assets-table1">' in page
     assert "a 3 mm peritumoral shell" in page
     assert '<section id="regions"><h2>Regions</h2>' in page
     assert '<section id="models-and-evaluation"><h2>Models and evaluation</h2>' in page
@@ -389,6 +399,20 @@ def test_build_report_is_self_contained(tmp_path):
     # A manifest study has no RNA-seq: the radiogenomics section says why it is empty.
     assert "Not run: no expression data: a manifest study" in page
     assert "Not run" not in report.build_report(tmp_path, REPORT_CONFIG)[0].read_text()
+
+
+def test_a_declared_table_without_a_label_is_titled_by_its_name(tmp_path):
+    """Only declared tables are shown (nothing hard-coded); no ``table`` label: the file name."""
+    make_fake_results(tmp_path)
+    declared = [
+        {**entry, "labels": {}} if entry["pattern"].endswith("metrics.tsv") else entry
+        for entry in FAKE_DECLARED
+        if entry["pattern"] != "results/regions/habitat_bic.tsv"
+    ]
+    page = report.build_report(tmp_path, FAKE_CONFIG, declared=declared)[0].read_text()
+    assert '<div class="tablewrap" id="tab-models-s2-metrics"><h4>Metrics</h4>' in page
+    assert "tab-regions-habitat-bic" not in page and "Habitat model: BIC per K" not in page
+    assert report.table_anchor("results/genomics/truth_recovery.tsv") == "tab-genomics-truth-recovery"
 
 
 def test_long_tables_are_sortable_and_short_ones_plain(tmp_path):

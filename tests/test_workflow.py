@@ -208,6 +208,53 @@ def test_every_figure_is_in_both_reports_with_a_caption(tiny_study, snakemake_re
     assert missing == []
 
 
+def _snakemake_report_tables(page: str) -> dict:
+    """{path: entry (name, labels, caption, ...)} of the tables that `snakemake --report` embeds."""
+    import re
+
+    decoder, entries = json.JSONDecoder(), {}
+    for match in re.finditer(r'"([^"]+\.tsv)":\s*(?=\{"name")', page):
+        entries.setdefault(match.group(1), decoder.raw_decode(page, match.end())[0])
+    return entries
+
+
+def test_every_table_is_in_both_reports_with_a_caption(tiny_study, snakemake_report):
+    """Every table a rule wraps in report(...) that the tiny study wrote, and Table 1, is in the
+    study report (block id tab-<path>) and in `snakemake --report`, each time with a non-empty
+    caption, and titled by its report label in both."""
+    import re
+
+    page = (tiny_study / "results/report/index.html").read_text()
+    # the declarations as report_outputs() read them at DAG time (the page's sidecar params)
+    record = json.loads((tiny_study / "results/report/index.prov.json").read_text())
+    declared = [d for d in record["params"]["declared"] if d["pattern"].endswith(".tsv")]
+    written = sorted(
+        path.relative_to(tiny_study).as_posix() for path in (tiny_study / "results").rglob("*.tsv")
+    )
+    tables = [path for path in written if any(re.match(d["regex"], path) for d in declared)]
+    assert "results/report/assets/table1.tsv" in tables
+    assert len(tables) >= 27
+    theirs = _snakemake_report_tables(snakemake_report)
+    missing = []
+    for path in tables:
+        anchor = "tab-" + re.sub(r"[^a-z0-9]+", "-", path.removeprefix("results/")[:-4].lower())
+        found = re.search(
+            rf'<div class="tablewrap" id="{re.escape(anchor)}"><h4>([^<]*)</h4>(.*?)'
+            r'(?:<p class="tools">|<div class="scroll">|<table)',
+            page,
+            re.S,
+        )
+        if not found or not _visible_text(found.group(2)).strip():
+            missing.append(("study report", path))
+        entry = theirs.get(path, {})
+        if not re.sub(r"<[^>]+>", "", entry.get("caption") or "").strip():
+            missing.append(("snakemake --report", path))
+        label = (entry.get("labels") or {}).get("table")
+        if found and label and found.group(1) != label:
+            missing.append(("title", path, found.group(1), label))
+    assert missing == []
+
+
 def test_study_report_shows_no_raw_column_ids(tiny_study):
     text = _visible_text((tiny_study / "results/report/index.html").read_text())
     shown = {raw: text.count(raw) for raw in RAW_IDS if raw in text}

@@ -475,6 +475,13 @@ def genomics_figure(name, caption=None):
     )
 
 
+def genomics_table(name, title):
+    """results/genomics/{name}.tsv in both reports, caption workflow/report/table_genomics_{name}.rst."""
+    return report_table(
+        f"results/genomics/{name}.tsv", f"genomics_{name}", "Radiogenomics", title
+    )
+
+
 def genomics_targets():
     """The genomics stage's rules, one table each (their figures come with them): every
     analysis, TMB only with a MAF, the planted-truth comparison on synthetic runs."""
@@ -553,6 +560,30 @@ def model_figure(task_kind, caption):
         f"results/figures/{{task}}_{task_kind}.png",
         caption=f"../report/{caption}.rst",
         category="Models and evaluation",
+        subcategory="{task}",
+    )
+
+
+def report_table(path, caption, category, title, subcategory=None):
+    """A table in both reports (snakemake --report and the study report), caption
+    workflow/report/table_{caption}.rst, title labels["table"]."""
+    return report(
+        path,
+        caption=f"../report/table_{caption}.rst",
+        category=category,
+        subcategory=subcategory,
+        labels={"table": title},
+    )
+
+
+def model_table(name, title, caption=None):
+    """results/models/{task}/{name}.tsv in both reports under the task's heading, caption
+    workflow/report/table_{caption or name}.rst."""
+    return report_table(
+        f"results/models/{{task}}/{name}.tsv",
+        caption or name,
+        "Models and evaluation",
+        title,
         subcategory="{task}",
     )
 
@@ -654,6 +685,14 @@ def pathomics_figures(kinds):
             )
             figures[f"{kind}_{cohort}_svg"] = f"{stem}.svg"
     return figures
+
+
+def pathomics_table(name, title):
+    """results/models/{task}/{name}.tsv of the pathomics score in both reports, caption
+    workflow/report/table_pathomics_{name}.rst."""
+    return report_table(
+        f"results/models/{{task}}/{name}.tsv", f"pathomics_{name}", "Pathomics", title
+    )
 
 
 def _has_slides():

@@ -65,7 +65,13 @@ rule multiphase_model:
         clinical="results/cohort/clinical.tsv",
     output:
         predictions="results/models/multiphase/predictions.tsv",
-        metrics="results/models/multiphase/metrics.tsv",
+        metrics=report_table(
+            "results/models/multiphase/metrics.tsv",
+            "multiphase_metrics",
+            "Models and evaluation",
+            "Performance",
+            subcategory="multiphase",
+        ),
         figure=[
             report(
                 "results/figures/multiphase_gradcam.png",

@@ -10,7 +10,7 @@ rule evaluate_survival:
         scores="results/models/{task}/scores.tsv",
     output:
         **cohort_figures(["km", "td_auc", "calibration", "dca"], "survival_"),
-        metrics="results/models/{task}/metrics.tsv",
+        metrics=model_table("metrics", "Performance", "survival_metrics"),
         c_comparisons="results/models/{task}/c_comparisons.tsv",
         km="results/models/{task}/km_logrank.tsv",
         calibration="results/models/{task}/calibration.tsv",
@@ -42,7 +42,7 @@ rule evaluate_binary:
         cutoffs="results/models/{task}/cutoffs.tsv",
     output:
         **cohort_figures(["roc", "confusion", "calibration", "dca", "km"], "binary_"),
-        metrics="results/models/{task}/metrics.tsv",
+        metrics=model_table("metrics", "Performance", "binary_metrics"),
         delong="results/models/{task}/delong.tsv",
         km="results/models/{task}/km_logrank.tsv",
     log:
@@ -70,7 +70,7 @@ rule radscore_truth:
         scores="results/models/{task}/scores.tsv",
         truth="results/truth/patients.tsv",
     output:
-        table="results/models/{task}/truth_comparison.tsv",
+        table=model_table("truth_comparison", "Radscore against the planted truth"),
     log:
         "logs/evaluate/{task}_truth.log",
     wildcard_constraints:

@@ -109,7 +109,12 @@ rule robustness_table:
         ),
         deep="results/features/robustness_deep.tsv",
     output:
-        table="results/features/robustness.tsv",
+        table=report_table(
+            "results/features/robustness.tsv",
+            "robustness",
+            "Features",
+            "Feature robustness",
+        ),
         png=report(
             "results/figures/robustness_icc.png",
             caption="../report/robustness.rst",

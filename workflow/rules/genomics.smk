@@ -39,7 +39,7 @@ rule genomics_deg:
         expression=rules.genomics_expression.output.expression,
         groups=rules.genomics_expression.output.groups,
     output:
-        deg=f"{GENOMICS_DIR}/deg.tsv",
+        deg=genomics_table("deg", "Differential expression"),
         deg_full=f"{GENOMICS_DIR}/intermediate/deg.parquet",
         volcano=genomics_figure("volcano"),
         volcano_svg="results/figures/genomics_volcano.svg",
@@ -98,7 +98,7 @@ rule genomics_enrichment:
         network=rules.genomics_wgcna.output.network,
         libraries=list(GENOMICS_LIBRARIES.values()),
     output:
-        enrichment=f"{GENOMICS_DIR}/enrichment.tsv",
+        enrichment=genomics_table("enrichment", "Gene-set enrichment"),
         dotplot=genomics_figure("enrichment_dotplot"),
         dotplot_svg="results/figures/genomics_enrichment_dotplot.svg",
     log:
@@ -148,7 +148,7 @@ rule genomics_estimate:
         expression=rules.genomics_expression.output.expression,
         groups=rules.genomics_expression.output.groups,
     output:
-        estimate=f"{GENOMICS_DIR}/estimate.tsv",
+        estimate=genomics_table("estimate", "ESTIMATE scores"),
         tests=f"{GENOMICS_DIR}/estimate_tests.tsv",
         boxplots=genomics_figure("estimate_boxplots"),
         boxplots_svg="results/figures/genomics_estimate_boxplots.svg",
@@ -243,7 +243,7 @@ rule genomics_truth_recovery:
         truth_fractions="results/truth/cell_fractions.tsv",
         truth_modules="results/truth/modules.tsv",
     output:
-        "results/genomics/truth_recovery.tsv",
+        genomics_table("truth_recovery", "Recovery of the planted biology"),
     log:
         "logs/genomics/truth_recovery.log",
     conda:

@@ -64,7 +64,12 @@ rule registration_table:
     input:
         unpack(registration_inputs),
     output:
-        "results/imaging/registration.tsv",
+        report_table(
+            "results/imaging/registration.tsv",
+            "registration",
+            "Imaging",
+            "Phase registration",
+        ),
     log:
         "logs/imaging/registration_table.log",
     conda:

@@ -8,8 +8,8 @@ rule survival_radscore:
     input:
         unpack(task_inputs),
     output:
-        selected_features="results/models/{task}/selected_features.tsv",
-        funnel="results/models/{task}/funnel.tsv",
+        funnel=model_table("funnel", "Feature selection"),
+        selected_features=model_table("selected_features", "Selected features"),
         formula="results/models/{task}/radscore_formula.tsv",
         lasso_cv="results/models/{task}/lasso_cv.tsv",
         scores="results/models/{task}/scores.tsv",
@@ -148,8 +148,8 @@ rule binary_model:
         unpack(task_inputs),
     output:
         region_set_cv="results/models/{task}/region_set_cv.tsv",
-        selected_features="results/models/{task}/selected_features.tsv",
-        funnel="results/models/{task}/funnel.tsv",
+        funnel=model_table("funnel", "Feature selection"),
+        selected_features=model_table("selected_features", "Selected features"),
         formula="results/models/{task}/radscore_formula.tsv",
         radscore="results/models/{task}/radscore.json",
         lasso_cv="results/models/{task}/lasso_cv.tsv",

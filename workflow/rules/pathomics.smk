@@ -96,7 +96,12 @@ rule pathomics_model:
         attention="results/models/pathomics/attention.parquet",
         weights="results/models/pathomics/mil_weights.pt",
         summary="results/models/pathomics/mil.json",
-        tile_counts="results/models/pathomics/tile_counts.tsv",
+        tile_counts=report_table(
+            "results/models/pathomics/tile_counts.tsv",
+            "pathomics_tile_counts",
+            "Pathomics",
+            "Tiles per slide",
+        ),
         features="results/features/pathomics.parquet",
         heatmaps=report(
             "results/figures/pathomics_attention.png",
@@ -136,12 +141,12 @@ rule evaluate_pathomics:
             category="Pathomics",
         ),
         correlation_figure_svg="results/figures/{task}_correlation.svg",
-        metrics="results/models/{task}/metrics.tsv",
+        metrics=model_table("metrics", "Performance", "pathomics_metrics"),
         delong="results/models/{task}/delong.tsv",
         km="results/models/{task}/km_logrank.tsv",
-        subgroups="results/models/{task}/subgroups.tsv",
-        concordance="results/models/{task}/concordance.tsv",
-        correlation="results/models/{task}/correlation.tsv",
+        subgroups=pathomics_table("subgroups", "Clinical subgroups"),
+        concordance=pathomics_table("concordance", "Concordance"),
+        correlation=pathomics_table("correlation", "Score versus clinical variables"),
     log:
         "logs/evaluate/{task}.log",
     wildcard_constraints:
@@ -171,7 +176,12 @@ rule pathomics_truth:
         patterns=pathomics_inputs("results/truth/{patient}/slide_pattern.tif"),
         slides=pathomics_inputs("results/truth/{patient}/slide.json"),
     output:
-        table="results/models/pathomics/truth_recovery.tsv",
+        table=report_table(
+            "results/models/pathomics/truth_recovery.tsv",
+            "pathomics_truth_recovery",
+            "Pathomics",
+            "Recovery of the planted tissue pattern",
+        ),
     log:
         "logs/evaluate/pathomics_truth.log",
     conda:

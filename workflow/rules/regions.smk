@@ -39,7 +39,12 @@ rule fit_habitats:
         ),
     output:
         model="results/regions/habitat_model.json",
-        bic="results/regions/habitat_bic.tsv",
+        bic=report_table(
+            "results/regions/habitat_bic.tsv",
+            "habitat_bic",
+            "Regions",
+            "Habitat model: BIC per K",
+        ),
         png=report(
             "results/figures/habitat_bic.png",
             caption="../report/habitat_bic.rst",

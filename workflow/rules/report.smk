@@ -1,7 +1,8 @@
 # Study report (results/report/index.html) and, on request, the run as an RO-Crate.
 # The report waits for every other target of the study (all_targets in common.smk). Its figures
-# are the outputs the rules wrap in report(...), with their caption files and categories, the
-# same list `snakemake --report` shows (report_outputs in common.smk, read at DAG time).
+# and tables are the outputs the rules wrap in report(...) (tables: report_table), with their
+# caption files and categories, the same list `snakemake --report` shows (report_outputs in
+# common.smk, read at DAG time).
 
 
 rule study_report:

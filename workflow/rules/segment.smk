@@ -89,7 +89,12 @@ checkpoint segmentation_qc:
     input:
         unpack(segmentation_qc_inputs),
     output:
-        qc="results/segment/qc.tsv",
+        qc=report_table(
+            "results/segment/qc.tsv",
+            "segmentation_qc",
+            "Segmentation",
+            "Segmentation quality control",
+        ),
         exclusions="results/segment/exclusions.tsv",
         png=report(
             "results/figures/segmentation_qc.png",

@@ -4,10 +4,10 @@ Images are embedded as base64 data URIs, the CSS and the small script that sorts
 long tables are inline, and the page fetches nothing. The page is built from a plain list of
 ``Section`` objects; ``default_sections`` assembles the standard study: methods (from the
 resolved config, ``radiogenomics.reporting.methods``), patient flow, Table 1, then one section per
-report category. The figures are the outputs the rules wrap in ``report(...)``, the same list
-and caption files as ``snakemake --report`` (``radiogenomics.reporting.outputs``); the tables are
-``REPORT_TABLES``, shown with readable column names (``radiogenomics.reporting.labels``). Pass
-extra ``Section`` objects to add to the page.
+report category. Its figures and tables are the outputs the rules wrap in ``report(...)``, the
+same list and caption files as ``snakemake --report`` (``radiogenomics.reporting.outputs``); a
+table's title is its report label ``table`` and its columns get readable names
+(``radiogenomics.reporting.labels``). Pass extra ``Section`` objects to add to the page.
 
 Every figure and table links to its provenance sidecar and shows its key facts inline.
 """
@@ -53,6 +53,8 @@ from radiogenomics.models.settings import task_settings  # noqa: E402
 
 REPORT_DIR = "results/report"
 REPORT_RULE = "study_report"  # the Snakemake rule that builds the page (names its sidecars)
+FIGURE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg")  # declared outputs shown as figures
+TABLE_SUFFIXES = (".tsv",)  # declared outputs shown as tables
 MAX_TABLE_ROWS = 1000  # rows embedded per table (the file holds them all)
 INTERACTIVE_ROWS = 15  # longer tables are sortable, filterable and scroll
 COHORT_ORDER = ("train", "test", "external")
@@ -89,6 +91,7 @@ class TableItem:
     source: Path | None = None  # the file the table shows (its sidecar is linked)
     caption_html: str = ""
     interactive: bool | None = None  # sortable and filterable; None: when it is long
+    anchor: str | None = None  # the block's HTML id; None: from ``source`` (table_anchor)
 
 
 @dataclass
@@ -517,82 +520,6 @@ FIGURE_TITLES = {
 }
 
 
-@dataclass(frozen=True)
-class TableSpec:
-    """A table the report shows: ``path`` relative to the workdir (``{task}``: each task)."""
-
-    category: str
-    path: str
-    title: str
-    caption: str = ""
-    subcategory: str | None = None
-
-
-REPORT_TABLES: list[TableSpec] = [
-    TableSpec("Imaging", "results/imaging/registration.tsv", "Phase registration",
-              "One row per patient and registered phase; metric: final Mattes mutual information; "
-              "TRE: target registration error over the tumour against the planted misalignment "
-              "(synthetic runs)."),
-    TableSpec("Segmentation", "results/segment/qc.tsv", "Segmentation quality control",
-              "The mask every later stage reads, with its agreement with the reference where "
-              "both exist; flagged masks need a look."),
-    TableSpec("Regions", "results/regions/habitat_bic.tsv", "Habitat model: BIC per K",
-              "BIC of the Gaussian mixture on training voxels for each number of habitats."),
-    TableSpec("Features", "results/features/robustness.tsv", "Feature robustness",
-              "Intraclass correlation of every feature between the original and re-delineated "
-              "masks."),
-    TableSpec("Models and evaluation", "results/models/{task}/funnel.tsv", "Feature selection",
-              "Features left after each step of the selection chain (training cohort).",
-              "{task}"),
-    TableSpec("Models and evaluation", "results/models/{task}/selected_features.tsv",
-              "Selected features", "The radscore's features and LASSO coefficients.", "{task}"),
-    TableSpec("Models and evaluation", "results/models/{task}/truth_comparison.tsv",
-              "Radscore against the planted truth",
-              "C-index of the radscore and of the planted risk, with their difference.",
-              "{task}"),
-    TableSpec("Models and evaluation", "results/models/{task}/metrics.tsv", "Performance",
-              "Every model's metrics per cohort with bootstrap 95% confidence intervals.",
-              "{task}"),
-    TableSpec("Models and evaluation", "results/models/multiphase/metrics.tsv", "Performance",
-              "The multiphase CNN per cohort.", "multiphase"),
-    TableSpec("Pathomics", "results/models/pathomics/truth_recovery.tsv",
-              "Recovery of the planted tissue pattern",
-              "How well attention finds the planted tiles and the score follows the planted "
-              "aggressiveness."),
-    TableSpec("Pathomics", "results/models/pathomics/concordance.tsv", "Concordance",
-              "C-index of each slide score per cohort."),
-    TableSpec("Pathomics", "results/models/pathomics/subgroups.tsv", "Clinical subgroups",
-              "Log-rank test and hazard ratio of the score groups within each subgroup."),
-    TableSpec("Pathomics", "results/models/pathomics/correlation.tsv",
-              "Score versus clinical variables", "Spearman correlation per cohort."),
-    TableSpec("Pathomics", "results/models/pathomics/tile_counts.tsv", "Tiles per slide",
-              "Tiles of the tissue grid, dropped as background or low entropy, and kept."),
-    TableSpec("Radiogenomics", "results/genomics/truth_recovery.tsv",
-              "Recovery of the planted biology",
-              "Agreement of each analysis with the planted genes, modules and cell fractions."),
-    TableSpec("Radiogenomics", "results/genomics/deg.tsv", "Differential expression",
-              "High versus low radscore group; sort or filter the columns."),
-    TableSpec("Radiogenomics", "results/genomics/enrichment.tsv", "Gene-set enrichment",
-              "Over-representation (ORA) and GSEA results per gene-set library."),
-    TableSpec("Radiogenomics", "results/genomics/estimate.tsv", "ESTIMATE scores",
-              "Stromal, immune and ESTIMATE scores and tumour purity per patient."),
-]
-
-
-def report_tables(root: Path, config: Mapping, specs=REPORT_TABLES) -> list[tuple]:
-    """(spec, path, subcategory) of every table in ``specs`` that exists."""
-    tasks = list(_get(config, "models.tasks", {}) or {})
-    found = []
-    for spec in specs:
-        for task in tasks if "{task}" in spec.path else [None]:
-            fill = {"task": task} if task else {}
-            path = Path(spec.path.format(**fill))
-            if (root / path).is_file():
-                sub = spec.subcategory.format(**fill) if spec.subcategory else None
-                found.append((spec, path, sub))
-    return found
-
-
 def figure_title(file: ReportFile) -> str:
     labels, wildcards = dict(file.declared.labels), dict(file.wildcards)
     if "figure" in labels:
@@ -626,6 +553,22 @@ def _caption_for(declared: Declared | None, captions_dir, config, wildcards=None
     return render_caption(declared.caption, captions_dir, config, wildcards, declared.rule)
 
 
+def table_title(file: ReportFile) -> str:
+    """A declared table's title: its report label ``table``, else its file name in words."""
+    title = dict(file.declared.labels).get("table")
+    if title:
+        return title
+    stem = file.path.stem.replace("_", " ").strip()
+    return stem[:1].upper() + stem[1:]
+
+
+def table_anchor(path: str | Path) -> str:
+    """The HTML id of a table's block: ``tab-`` and its path without results/ and suffix,
+    e.g. ``tab-models-os-metrics`` for results/models/os/metrics.tsv."""
+    text = Path(path).with_suffix("").as_posix().removeprefix("results/")
+    return "tab-" + re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
 def category_sections(
     root: Path,
     config: Mapping,
@@ -634,32 +577,34 @@ def category_sections(
     shown: set[Path],
 ) -> list[Section]:
     """One section per report category (in the rules' order), subsections per subcategory:
-    the declared figures that exist, then the tables of REPORT_TABLES."""
+    the declared figures that exist, then the declared tables."""
     files = find_report_files(root, declared, skip_rules=[REPORT_RULE])
-    figures = [f for f in files if f.path.suffix.lower() in (".png", ".svg", ".jpg", ".jpeg")]
     order = [d.category or "Other" for d in declared if d.rule != REPORT_RULE]
-    order += [spec.category for spec in REPORT_TABLES]
     groups: dict[str, dict] = {c: {} for c in dict.fromkeys(order)}
-    for file in figures:
-        if file.path in shown:
+    for file in files:
+        suffix = file.path.suffix.lower()
+        if file.path in shown or suffix not in FIGURE_SUFFIXES:
             continue
         shown.add(file.path)
         caption = _caption_for(file.declared, captions_dir, config, file.wildcards)
         item = FigureItem(file.path, title=figure_title(file), caption_html=caption)
         groups.setdefault(file.category(), {}).setdefault(file.subcategory(), []).append(item)
-    for spec, path, sub in report_tables(root, config):
-        if path in shown:
+    for file in files:
+        if file.path in shown or file.path.suffix.lower() not in TABLE_SUFFIXES:
             continue
-        shown.add(path)
-        table = readable_table(_read_table(root / path))
-        item = TableItem(spec.title, table, spec.caption, source=path)
-        groups.setdefault(spec.category, {}).setdefault(sub, []).append(item)
+        shown.add(file.path)
+        caption = _caption_for(file.declared, captions_dir, config, file.wildcards)
+        table = readable_table(_read_table(root / file.path))
+        item = TableItem(table_title(file), table, source=file.path, caption_html=caption)
+        groups.setdefault(file.category(), {}).setdefault(file.subcategory(), []).append(item)
     if (root / "results/regions").is_dir():
         overlays = overlay_items(root, config)
         shown.update(i.path for i in overlays)
         groups.setdefault("Regions", {}).setdefault(None, []).extend(overlays)
     sections = []
     skipped = genomics_skip_reason(config)
+    if skipped:
+        groups.setdefault("Radiogenomics", {})  # the section says why it is empty
     for category, subgroups in groups.items():
         items = list(subgroups.pop(None, []))
         for sub, sub_items in subgroups.items():
@@ -868,8 +813,10 @@ def _render_table(item: TableItem, root: Path, report_dir: Path, index: int) -> 
         )
     prov = provenance_html(item.source, root, report_dir) if item.source else ""
     caption = item.caption_html + (f"<p>{html.escape(item.caption)}</p>" if item.caption else "")
+    anchor = item.anchor or (table_anchor(item.source) if item.source else None)
+    attribute = f' id="{html.escape(anchor)}"' if anchor else ""
     return (
-        f'<div class="tablewrap"><h4>{html.escape(item.title)}</h4>{caption}{body}'
+        f'<div class="tablewrap"{attribute}><h4>{html.escape(item.title)}</h4>{caption}{body}'
         f"{note}{prov}</div>"
     )
 
