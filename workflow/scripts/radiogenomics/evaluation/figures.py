@@ -357,7 +357,7 @@ def nomogram_plot(
     ]
     if reachable:
         axis_line(rows[-1], [t * scale for _, t in reachable], [f"{p:.2f}" for p, _ in reachable])
-    ax.set_yticks([y[r] for r in rows], rows)
+    ax.set_yticks([y[r] for r in rows], [label(r) for r in rows])
     ax.set_xticks([])
     ax.set_xlim(-5, 105)
     ax.set_ylim(-0.7, len(rows) - 0.3)

@@ -605,9 +605,14 @@ def category_sections(
     skipped = genomics_skip_reason(config)
     if skipped:
         groups.setdefault("Radiogenomics", {})  # the section says why it is empty
+    # the configured tasks first, in the config's order, then other subcategories (multiphase,
+    # pathomics) as the rules declare them
+    tasks = list(_get(config, "models.tasks", {}) or {})
     for category, subgroups in groups.items():
         items = list(subgroups.pop(None, []))
-        for sub, sub_items in subgroups.items():
+        ordered = sorted(subgroups, key=lambda sub: tasks.index(sub) if sub in tasks else len(tasks))
+        for sub in ordered:
+            sub_items = subgroups[sub]
             items.append(TextItem(f"<h3>{html.escape(_task_heading(sub, config))}</h3>"))
             items.extend(sub_items)
         if category == "Radiogenomics" and skipped:
@@ -711,6 +716,7 @@ def _cohort_sections(
         title=FIGURE_TITLES["patient_flow"],
         caption_html=_caption_for(own.get("patient_flow.png"), captions_dir, config),
     )
+    table1_caption = _caption_for(own.get("table1.tsv"), captions_dir, config)
     return [
         Section("flow", "Patient flow", [flow]),
         Section(
@@ -720,9 +726,10 @@ def _cohort_sections(
                 TableItem(
                     "Table 1. Baseline characteristics by cohort",
                     table1,
-                    TABLE1_NOTE,
+                    # the caption file's text; this note only where no caption file is given
+                    "" if table1_caption else TABLE1_NOTE,
                     source=table1_path.relative_to(root),
-                    caption_html=_caption_for(own.get("table1.tsv"), captions_dir, config),
+                    caption_html=table1_caption,
                     interactive=False,
                 )
             ],
