@@ -92,11 +92,17 @@ def test_shell_is_within_margin_and_outside_tumour(tiny_study):
 
 
 def test_feature_extraction_reruns_byte_identical(tiny_study):
+    """Two patients' extraction (one internal, one external) and the table, rerun."""
+    clinical = pd.read_csv(tiny_study / "results/cohort/clinical.tsv", sep="\t")
+    patients = [clinical.loc[clinical.cohort == c, "patient_id"].iloc[0] for c in ("train", "external")]
+    outputs = [tiny_study / f"results/features/patients/{p}.radiomics.json" for p in patients]
     table = tiny_study / "results/features/radiomics.parquet"
-    first = table.read_bytes()
-    done = run_snakemake(tiny_study, "features", "--forcerun", "radiomics")
+    first = [path.read_bytes() for path in (table, *outputs)]
+    forced = [str(path.relative_to(tiny_study)) for path in outputs]
+    done = run_snakemake(tiny_study, "features", "--forcerun", *forced)
     assert done.returncode == 0, done.stderr[-4000:]
-    assert table.read_bytes() == first
+    assert done.stderr.count("rule radiomics:") == 2, done.stderr[-4000:]
+    assert [path.read_bytes() for path in (table, *outputs)] == first
 
 
 def test_every_figure_has_a_provenance_sidecar(tiny_study):
