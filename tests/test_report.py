@@ -6,7 +6,8 @@ import pytest
 from scipy import stats
 
 from fakepipe import FAKE_DECLARED, REPORT_CONFIG, make_fake_results
-from radiogenomics.reporting import report, labels as report_labels, methods as report_methods, outputs as report_outputs
+from radiogenomics.core import labels as report_labels
+from radiogenomics.reporting import report, methods as report_methods, outputs as report_outputs
 
 FAKE_CONFIG = {**REPORT_CONFIG, "models": {"tasks": {"s2": {"kind": "binary"}}}}
 

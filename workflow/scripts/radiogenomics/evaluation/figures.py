@@ -22,7 +22,7 @@ from sklearn.metrics import roc_curve  # noqa: E402
 
 from . import survival  # noqa: E402
 from ..core.figure_writer import save_png_svg  # noqa: E402
-from ..reporting.labels import endpoint_name, label  # noqa: E402
+from ..core.labels import endpoint_name, label  # noqa: E402
 
 STYLE = {
     "svg.hashsalt": "radiogenomics",

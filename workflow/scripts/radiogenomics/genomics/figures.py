@@ -14,7 +14,7 @@ from lifelines import KaplanMeierFitter  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
 from radiogenomics.genomics.compare import median_split_survival  # noqa: E402
-from radiogenomics.reporting.labels import endpoint_name, label  # noqa: E402
+from radiogenomics.core.labels import endpoint_name, label  # noqa: E402
 
 GROUP_COLOURS = {"high": "#c0392b", "low": "#2c7fb8"}
 

@@ -25,7 +25,7 @@ from scipy import stats  # noqa: E402
 from radiogenomics.models import comparators as clinical_scores  # noqa: E402
 from radiogenomics.evaluation import figures as plots, survival  # noqa: E402
 from radiogenomics.core.figure_writer import save_png_svg  # noqa: E402
-from radiogenomics.reporting.labels import endpoint_name  # noqa: E402
+from radiogenomics.core.labels import endpoint_name  # noqa: E402
 
 log = logging.getLogger(__name__)
 

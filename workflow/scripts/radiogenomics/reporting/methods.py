@@ -15,7 +15,7 @@ import yaml
 
 from radiogenomics.core.config import genomics_skip_reason
 from radiogenomics.core.provenance import package_versions, read_sidecar, sidecar_path
-from radiogenomics.reporting.labels import label
+from radiogenomics.core.labels import label
 from radiogenomics.models.settings import evaluation_settings, task_settings
 
 

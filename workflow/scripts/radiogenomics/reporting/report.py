@@ -7,7 +7,7 @@ resolved config, ``radiogenomics.reporting.methods``), patient flow, Table 1, th
 report category. Its figures and tables are the outputs the rules wrap in ``report(...)``, the
 same list and caption files as ``snakemake --report`` (``radiogenomics.reporting.outputs``); a
 table's title is its report label ``table`` and its columns get readable names
-(``radiogenomics.reporting.labels``). Pass extra ``Section`` objects to add to the page.
+(``radiogenomics.core.labels``). Pass extra ``Section`` objects to add to the page.
 
 Every figure and table links to its provenance sidecar and shows its key facts inline.
 """
@@ -36,7 +36,7 @@ from radiogenomics.core.config import genomics_skip_reason  # noqa: E402
 from radiogenomics.core.figure_writer import save_figure  # noqa: E402
 from radiogenomics.core.io import read_tsv, write_text, write_tsv  # noqa: E402
 from radiogenomics.core.provenance import read_sidecar, sidecar_path, write_sidecar  # noqa: E402
-from radiogenomics.reporting.labels import label, readable_table  # noqa: E402
+from radiogenomics.core.labels import label, readable_table  # noqa: E402
 from radiogenomics.reporting.methods import (  # noqa: E402,F401  (methods_text: the public API)
     _get,
     methods_html,
