@@ -230,6 +230,8 @@ def test_every_table_is_in_both_reports_with_a_caption(tiny_study, snakemake_rep
     caption, and titled by its report label in both."""
     import re
 
+    from radiogenomics.reporting.report import table_anchor
+
     page = (tiny_study / "results/report/index.html").read_text()
     # the declarations as report_outputs() read them at DAG time (the page's sidecar params)
     record = json.loads((tiny_study / "results/report/index.prov.json").read_text())
@@ -243,7 +245,7 @@ def test_every_table_is_in_both_reports_with_a_caption(tiny_study, snakemake_rep
     theirs = _snakemake_report_tables(snakemake_report)
     missing = []
     for path in tables:
-        anchor = "tab-" + re.sub(r"[^a-z0-9]+", "-", path.removeprefix("results/")[:-4].lower())
+        anchor = table_anchor(path)
         found = re.search(
             rf'<div class="tablewrap" id="{re.escape(anchor)}"><h4>([^<]*)</h4>(.*?)'
             r'(?:<p class="tools">|<div class="scroll">|<table)',

@@ -61,14 +61,6 @@ _REGION_NAMES = {
     "habitats": "each habitat",
     "peri": "the peritumoral shell",
 }
-_CLASSIFIERS = {
-    "logistic": "logistic regression",
-    "svm": "SVM",
-    "random_forest": "random forest",
-    "lightgbm": "LightGBM",
-    "naive_bayes": "naive Bayes",
-    "mlp": "MLP",
-}
 _COMPARATORS = {"ssign": "SSIGN", "uiss": "UISS"}
 _MIL_ENDPOINTS = {
     "dfs_event_before_horizon": "recurrence or death before the horizon",
@@ -369,7 +361,7 @@ def model_methods(c: Mapping) -> list[str]:
                 + "."
             )
         else:
-            classifiers = [_CLASSIFIERS.get(x, x) for x in task.get("classifiers") or []]
+            classifiers = [label(x) for x in task.get("classifiers") or []]
             reference = task.get("reference") or {}
             text = (
                 f"Task {name} (binary; {label(task['label'])} = {task['positive']}):{chain} "

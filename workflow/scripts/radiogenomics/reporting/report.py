@@ -91,7 +91,6 @@ class TableItem:
     source: Path | None = None  # the file the table shows (its sidecar is linked)
     caption_html: str = ""
     interactive: bool | None = None  # sortable and filterable; None: when it is long
-    anchor: str | None = None  # the block's HTML id; None: from ``source`` (table_anchor)
 
 
 @dataclass
@@ -581,22 +580,18 @@ def category_sections(
     files = find_report_files(root, declared, skip_rules=[REPORT_RULE])
     order = [d.category or "Other" for d in declared if d.rule != REPORT_RULE]
     groups: dict[str, dict] = {c: {} for c in dict.fromkeys(order)}
-    for file in files:
-        suffix = file.path.suffix.lower()
-        if file.path in shown or suffix not in FIGURE_SUFFIXES:
-            continue
-        shown.add(file.path)
-        caption = _caption_for(file.declared, captions_dir, config, file.wildcards)
-        item = FigureItem(file.path, title=figure_title(file), caption_html=caption)
-        groups.setdefault(file.category(), {}).setdefault(file.subcategory(), []).append(item)
-    for file in files:
-        if file.path in shown or file.path.suffix.lower() not in TABLE_SUFFIXES:
-            continue
-        shown.add(file.path)
-        caption = _caption_for(file.declared, captions_dir, config, file.wildcards)
-        table = readable_table(_read_table(root / file.path))
-        item = TableItem(table_title(file), table, source=file.path, caption_html=caption)
-        groups.setdefault(file.category(), {}).setdefault(file.subcategory(), []).append(item)
+    for suffixes in (FIGURE_SUFFIXES, TABLE_SUFFIXES):  # figures first in every subsection
+        for file in files:
+            if file.path in shown or file.path.suffix.lower() not in suffixes:
+                continue
+            shown.add(file.path)
+            caption = _caption_for(file.declared, captions_dir, config, file.wildcards)
+            if suffixes is FIGURE_SUFFIXES:
+                item = FigureItem(file.path, title=figure_title(file), caption_html=caption)
+            else:
+                table = readable_table(_read_table(root / file.path))
+                item = TableItem(table_title(file), table, source=file.path, caption_html=caption)
+            groups.setdefault(file.category(), {}).setdefault(file.subcategory(), []).append(item)
     if (root / "results/regions").is_dir():
         overlays = overlay_items(root, config)
         shown.update(i.path for i in overlays)
@@ -820,8 +815,7 @@ def _render_table(item: TableItem, root: Path, report_dir: Path, index: int) -> 
         )
     prov = provenance_html(item.source, root, report_dir) if item.source else ""
     caption = item.caption_html + (f"<p>{html.escape(item.caption)}</p>" if item.caption else "")
-    anchor = item.anchor or (table_anchor(item.source) if item.source else None)
-    attribute = f' id="{html.escape(anchor)}"' if anchor else ""
+    attribute = f' id="{html.escape(table_anchor(item.source))}"' if item.source else ""
     return (
         f'<div class="tablewrap"{attribute}><h4>{html.escape(item.title)}</h4>{caption}{body}'
         f"{note}{prov}</div>"
