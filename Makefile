@@ -14,7 +14,7 @@ features: venv
 	$(SNAKEMAKE) --cores $(CORES) --profile profiles/default features
 
 test: venv
-	.venv/bin/python -m pytest -q
+	bin/run-tests
 
 lint: venv
 	$(SNAKEMAKE) --lint

@@ -68,7 +68,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         slide_path = Path(tmp) / "slide.tif"
         synthetic_slides.write_slide(
-            "SYN0001", 0.5, "A", slide_path, Path(tmp) / "pattern.tif", seed=1
+            "SYN0001", 0.5, 3, "A", slide_path, Path(tmp) / "pattern.tif", seed=1
         )
         tiles, _ = tiling.tile_slide("SYN0001", slide_path)
         kept = tiles[tiles["kept"]]

@@ -152,17 +152,24 @@ def test_unreadable_slide_names_patient_and_file(tmp_path):
 
 
 # --------------------------------------------------------------------------- synthetic slides
-def test_synthetic_slide_plants_z_dependent_pattern(tmp_path):
+def test_synthetic_slide_plants_grade_gated_z_dependent_foci(tmp_path):
     records = [
         synthetic_slides.write_slide(
-            "SYN0004", z, "C", tmp_path / f"s{i}.tif", tmp_path / f"p{i}.tif", 3, [900, 700]
+            "SYN0004", z, 3, "C", tmp_path / f"s{i}.tif", tmp_path / f"p{i}.tif", 3, [900, 700]
         )
         for i, z in enumerate((-1.5, 0.0, 1.5))
     ]
     fractions = [r["aggressive_fraction"] for r in records]
-    assert fractions[0] < fractions[1] < fractions[2]
+    assert 0.0 < fractions[0] < fractions[1] < fractions[2]
     for record in records:
         assert record["aggressive_fraction"] == pytest.approx(record["planted_fraction"], abs=0.01)
+    low_grade = synthetic_slides.write_slide(
+        "SYN0004", 1.5, 2, "C", tmp_path / "low.tif", tmp_path / "low_p.tif", 3, [900, 700]
+    )
+    assert low_grade["planted_fraction"] == low_grade["aggressive_fraction"] == 0.0
+    assert synthetic_slides.AGGRESSIVE_LABEL not in synthetic_slides.read_pattern_map(
+        tmp_path / "low_p.tif"
+    )[0]
     pattern, map_um = synthetic_slides.read_pattern_map(tmp_path / "p2.tif")
     assert map_um == pytest.approx(synthetic_slides.MAP_UM)
     assert pattern.shape == (175, 225)
@@ -171,7 +178,7 @@ def test_synthetic_slide_plants_z_dependent_pattern(tmp_path):
     assert handle.level_count == 3
     handle.close()
     again = synthetic_slides.write_slide(
-        "SYN0004", 1.5, "C", tmp_path / "again.tif", tmp_path / "again_p.tif", 3, [900, 700]
+        "SYN0004", 1.5, 3, "C", tmp_path / "again.tif", tmp_path / "again_p.tif", 3, [900, 700]
     )
     assert again == records[2]
     assert np.array_equal(synthetic_slides.read_pattern_map(tmp_path / "again_p.tif")[0], pattern)
@@ -403,7 +410,9 @@ def test_slides_to_attention_mil_recover_the_planted_pattern(tmp_path):
     for i, z in enumerate(np.linspace(-2.0, 2.0, 16)):
         patient = f"SYN{i + 1:04d}"
         slide, pattern = tmp_path / f"{patient}.tif", tmp_path / f"{patient}_pattern.tif"
-        record = synthetic_slides.write_slide(patient, z, "AB"[i % 2], slide, pattern, 2, [700, 600])
+        record = synthetic_slides.write_slide(
+            patient, z, 4, "AB"[i % 2], slide, pattern, 2, [700, 600]
+        )
         tiles, _ = tiling.tile_slide(patient, slide)
         features.slide_features(
             patient, slide, tiles, tmp_path / f"{patient}.h5", backbone="resnet18",

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, SNAKEMAKE
+from conftest import REPO, SNAKEMAKE, exclusive
 from slurm_cluster import LocalSlurm, default_conf_in_use, machine_node, missing_commands
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
@@ -202,6 +202,11 @@ def test_study_on_slurm_equals_the_local_run(slurm_study, tiny_study):
     """Byte-identical: same config, seeds and thread counts (the profile's 2-CPU caps are what the
     local run's --cores 2 gives); only measured wall times differ."""
     workdir = slurm_study[0]
+    with exclusive(tiny_study):
+        compare_with_local_run(workdir, tiny_study)
+
+
+def compare_with_local_run(workdir, tiny_study):
     for table in CONTRACT_TABLES:
         on_cluster, local = workdir / table, tiny_study / table
         if table in TIMING_COLUMNS:
@@ -230,7 +235,8 @@ def submissions(log: str) -> dict[str, str]:
 def test_submissions_are_what_the_grouping_predicts(slurm_study, cluster, tiny_study):
     workdir, interrupted, _, completed = slurm_study
     # the jobs of the local run, by rule (Snakemake's record of each output names its job)
-    local = metadata(tiny_study)
+    with exclusive(tiny_study):
+        local = metadata(tiny_study)
     jobs_per_rule = Counter(rule for rule, _ in {(r["rule"], r["job_hash"]) for r in local.values()})
     n_jobs = sum(jobs_per_rule.values())
     # one submission per job of an ungrouped rule, ceil(patients / group size) per group stage

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from conftest import run_snakemake
+from conftest import exclusive, run_snakemake
 
 from radiogenomics.regions.recovery import habitat_agreement
 
@@ -99,7 +99,8 @@ def test_feature_extraction_reruns_byte_identical(tiny_study):
     table = tiny_study / "results/features/radiomics.parquet"
     first = [path.read_bytes() for path in (table, *outputs)]
     forced = [str(path.relative_to(tiny_study)) for path in outputs]
-    done = run_snakemake(tiny_study, "features", "--forcerun", *forced)
+    with exclusive(tiny_study):  # a concurrent session may be reading the run's records
+        done = run_snakemake(tiny_study, "features", "--forcerun", *forced)
     assert done.returncode == 0, done.stderr[-4000:]
     assert done.stderr.count("rule radiomics:") == 2, done.stderr[-4000:]
     assert [path.read_bytes() for path in (table, *outputs)] == first

@@ -18,6 +18,7 @@ if SYNTHETIC:
     rule synthetic_slide:
         input:
             truth="results/truth/patients.tsv",
+            clinical="results/raw/clinical.tsv",
         output:
             slide="results/raw/slides/{patient}.tif",
             pattern="results/truth/{patient}/slide_pattern.tif",

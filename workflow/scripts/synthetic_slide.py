@@ -12,6 +12,8 @@ logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 patient = snakemake.wildcards.patient
 truth = pd.read_csv(snakemake.input.truth, sep="\t", dtype={"patient_id": str})
 row = truth.loc[truth["patient_id"] == patient].iloc[0]
+clinical = pd.read_csv(snakemake.input.clinical, sep="\t", dtype={"patient_id": str})
+grade = int(clinical.loc[clinical["patient_id"] == patient, "grade"].iloc[0])
 with (
     atomic_path(snakemake.output.slide) as slide,
     atomic_path(snakemake.output.pattern) as pattern,
@@ -19,6 +21,7 @@ with (
     record = write_slide(
         patient,
         float(row["z"]),
+        grade,
         str(row["site"]),
         slide,
         pattern,

@@ -1,11 +1,14 @@
 """Synthetic H&E whole-slide images (S3): one small pyramidal tiled TIFF per patient.
 
 A slide is glass (no pen marks) with one tissue section: eosin-pink stroma with hematoxylin
-nuclei. Part of the tissue shows an "aggressive" pattern (dense, large, dark nuclei, as in
-high-grade ccRCC); its area fraction rises with the patient's latent aggressiveness z, the
-variable that also drives grade, stage and recurrence in :mod:`radiogenomics.cohort.synthetic.generator`. The
-planted pattern map (0 glass, 1 tissue, 2 aggressive tissue) is written beside the truth
-tables so that tile attention can be checked against it.
+nuclei. High-grade tumours (ISUP III-IV) show foci of an "aggressive" pattern (dense, large,
+dark nuclei); low-grade ones (I-II) show none, as a pathologist assigns the grade by the worst
+focus. The foci's area fraction rises with the patient's latent aggressiveness z, the variable
+that also drives grade, stage and recurrence in :mod:`radiogenomics.cohort.synthetic.generator`.
+Foci rather than a z-proportional share of the whole section: when the label followed the
+pattern's area, mean pooling was already optimal and attention had nothing to find. The planted
+pattern map (0 glass, 1 tissue, 2 aggressive tissue) is written beside the truth tables so that
+tile attention can be checked against it.
 
 Maps are drawn on a coarse grid (``MAP_UM`` microns per pixel) and the texture at full
 resolution; the pyramid has downsamples 1, 4, 16 like scanner SVS files, and the microns per
@@ -33,7 +36,8 @@ SITES = {
     "B": {"mpp": 0.5, "stain_shift": (-6.0, 4.0, 6.0)},
     "C": {"mpp": 0.45, "stain_shift": (8.0, -6.0, -4.0)},
 }
-AGGRESSIVE_FRACTION_RANGE = (0.03, 0.6)  # of the tissue area, from z (sigmoid)
+HIGH_GRADE = 3  # ISUP grades from which the aggressive foci are present
+AGGRESSIVE_FRACTION_RANGE = (0.05, 0.35)  # of the tissue area in high-grade tumours, from z
 GLASS_RGB = (242.0, 241.0, 245.0)
 STROMA_RGB = (228.0, 150.0, 190.0)
 NUCLEUS_RGB = (80.0, 45.0, 125.0)
@@ -48,10 +52,13 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def aggressive_fraction(z: float, jitter: float) -> float:
-    """Planted share of the tissue area with the aggressive pattern (monotone in z)."""
+def aggressive_fraction(z: float, grade: int, jitter: float) -> float:
+    """Planted share of the tissue area with the aggressive pattern: none below
+    ``HIGH_GRADE``, above it rising with z."""
+    if grade < HIGH_GRADE:
+        return 0.0
     low, high = AGGRESSIVE_FRACTION_RANGE
-    return float(low + (high - low) * _sigmoid(1.6 * z + 0.3 * jitter - 0.3))
+    return float(low + (high - low) * _sigmoid(1.5 * z + 0.3 * jitter))
 
 
 def _smooth_noise(rng, shape, sigma_px) -> np.ndarray:
@@ -163,6 +170,7 @@ def patient_number(patient_id: str) -> int:
 def write_slide(
     patient_id: str,
     z: float,
+    grade: int,
     site: str,
     slide_path: str | os.PathLike,
     pattern_path: str | os.PathLike,
@@ -171,7 +179,7 @@ def write_slide(
 ) -> dict:
     """One patient's slide and planted pattern map; returns the slide's truth record."""
     rng = np.random.default_rng([seed, STREAM_SLIDE, patient_number(patient_id)])
-    fraction = aggressive_fraction(z, rng.normal())
+    fraction = aggressive_fraction(z, grade, rng.normal())
     shape = tuple(int(round(s / MAP_UM)) for s in reversed(size_um))  # (rows, cols)
     labels = pattern_map(rng, shape, fraction)
     scanner = SITES[site]
@@ -181,6 +189,7 @@ def write_slide(
     tissue = labels != GLASS_LABEL
     return {
         "patient_id": patient_id,
+        "grade": int(grade),
         "mpp": scanner["mpp"],
         "planted_fraction": fraction,
         "aggressive_fraction": float((labels == AGGRESSIVE_LABEL).sum() / max(tissue.sum(), 1)),
